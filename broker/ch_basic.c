@@ -1,0 +1,217 @@
+/* ch_basic.c — the basic class: qos, consume, cancel, publish, get, ack,
+ * nack, reject, recover. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/frame.h"
+#include "amq/table.h"
+#include "channel.h"
+#include "reply_to.h"
+#include "util.h"
+
+static consumer *find_consumer(channel *ch, amq_bytes tag, size_t *idx) {
+    for (size_t i = 0; i < ch->nconsumers; i++) {
+        consumer *c = ch->consumers[i];
+        if (c->tag_len == tag.len && memcmp(c->tag, tag.p, tag.len) == 0) {
+            if (idx) *idx = i;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void gen_tag(char *out, size_t n) {
+    static _Atomic uint64_t counter;
+    uint64_t x = (atomic_fetch_add(&counter, 1) + 1) * 0x9E3779B97F4A7C15ull ^ now_ms();
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t len = (size_t)snprintf(out, n, "amq.ctag-");
+    for (int i = 0; i < 22 && len + 1 < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        out[len++] = a[x & 63];
+    }
+    out[len] = 0;
+}
+
+static int on_qos(channel *ch, amq_basic_qos *m, ch_err *e) {
+    if (m->prefetch_size)
+        return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0 (%u)", m->prefetch_size);
+    if (m->global)
+        atomic_store(&ch->cc.prefetch, m->prefetch_count);
+    else
+        ch->prefetch = m->prefetch_count;
+    ch_send(ch, AMQ_BASIC_QOS_OK, NULL);
+    for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
+    return 0;
+}
+
+static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
+    if (!m->no_ack)
+        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer cannot acknowledge");
+    char tag[256];
+    amq_bytes t = m->consumer_tag;
+    if (!t.len) {
+        gen_tag(tag, sizeof tag);
+        t = amq_cstr(tag);
+    }
+    if (reply_to_consume(ch, t))
+        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer already set");
+    if (!m->no_wait) {
+        amq_basic_consume_ok ok = {.consumer_tag = t};
+        ch_send(ch, AMQ_BASIC_CONSUME_OK, &ok);
+    }
+    return 0;
+}
+
+static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
+    if (reply_to_is_queue(m->queue)) return consume_reply_to(ch, m, e);
+    char tag[256];
+    amq_bytes t = m->consumer_tag;
+    if (!t.len) {
+        gen_tag(tag, sizeof tag);
+        t = amq_cstr(tag);
+    } else if (find_consumer(ch, t, NULL) ||
+               (ch->reply_consumer && amq_bytes_eq(t, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag,
+                                                                  ch->reply_consumer->tag_len}))) {
+        return ch_fail(e, AMQ_NOT_ALLOWED, "NOT_ALLOWED - attempt to reuse consumer tag '%.*s'", (int)t.len, t.p);
+    }
+    int32_t prio = 0;
+    amq_field f;
+    if (m->arguments.len && amq_table_get(m->arguments, "x-priority", &f) == 1) {
+        int64_t v;
+        if (!amq_field_as_i64(&f, &v) || v < INT32_MIN || v > INT32_MAX)
+            return ch_fail(e, AMQ_PRECONDITION_FAILED,
+                           "PRECONDITION_FAILED - invalid arg 'x-priority' for consumer: expected an integer");
+        prio = (int32_t)v;
+    }
+    verr ve;
+    queue *q;
+    int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
+    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    consumer *c = consumer_new();
+    c->q = q; /* the reference from vhost_queue_get */
+    c->w = ch->conn->w;
+    c->ch = ch;
+    c->throttled = &ch->conn->throttled;
+    c->cc = &ch->cc;
+    c->tag_len = (uint8_t)t.len;
+    memcpy(c->tag, t.p, t.len);
+    c->no_ack = m->no_ack;
+    c->exclusive = m->exclusive;
+    c->priority = prio;
+    atomic_store(&c->prefetch, ch->prefetch);
+    if (!m->no_wait) {
+        amq_basic_consume_ok ok = {.consumer_tag = t};
+        ch_send(ch, AMQ_BASIC_CONSUME_OK, &ok); /* before any delivery */
+    }
+    if (queue_add_consumer(q, c)) {
+        consumer_unref(&c);
+        return ch_fail(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue '%.*s' in vhost '%s' in exclusive use",
+                       (int)m->queue.len, m->queue.p, ch->conn->vh->name);
+    }
+    if (ch->nconsumers == ch->cap_consumers) {
+        ch->cap_consumers = ch->cap_consumers ? ch->cap_consumers * 2 : 4;
+        ch->consumers = xrealloc(ch->consumers, ch->cap_consumers * sizeof *ch->consumers);
+    }
+    ch->consumers[ch->nconsumers++] = c; /* the channel's reference */
+    return 0;
+}
+
+static int on_cancel(channel *ch, amq_basic_cancel *m) {
+    size_t i;
+    consumer *c = find_consumer(ch, m->consumer_tag, &i);
+    if (c) {
+        memmove(&ch->consumers[i], &ch->consumers[i + 1], (ch->nconsumers - i - 1) * sizeof c);
+        ch->nconsumers--;
+        atomic_store(&c->cancelled, true);
+        queue *q = c->q;
+        queue_ref(q);
+        int left = queue_remove_consumer(q, c);
+        consumer_unref(&c);
+        if (!m->no_wait) {
+            amq_basic_cancel_ok ok = {.consumer_tag = m->consumer_tag};
+            ch_send(ch, AMQ_BASIC_CANCEL_OK, &ok);
+        }
+        if (left == 0) vhost_queue_autodelete(ch->conn->vh, q);
+        queue_unref(&q);
+        return 0;
+    }
+    if (ch->reply_consumer && amq_bytes_eq(m->consumer_tag, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag,
+                                                                         ch->reply_consumer->tag_len}))
+        reply_to_drop(ch);
+    if (!m->no_wait) {
+        amq_basic_cancel_ok ok = {.consumer_tag = m->consumer_tag};
+        ch_send(ch, AMQ_BASIC_CANCEL_OK, &ok);
+    }
+    return 0;
+}
+
+static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
+    if (m->immediate) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true");
+    ch->pub_mandatory = m->mandatory;
+    ch->pub_x_len = (uint8_t)m->exchange.len;
+    memcpy(ch->pub_x, m->exchange.p, m->exchange.len);
+    ch->pub_rk_len = (uint8_t)m->routing_key.len;
+    memcpy(ch->pub_rk, m->routing_key.p, m->routing_key.len);
+    ch->cstate = CC_HEADER;
+    return 0;
+}
+
+static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
+    verr ve;
+    queue *q;
+    int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
+    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    qentry qe;
+    uint32_t left = 0;
+    if (!queue_get(q, &qe, &left)) {
+        amq_basic_get_empty ge = {.reserved_1 = {0}};
+        ch_send(ch, AMQ_BASIC_GET_EMPTY, &ge);
+        queue_unref(&q);
+        return 0;
+    }
+    conn *c = ch->conn;
+    uint64_t tag = ++ch->next_tag;
+    amq_basic_get_ok ok = {.delivery_tag = tag,
+                           .redelivered = qe.redelivered != 0,
+                           .exchange = msg_exchange(qe.m),
+                           .routing_key = msg_rk(qe.m),
+                           .message_count = left};
+    amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_GET_OK, &ok);
+    amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(qe.m), msg_body(qe.m), qe.m->body_len,
+                    c->frame_max);
+    conn_output_added(c);
+    if (m->no_ack) {
+        msg_unref(&qe.m);
+        queue_unref(&q);
+        return 0;
+    }
+    channel_track_get(ch, tag, q, qe.m, qe.seq);
+    return 0;
+}
+
+int ch_basic_method(channel *ch, amq_method *m, ch_err *e) {
+    switch (m->id) {
+    case AMQ_BASIC_QOS: return on_qos(ch, &m->u.basic_qos, e);
+    case AMQ_BASIC_CONSUME: return on_consume(ch, &m->u.basic_consume, e);
+    case AMQ_BASIC_CANCEL: return on_cancel(ch, &m->u.basic_cancel);
+    case AMQ_BASIC_PUBLISH: return on_publish(ch, &m->u.basic_publish, e);
+    case AMQ_BASIC_GET: return on_get(ch, &m->u.basic_get, e);
+    case AMQ_BASIC_ACK: return ch_ack(ch, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple, e);
+    case AMQ_BASIC_REJECT:
+        return ch_reject(ch, m->u.basic_reject.delivery_tag, false, m->u.basic_reject.requeue, e);
+    case AMQ_BASIC_NACK:
+        return ch_reject(ch, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple, m->u.basic_nack.requeue, e);
+    case AMQ_BASIC_RECOVER:
+    case AMQ_BASIC_RECOVER_ASYNC: {
+        bool requeue = m->id == AMQ_BASIC_RECOVER ? m->u.basic_recover.requeue : m->u.basic_recover_async.requeue;
+        if (!requeue) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - requeue=false");
+        ch_requeue_all(ch);
+        if (m->id == AMQ_BASIC_RECOVER) ch_send(ch, AMQ_BASIC_RECOVER_OK, NULL);
+        return 0;
+    }
+    default:
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
+                       amq_method_name(m->id));
+    }
+}

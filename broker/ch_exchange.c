@@ -1,0 +1,155 @@
+/* ch_exchange.c — the exchange and queue classes: thin handlers over vhost.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "channel.h"
+#include "util.h"
+
+static int fail_verr(ch_err *e, int rc, const verr *ve) { return ch_fail(e, rc, "%s", ve->text); }
+
+int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
+    vhost *v = ch->conn->vh;
+    verr ve;
+    int rc;
+    switch (m->id) {
+    case AMQ_EXCHANGE_DECLARE: {
+        amq_exchange_declare *d = &m->u.exchange_declare;
+        rc = vhost_exchange_declare(v, d->exchange, d->type, d->passive, d->durable, d->auto_delete,
+                                    d->internal, d->arguments, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!d->no_wait) ch_send(ch, AMQ_EXCHANGE_DECLARE_OK, NULL);
+        return 0;
+    }
+    case AMQ_EXCHANGE_DELETE: {
+        amq_exchange_delete *d = &m->u.exchange_delete;
+        rc = vhost_exchange_delete(v, d->exchange, d->if_unused, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!d->no_wait) ch_send(ch, AMQ_EXCHANGE_DELETE_OK, NULL);
+        return 0;
+    }
+    case AMQ_EXCHANGE_BIND:
+    case AMQ_EXCHANGE_UNBIND: {
+        bool unbind = m->id == AMQ_EXCHANGE_UNBIND;
+        amq_exchange_bind *b = &m->u.exchange_bind; /* bind and unbind share a layout */
+        if (unbind) {
+            amq_exchange_unbind *u = &m->u.exchange_unbind;
+            rc = vhost_exchange_bind(v, u->destination, u->source, u->routing_key, u->arguments, true, &ve);
+            if (rc) return fail_verr(e, rc, &ve);
+            if (!u->no_wait) ch_send(ch, AMQ_EXCHANGE_UNBIND_OK, NULL);
+            return 0;
+        }
+        rc = vhost_exchange_bind(v, b->destination, b->source, b->routing_key, b->arguments, false, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!b->no_wait) ch_send(ch, AMQ_EXCHANGE_BIND_OK, NULL);
+        return 0;
+    }
+    default:
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
+                       amq_method_name(m->id));
+    }
+}
+
+int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
+    conn *c = ch->conn;
+    vhost *v = c->vh;
+    verr ve;
+    int rc;
+    switch (m->id) {
+    case AMQ_QUEUE_DECLARE: {
+        amq_queue_declare *d = &m->u.queue_declare;
+        queue *q;
+        rc = vhost_queue_declare(v, d->queue, d->passive, d->durable, d->exclusive, d->auto_delete,
+                                 d->arguments, c->id, &q, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!d->no_wait) {
+            amq_queue_declare_ok ok = {.queue = queue_name(q)};
+            queue_counts(q, &ok.message_count, &ok.consumer_count);
+            ch_send(ch, AMQ_QUEUE_DECLARE_OK, &ok);
+        }
+        queue_unref(&q);
+        return 0;
+    }
+    case AMQ_QUEUE_BIND: {
+        amq_queue_bind *b = &m->u.queue_bind;
+        rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, false, c->id, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!b->no_wait) ch_send(ch, AMQ_QUEUE_BIND_OK, NULL);
+        return 0;
+    }
+    case AMQ_QUEUE_UNBIND: {
+        amq_queue_unbind *b = &m->u.queue_unbind;
+        rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, true, c->id, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        ch_send(ch, AMQ_QUEUE_UNBIND_OK, NULL);
+        return 0;
+    }
+    case AMQ_QUEUE_PURGE: {
+        amq_queue_purge *p = &m->u.queue_purge;
+        queue *q;
+        rc = vhost_queue_get(v, p->queue, c->id, &q, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        amq_queue_purge_ok ok = {.message_count = queue_purge(q)};
+        queue_unref(&q);
+        if (!p->no_wait) ch_send(ch, AMQ_QUEUE_PURGE_OK, &ok);
+        return 0;
+    }
+    case AMQ_QUEUE_DELETE: {
+        amq_queue_delete *d = &m->u.queue_delete;
+        amq_queue_delete_ok ok = {0};
+        rc = vhost_queue_delete(v, d->queue, d->if_unused, d->if_empty, c->id, &ok.message_count, &ve);
+        if (rc) return fail_verr(e, rc, &ve);
+        if (!d->no_wait) ch_send(ch, AMQ_QUEUE_DELETE_OK, &ok);
+        return 0;
+    }
+    default:
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
+                       amq_method_name(m->id));
+    }
+}
+
+int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
+    switch (m->id) {
+    case AMQ_CHANNEL_OPEN:
+        return ch_fail(e, AMQ_CHANNEL_ERROR, "CHANNEL_ERROR - second 'channel.open' seen");
+    case AMQ_CHANNEL_FLOW:
+        if (!m->u.channel_flow.active)
+            return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - active=false");
+        {
+            amq_channel_flow_ok ok = {.active = true};
+            ch_send(ch, AMQ_CHANNEL_FLOW_OK, &ok);
+        }
+        return 0;
+    case AMQ_CHANNEL_FLOW_OK:
+    case AMQ_CHANNEL_CLOSE_OK:
+        return 0;
+    case AMQ_CONFIRM_SELECT:
+        if (ch->tx)
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
+        ch->confirm = true;
+        if (!m->u.confirm_select.nowait) ch_send(ch, AMQ_CONFIRM_SELECT_OK, NULL);
+        return 0;
+    case AMQ_TX_SELECT:
+        if (ch->confirm)
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
+        ch->tx = true;
+        ch_send(ch, AMQ_TX_SELECT_OK, NULL);
+        return 0;
+    case AMQ_TX_COMMIT:
+    case AMQ_TX_ROLLBACK:
+        if (!ch->tx)
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
+        if (m->id == AMQ_TX_COMMIT) {
+            int rc = ch_tx_commit(ch, e);
+            if (rc) return rc;
+            ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
+        } else {
+            for (size_t i = 0; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
+            ch->ntx = 0;
+            ch_send(ch, AMQ_TX_ROLLBACK_OK, NULL);
+        }
+        return 0;
+    default:
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
+                       amq_method_name(m->id) ? amq_method_name(m->id) : "unknown method");
+    }
+}

@@ -1,0 +1,476 @@
+/* channel.c — channel lifecycle, method dispatch, content assembly,
+ * deliveries, unacked tracking and publisher confirms. See channel.h. */
+#include "channel.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/frame.h"
+#include "config.h"
+#include "reply_to.h"
+#include "util.h"
+
+int ch_fail(ch_err *e, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    return code;
+}
+
+void ch_send(channel *ch, uint32_t id, const void *fields) {
+    amq_put_method_frame(&ch->conn->out, ch->id, id, fields);
+    conn_output_added(ch->conn);
+}
+
+channel *channel_new(conn *c, uint16_t id) {
+    channel *ch = xcalloc(1, sizeof *ch);
+    ch->conn = c;
+    ch->id = id;
+    ch->state = CH_OPEN;
+    atomic_init(&ch->cc.prefetch, 0);
+    atomic_init(&ch->cc.unacked, 0);
+    route_set_init(&ch->rs);
+    return ch;
+}
+
+/* ---- unacked ring (ascending delivery tags) ---- */
+
+static unacked *ua_at(channel *ch, size_t i) { return &ch->ua[(ch->ua_head + i) & (ch->ua_cap - 1)]; }
+
+static void ua_push(channel *ch, unacked u) {
+    if (ch->ua_n == ch->ua_cap) {
+        size_t ncap = ch->ua_cap ? ch->ua_cap * 2 : 64;
+        unacked *v = xmalloc(ncap * sizeof *v);
+        for (size_t i = 0; i < ch->ua_n; i++) v[i] = *ua_at(ch, i);
+        free(ch->ua);
+        ch->ua = v;
+        ch->ua_cap = ncap;
+        ch->ua_head = 0;
+    }
+    *ua_at(ch, ch->ua_n++) = u;
+    ch->ua_live++;
+}
+
+/* Index of a live entry with this tag, or -1. */
+static long ua_find(channel *ch, uint64_t tag) {
+    size_t lo = 0, hi = ch->ua_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        uint64_t t = ua_at(ch, mid)->tag;
+        if (t == tag) return ua_at(ch, mid)->done ? -1 : (long)mid;
+        if (t < tag) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+static void ua_compact(channel *ch) {
+    while (ch->ua_n && ua_at(ch, 0)->done) {
+        ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
+        ch->ua_n--;
+    }
+}
+
+/* Settle one entry: requeue it or drop it; returns its consumer (reference
+ * handed to the caller, may be NULL) for credit accounting. */
+static consumer *settle(channel *ch, unacked *u, bool requeue) {
+    consumer *c = u->c;
+    if (requeue)
+        queue_requeue(u->q, u->m, u->seq, true);
+    else
+        msg_unref(&u->m);
+    u->m = NULL;
+    queue_unref(&u->q);
+    u->done = true;
+    ch->ua_live--;
+    return c;
+}
+
+/* Settle entries [0..last] (multiple) or just idx; credit goes back per consumer in runs. */
+static void settle_range(channel *ch, long first, long last, bool requeue) {
+    consumer *run = NULL;
+    unsigned n = 0;
+    for (long i = first; i <= last; i++) {
+        unacked *u = ua_at(ch, (size_t)i);
+        if (u->done) continue;
+        consumer *c = settle(ch, u, requeue);
+        if (c != run) {
+            if (run) consumer_release(run, n), consumer_unref(&run);
+            run = c;
+            n = 0;
+        } else if (c) {
+            consumer_unref(&c); /* the run already holds one reference */
+        }
+        n++;
+    }
+    if (run) consumer_release(run, n), consumer_unref(&run);
+    ua_compact(ch);
+    if (atomic_load(&ch->cc.prefetch)) /* channel-wide credit: any of our queues may go on */
+        for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
+}
+
+static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, long *last, ch_err *e) {
+    if (multiple && tag == 0) {
+        *first = 0;
+        *last = (long)ch->ua_n - 1;
+        return 0;
+    }
+    long i = ua_find(ch, tag);
+    if (i < 0) return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown delivery tag %llu", (unsigned long long)tag);
+    *first = multiple ? 0 : i;
+    *last = i;
+    return 0;
+}
+
+static int tx_hold(channel *ch, tx_op op) {
+    if (ch->ntx == ch->cap_tx) {
+        ch->cap_tx = ch->cap_tx ? ch->cap_tx * 2 : 16;
+        ch->txops = xrealloc(ch->txops, ch->cap_tx * sizeof *ch->txops);
+    }
+    ch->txops[ch->ntx++] = op;
+    return 0;
+}
+
+enum { TX_PUBLISH, TX_ACK, TX_REJECT };
+
+int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
+    long first, last;
+    if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
+    if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_ACK, .tag = tag, .multiple = multiple});
+    settle_range(ch, first, last, false);
+    return 0;
+}
+
+int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e) {
+    long first, last;
+    if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
+    if (ch->tx)
+        return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
+    settle_range(ch, first, last, requeue);
+    return 0;
+}
+
+void ch_requeue_all(channel *ch) {
+    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, true);
+}
+
+/* ---- consumers ---- */
+
+static void drop_consumer(channel *ch, consumer *cs) {
+    atomic_store(&cs->cancelled, true);
+    queue *q = cs->q;
+    queue_ref(q);
+    int left = queue_remove_consumer(q, cs);
+    if (left == 0) vhost_queue_autodelete(ch->conn->vh, q);
+    queue_unref(&q);
+}
+
+void channel_consumer_cancelled(channel *ch, consumer *cs) {
+    for (size_t i = 0; i < ch->nconsumers; i++) {
+        if (ch->consumers[i] != cs) continue;
+        memmove(&ch->consumers[i], &ch->consumers[i + 1], (ch->nconsumers - i - 1) * sizeof cs);
+        ch->nconsumers--;
+        atomic_store(&cs->cancelled, true);
+        if (ch->conn->cap_cancel_notify && ch->state == CH_OPEN) {
+            amq_basic_cancel m = {.consumer_tag = {(const uint8_t *)cs->tag, cs->tag_len}, .no_wait = true};
+            ch_send(ch, AMQ_BASIC_CANCEL, &m);
+        }
+        consumer_unref(&cs);
+        return;
+    }
+}
+
+/* Release every resource; after this no delivery reaches the channel. */
+static void channel_cleanup(channel *ch) {
+    for (size_t i = 0; i < ch->nconsumers; i++) {
+        drop_consumer(ch, ch->consumers[i]);
+        consumer_unref(&ch->consumers[i]);
+    }
+    ch->nconsumers = 0;
+    reply_to_drop(ch);
+    ch_requeue_all(ch);
+    for (size_t i = 0; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
+    ch->ntx = 0;
+    msg_unref(&ch->cur);
+    ch->cstate = CC_NONE;
+}
+
+void channel_free(channel *ch) {
+    channel_cleanup(ch);
+    conn *c = ch->conn;
+    if (ch->dirty) { /* unlink from the connection's dirty list */
+        channel **pp = &c->dirty;
+        while (*pp && *pp != ch) pp = &(*pp)->dirty_next;
+        if (*pp) *pp = ch->dirty_next;
+    }
+    free(ch->consumers);
+    free(ch->ua);
+    free(ch->txops);
+    route_set_destroy(&ch->rs);
+    free(ch);
+}
+
+/* ---- deliveries ---- */
+
+void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, bool redelivered) {
+    conn *c = ch->conn;
+    uint64_t tag = ++ch->next_tag;
+    amq_basic_deliver d = {.consumer_tag = {(const uint8_t *)cs->tag, cs->tag_len},
+                           .delivery_tag = tag,
+                           .redelivered = redelivered,
+                           .exchange = msg_exchange(m),
+                           .routing_key = msg_rk(m)};
+    amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_DELIVER, &d);
+    amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
+    conn_output_added(c);
+    if (cs->no_ack) {
+        msg_unref(&m);
+        queue_unref(&q);
+        consumer_unref(&cs);
+        return;
+    }
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq});
+}
+
+/* ---- publishing ---- */
+
+static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
+    conn *c = ch->conn;
+    amq_basic_return r = {.reply_code = code, .reply_text = amq_cstr(text), .exchange = msg_exchange(m),
+                          .routing_key = msg_rk(m)};
+    amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_RETURN, &r);
+    amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
+    conn_output_added(c);
+}
+
+static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
+                          ch_err *e);
+
+int ch_publish_msg(channel *ch, msg *m, bool mandatory, ch_err *e) {
+    amq_basic_props p;
+    memset(&p, 0, sizeof p);
+    if (m->props_len) amq_basic_props_decode(msg_props(m), &p); /* validated on arrival */
+    amq_bytes headers = (p.flags & AMQ_BASIC_PROP_HEADERS) ? p.headers : (amq_bytes){0};
+    amq_bytes xn = msg_exchange(m), rk = msg_rk(m);
+    msg *rewritten = NULL;
+    if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, ch->conn->user))
+        return ch_fail(e, AMQ_PRECONDITION_FAILED,
+                       "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
+                       (int)p.user_id.len, p.user_id.p, ch->conn->user);
+    if ((p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to)) {
+        /* A request expecting a direct reply: name this channel's reply consumer. */
+        if (!ch->reply_consumer)
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
+        p.reply_to = amq_cstr(ch->reply_name);
+        amq_wr w;
+        amq_wr_init(&w);
+        amq_basic_props_encode(&w, &p);
+        rewritten = msg_with_props(m, (amq_bytes){w.data, w.len});
+        amq_wr_destroy(&w);
+        if (!rewritten) return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
+        m = rewritten;
+    }
+    int rc = publish_routed(ch, m, xn, rk, headers, mandatory, e);
+    msg_unref(&rewritten);
+    return rc;
+}
+
+static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
+                          ch_err *e) {
+    if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
+        int delivered = reply_to_deliver(rk, m);
+        if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+        return 0;
+    }
+    vhost *v = ch->conn->vh;
+    verr ve;
+    pthread_rwlock_rdlock(&v->lock);
+    int rc = vhost_route(v, xn, rk, headers, &ch->rs, &ve);
+    size_t routed = 0;
+    if (!rc)
+        for (size_t i = 0; i < ch->rs.dests.n; i++) routed += queue_publish(ch->rs.dests.v[i], m) == 0;
+    pthread_rwlock_unlock(&v->lock);
+    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    if (!routed && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+    return 0;
+}
+
+static void confirm_one(channel *ch) {
+    if (!ch->confirm) return;
+    ch->confirm_ready = ++ch->pub_seq;
+    conn_mark_dirty(ch->conn, ch);
+}
+
+void channel_flush_confirms(channel *ch) {
+    if (!ch->confirm || ch->confirm_ready <= ch->confirm_sent || ch->state != CH_OPEN) return;
+    amq_basic_ack a = {.delivery_tag = ch->confirm_ready, .multiple = ch->confirm_ready - ch->confirm_sent > 1};
+    ch_send(ch, AMQ_BASIC_ACK, &a);
+    ch->confirm_sent = ch->confirm_ready;
+}
+
+static void raise_error(channel *ch, uint32_t id, ch_err *e);
+
+static void content_complete(channel *ch) {
+    msg *m = ch->cur;
+    ch->cur = NULL;
+    ch->cstate = CC_NONE;
+    if (ch->tx) {
+        tx_hold(ch, (tx_op){.kind = TX_PUBLISH, .m = m, .mandatory = ch->pub_mandatory});
+        return;
+    }
+    ch_err e = {0};
+    int rc = ch_publish_msg(ch, m, ch->pub_mandatory, &e);
+    msg_unref(&m);
+    if (rc) return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
+    confirm_one(ch);
+}
+
+int ch_tx_commit(channel *ch, ch_err *e) {
+    int rc = 0;
+    size_t i;
+    ch->tx = false; /* apply for real */
+    for (i = 0; i < ch->ntx && !rc; i++) {
+        tx_op *op = &ch->txops[i];
+        if (op->kind == TX_PUBLISH) {
+            rc = ch_publish_msg(ch, op->m, op->mandatory, e);
+            if (!rc) confirm_one(ch);
+        } else if (op->kind == TX_ACK) {
+            rc = ch_ack(ch, op->tag, op->multiple, e);
+        } else {
+            rc = ch_reject(ch, op->tag, op->multiple, op->requeue, e);
+        }
+        msg_unref(&op->m);
+    }
+    for (; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
+    ch->ntx = 0;
+    ch->tx = true;
+    return rc;
+}
+
+void channel_on_header(channel *ch, amq_bytes payload) {
+    conn *c = ch->conn;
+    if (ch->state == CH_CLOSING) return;
+    if (ch->cstate != CC_HEADER) {
+        conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
+                   "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+        return;
+    }
+    uint16_t cls;
+    uint64_t size;
+    amq_bytes props;
+    if (amq_content_header_parse(payload, &cls, &size, &props) != AMQ_OK || cls != AMQ_CLASS_BASIC) {
+        conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - malformed content header");
+        return;
+    }
+    amq_basic_props p;
+    if (props.len && amq_basic_props_decode(props, &p) != AMQ_OK) {
+        conn_error(c, AMQ_SYNTAX_ERROR, AMQ_BASIC_PUBLISH, "SYNTAX_ERROR - malformed content properties");
+        return;
+    }
+    if (size > config.max_message_size) {
+        ch_err e;
+        ch_fail(&e, AMQ_PRECONDITION_FAILED,
+                "PRECONDITION_FAILED - message size %llu is larger than configured max size %llu",
+                (unsigned long long)size, (unsigned long long)config.max_message_size);
+        ch->cstate = CC_NONE;
+        return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
+    }
+    ch->cur = msg_new((amq_bytes){(const uint8_t *)ch->pub_x, ch->pub_x_len},
+                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, size);
+    if (!ch->cur) {
+        conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
+        return;
+    }
+    ch->cstate = CC_BODY;
+    if (size == 0) content_complete(ch);
+}
+
+void channel_on_body(channel *ch, amq_bytes payload) {
+    conn *c = ch->conn;
+    if (ch->state == CH_CLOSING) return;
+    if (ch->cstate != CC_BODY) {
+        if (ch->cstate == CC_HEADER)
+            conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
+                       "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead");
+        else
+            conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
+                       "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+        return;
+    }
+    msg *m = ch->cur;
+    if (payload.len > m->body_len - m->body_have) {
+        conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - content body longer than announced");
+        return;
+    }
+    memcpy(msg_body(m) + m->body_have, payload.p, payload.len);
+    m->body_have += payload.len;
+    if (m->body_have == m->body_len) content_complete(ch);
+}
+
+/* ---- method dispatch ---- */
+
+static void raise_error(channel *ch, uint32_t id, ch_err *e) {
+    conn *c = ch->conn;
+    if (amq_reply_is_hard((uint16_t)e->code)) {
+        conn_error(c, (uint16_t)e->code, id, "%s", e->text);
+        return;
+    }
+    log_debug("channel %u on %s: %s", ch->id, c->peer, e->text);
+    amq_channel_close m = {.reply_code = (uint16_t)e->code,
+                           .reply_text = amq_cstr(e->text),
+                           .class_id = (uint16_t)AMQ_CLASS_OF(id),
+                           .method_id = (uint16_t)AMQ_METHOD_OF(id)};
+    ch_send(ch, AMQ_CHANNEL_CLOSE, &m);
+    ch->state = CH_CLOSING;
+    channel_cleanup(ch);
+}
+
+static void remove_channel(channel *ch) {
+    ch->conn->channels[ch->id] = NULL;
+    channel_free(ch);
+}
+
+void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
+    if (ch->state == CH_CLOSING) {
+        if (id == AMQ_CHANNEL_CLOSE_OK) {
+            remove_channel(ch);
+        } else if (id == AMQ_CHANNEL_CLOSE) {
+            ch_send(ch, AMQ_CHANNEL_CLOSE_OK, NULL);
+            remove_channel(ch);
+        }
+        return; /* everything else is discarded until close-ok */
+    }
+    if (ch->cstate != CC_NONE) {
+        conn_error(ch->conn, AMQ_UNEXPECTED_FRAME, id,
+                   ch->cstate == CC_HEADER
+                       ? "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead"
+                       : "UNEXPECTED_FRAME - expected content body, got non content body frame instead");
+        return;
+    }
+    ch_err e = {0};
+    int rc;
+    switch (AMQ_CLASS_OF(id)) {
+    case AMQ_CLASS_EXCHANGE: rc = ch_exchange_method(ch, m, &e); break;
+    case AMQ_CLASS_QUEUE: rc = ch_queue_method(ch, m, &e); break;
+    case AMQ_CLASS_BASIC: rc = ch_basic_method(ch, m, &e); break;
+    case AMQ_CLASS_CHANNEL:
+        if (id == AMQ_CHANNEL_CLOSE) {
+            channel_cleanup(ch);
+            ch_send(ch, AMQ_CHANNEL_CLOSE_OK, NULL);
+            remove_channel(ch);
+            return;
+        }
+        rc = ch_misc_method(ch, m, &e);
+        break;
+    default: rc = ch_misc_method(ch, m, &e); break;
+    }
+    if (rc) raise_error(ch, id, &e);
+}
+
+void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq) {
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq});
+}

@@ -1,0 +1,108 @@
+/* channel.h — an AMQP channel: content assembly, the per-class method
+ * handlers (ch_*.c), deliveries, unacked tracking, confirms and tx.
+ * Owner thread only (the connection's worker). */
+#ifndef WARREN_CHANNEL_H
+#define WARREN_CHANNEL_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/methods.h"
+#include "conn.h"
+#include "message.h"
+#include "queue.h"
+#include "vhost.h"
+
+enum ch_state { CH_OPEN, CH_CLOSING };
+enum ch_content { CC_NONE, CC_HEADER, CC_BODY };
+
+typedef struct unacked {
+    uint64_t tag;
+    queue *q;      /* reference held */
+    msg *m;        /* reference held */
+    consumer *c;   /* reference held; NULL for basic.get */
+    uint64_t seq;
+    bool done;     /* acked/rejected out of order: skip */
+} unacked;
+
+/* One operation held until tx.commit. */
+typedef struct tx_op {
+    uint8_t kind; /* TX_PUBLISH, TX_ACK, TX_REJECT */
+    bool mandatory, multiple, requeue;
+    uint64_t tag;
+    msg *m;
+} tx_op;
+
+typedef struct channel {
+    conn *conn;
+    uint16_t id;
+    enum ch_state state;
+    /* content being assembled */
+    enum ch_content cstate;
+    bool pub_mandatory;
+    uint8_t pub_x_len, pub_rk_len;
+    char pub_x[256], pub_rk[256]; /* from basic.publish until the header arrives */
+    msg *cur;
+    /* deliveries */
+    uint64_t next_tag;
+    unacked *ua;
+    size_t ua_cap, ua_head, ua_n, ua_live;
+    consumer **consumers;
+    size_t nconsumers, cap_consumers;
+    chan_credit cc;
+    uint16_t prefetch; /* basic.qos global=false: applies to new consumers */
+    /* publisher confirms */
+    bool confirm;
+    uint64_t pub_seq, confirm_ready, confirm_sent;
+    struct channel *dirty_next;
+    bool dirty;
+    /* transactions */
+    bool tx;
+    tx_op *txops;
+    size_t ntx, cap_tx;
+    /* direct reply-to */
+    consumer *reply_consumer;
+    char reply_name[64];
+    route_set rs;
+} channel;
+
+/* Method handler result: 0, or an AMQP reply code (text in the channel's
+ * error buffer). Soft codes close the channel, hard ones the connection. */
+typedef struct {
+    int code;
+    char text[320];
+} ch_err;
+
+channel *channel_new(conn *c, uint16_t id);
+/* Free after cancelling consumers and requeueing unacked messages. */
+void channel_free(channel *ch);
+/* One method frame (already decoded) for this channel. */
+void channel_on_method(channel *ch, amq_method *m, uint32_t id);
+/* Content header / body frames. Returns 0 or a connection error was raised. */
+void channel_on_header(channel *ch, amq_bytes payload);
+void channel_on_body(channel *ch, amq_bytes payload);
+/* Deliveries arriving from the mailbox. */
+void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, bool redelivered);
+void channel_consumer_cancelled(channel *ch, consumer *cs);
+/* Emit pending publisher confirms (end of a read batch). */
+void channel_flush_confirms(channel *ch);
+
+/* Handlers by class (ch_exchange.c, ch_queue.c, ch_basic.c, ch_misc.c).
+ * Each returns 0 or fills e and returns its code. */
+int ch_exchange_method(channel *ch, amq_method *m, ch_err *e);
+int ch_queue_method(channel *ch, amq_method *m, ch_err *e);
+int ch_basic_method(channel *ch, amq_method *m, ch_err *e);
+int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, tx */
+
+/* Helpers shared by the handlers. */
+int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ch_send(channel *ch, uint32_t id, const void *fields);
+/* Route and enqueue a complete message (publish or tx commit). */
+int ch_publish_msg(channel *ch, msg *m, bool mandatory, ch_err *e);
+/* Acks: apply now (or hold in tx). */
+int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e);
+int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e);
+void ch_requeue_all(channel *ch);
+int ch_tx_commit(channel *ch, ch_err *e);
+/* Track a basic.get delivery awaiting its ack (takes the q and m references). */
+void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq);
+#endif

@@ -1,0 +1,205 @@
+/* config.c — see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+warren_config config;
+
+static const char usage[] =
+    "usage: warren [--port N] [--bind ADDR] [--data-dir DIR] [--threads N] [--config FILE] [--help]\n"
+    "\n"
+    "  --port N        AMQP port (default 5672)\n"
+    "  --bind ADDR     listen address (default: all interfaces, IPv4 and IPv6)\n"
+    "  --data-dir DIR  where durable data lives (default ./warren-data; created if missing)\n"
+    "  --threads N     I/O worker threads (default: number of cores)\n"
+    "  --config FILE   a rabbitmq.conf-style file (key = value)\n"
+    "  --help          this text\n"
+    "\n"
+    "Environment: RABBITMQ_DEFAULT_USER, RABBITMQ_DEFAULT_PASS, RABBITMQ_DEFAULT_VHOST.\n"
+    "Precedence: flags over the config file over the environment.\n";
+
+static void defaults(void) {
+    memset(&config, 0, sizeof config);
+    config.port = 5672;
+    snprintf(config.data_dir, sizeof config.data_dir, "warren-data");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    config.threads = n > 0 ? (int)n : 1;
+    config.frame_max = 131072;
+    config.channel_max = 2047;
+    config.heartbeat = 60;
+    config.handshake_timeout_ms = 10000;
+    config.max_message_size = 128u << 20;
+    snprintf(config.default_user, sizeof config.default_user, "guest");
+    snprintf(config.default_pass, sizeof config.default_pass, "guest");
+    snprintf(config.default_vhost, sizeof config.default_vhost, "/");
+    config.guest_loopback_only = true;
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
+    config.log_level = LOG_INFO;
+}
+
+static int parse_int(const char *what, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected an integer from %ld to %ld)\n",
+                what, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void env(void) {
+    const char *u = getenv("RABBITMQ_DEFAULT_USER"), *p = getenv("RABBITMQ_DEFAULT_PASS");
+    const char *v = getenv("RABBITMQ_DEFAULT_VHOST");
+    if (u && *u) snprintf(config.default_user, sizeof config.default_user, "%s", u);
+    if (p) snprintf(config.default_pass, sizeof config.default_pass, "%s", p);
+    if (v && *v) snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
+}
+
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static int set_key(const char *file, int line, const char *k, const char *v) {
+    long n;
+    char what[300];
+    snprintf(what, sizeof what, "%s (%s line %d)", k, file, line);
+    if (!strcmp(k, "listeners.tcp.default")) {
+        const char *colon = strrchr(v, ':');
+        if (colon) {
+            snprintf(config.bind, sizeof config.bind, "%.*s", (int)(colon - v), v);
+            v = colon + 1;
+        }
+        if (parse_int(what, v, 0, 65535, &n)) return -1;
+        config.port = (int)n;
+    } else if (!strcmp(k, "default_user")) {
+        snprintf(config.default_user, sizeof config.default_user, "%s", v);
+    } else if (!strcmp(k, "default_pass")) {
+        snprintf(config.default_pass, sizeof config.default_pass, "%s", v);
+    } else if (!strcmp(k, "default_vhost")) {
+        snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
+    } else if (!strcmp(k, "loopback_users.guest")) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            fprintf(stderr, "warren: invalid value for %s: '%s' (expected true or false)\n", what, v);
+            return -1;
+        }
+        config.guest_loopback_only = !strcmp(v, "true");
+    } else if (!strcmp(k, "loopback_users")) {
+        if (!strcmp(v, "none")) config.guest_loopback_only = false;
+        else {
+            fprintf(stderr, "warren: invalid value for %s: '%s' (expected none)\n", what, v);
+            return -1;
+        }
+    } else if (!strcmp(k, "heartbeat")) {
+        if (parse_int(what, v, 0, 65535, &n)) return -1;
+        config.heartbeat = (uint16_t)n;
+    } else if (!strcmp(k, "frame_max")) {
+        if (parse_int(what, v, 4096, 1 << 24, &n)) return -1;
+        config.frame_max = (uint32_t)n;
+    } else if (!strcmp(k, "channel_max")) {
+        if (parse_int(what, v, 1, 65535, &n)) return -1;
+        config.channel_max = (uint16_t)n;
+    } else if (!strcmp(k, "handshake_timeout")) {
+        if (parse_int(what, v, 100, 3600000, &n)) return -1;
+        config.handshake_timeout_ms = (uint32_t)n;
+    } else if (!strcmp(k, "max_message_size")) {
+        if (parse_int(what, v, 1, 536870912, &n)) return -1;
+        config.max_message_size = (uint64_t)n;
+    } else if (!strcmp(k, "log.level")) {
+        if (!strcmp(v, "debug")) config.log_level = LOG_DEBUG;
+        else if (!strcmp(v, "info")) config.log_level = LOG_INFO;
+        else if (!strcmp(v, "warning")) config.log_level = LOG_WARN;
+        else if (!strcmp(v, "error")) config.log_level = LOG_ERR;
+        else {
+            fprintf(stderr, "warren: invalid value for %s: '%s' (expected debug, info, warning or error)\n", what, v);
+            return -1;
+        }
+    } else {
+        fprintf(stderr, "warren: warning: unknown config key '%s' at %s line %d (ignored)\n", k, file, line);
+    }
+    return 0;
+}
+
+static int load_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "warren: cannot read config file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char buf[2048];
+    int line = 0, rc = 0;
+    while (!rc && fgets(buf, sizeof buf, f)) {
+        line++;
+        char *hash = strchr(buf, '#');
+        if (hash) *hash = 0;
+        char *s = trim(buf);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fprintf(stderr, "warren: %s line %d: expected 'key = value'\n", path, line);
+            rc = -1;
+            break;
+        }
+        *eq = 0;
+        rc = set_key(path, line, trim(s), trim(eq + 1));
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load(int argc, char **argv) {
+    defaults();
+    env();
+    const char *cfg = NULL;
+    for (int i = 1; i < argc; i++) /* the file first, so flags override it */
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[i + 1];
+    if (cfg && load_file(cfg)) return -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        bool takes = !strcmp(a, "--port") || !strcmp(a, "--bind") || !strcmp(a, "--data-dir") ||
+                     !strcmp(a, "--threads") || !strcmp(a, "--config");
+        if (!takes) {
+            fprintf(stderr, "warren: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "warren: option %s needs a value (see --help)\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--port")) {
+            if (parse_int("--port", v, 0, 65535, &n)) return -1;
+            config.port = (int)n;
+        } else if (!strcmp(a, "--bind")) {
+            snprintf(config.bind, sizeof config.bind, "%s", v);
+        } else if (!strcmp(a, "--data-dir")) {
+            snprintf(config.data_dir, sizeof config.data_dir, "%s", v);
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_int("--threads", v, 1, 64, &n)) return -1;
+            config.threads = (int)n;
+        }
+    }
+    if (config.threads > 64) config.threads = 64;
+    log_level = config.log_level;
+    return 0;
+}

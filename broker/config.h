@@ -1,0 +1,35 @@
+/* config.h — the effective configuration: defaults, then the environment
+ * (RABBITMQ_DEFAULT_USER/PASS/VHOST), then --config FILE (rabbitmq.conf
+ * syntax), then flags. Filled once by main before any thread starts; read-only
+ * afterwards. */
+#ifndef WARREN_CONFIG_H
+#define WARREN_CONFIG_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WARREN_VERSION "0.1.0"
+
+typedef struct {
+    int port;
+    char bind[128];       /* "" = all interfaces, IPv4 and IPv6 */
+    char data_dir[512];
+    int threads;
+    uint32_t frame_max;
+    uint16_t channel_max;
+    uint16_t heartbeat;
+    uint32_t handshake_timeout_ms;
+    uint64_t max_message_size;
+    char default_user[256];
+    char default_pass[256];
+    char default_vhost[256];
+    bool guest_loopback_only; /* loopback_users includes the default user "guest" */
+    char cluster_name[300];
+    int log_level;
+} warren_config;
+
+extern warren_config config;
+
+/* Parse argv into config. Returns 0 to run, 1 when --help was printed
+ * (exit 0), -1 after printing one clear error line (exit non-zero). */
+int config_load(int argc, char **argv);
+#endif

@@ -1,0 +1,535 @@
+/* conn.c — see conn.h. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "amq/frame.h"
+#include "amq/methods.h"
+#include "amq/table.h"
+#include "auth.h"
+#include "channel.h"
+#include "config.h"
+#include "util.h"
+#include "vhost.h"
+
+#define READ_CHUNK (64u << 10)
+#define READ_BUDGET (512u << 10) /* per wakeup, for fairness between connections */
+
+static _Atomic uint64_t next_conn_id = 1;
+
+static void peer_name(conn *c) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    c->peer[0] = 0;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) return;
+    char host[64] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+        c->peer_loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                           (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
+        snprintf(c->peer, sizeof c->peer, "[%s]:%d", host, port);
+    }
+}
+
+conn *conn_new(worker *w, int fd) {
+    conn *c = xcalloc(1, sizeof *c);
+    c->fd = fd;
+    c->w = w;
+    c->id = atomic_fetch_add(&next_conn_id, 1);
+    c->state = CONN_AWAIT_HEADER;
+    amq_wr_init(&c->out);
+    c->frame_max = config.frame_max;
+    c->channel_max = config.channel_max;
+    c->created_ms = c->last_recv_ms = c->last_send_ms = now_ms();
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    peer_name(c);
+    log_info("accepting AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
+    return c;
+}
+
+bool conn_is_open(const conn *c) { return c->state == CONN_OPEN; }
+
+void conn_output_added(conn *c) {
+    worker_want_flush(c->w, c);
+    if (c->out.len > CONN_OUT_HIGH && !atomic_load_explicit(&c->throttled, memory_order_relaxed))
+        atomic_store(&c->throttled, true);
+}
+
+static void send_method(conn *c, uint16_t ch, uint32_t id, const void *fields) {
+    amq_put_method_frame(&c->out, ch, id, fields);
+    conn_output_added(c);
+}
+
+void conn_error(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...) {
+    if (c->state >= CONN_CLOSING) return;
+    char text[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    log_warn("closing AMQP connection %s (id %llu): %s", c->peer, (unsigned long long)c->id, text);
+    if (c->state == CONN_AWAIT_HEADER) {
+        c->state = CONN_FLUSH_CLOSE;
+        return;
+    }
+    amq_connection_close m = {.reply_code = code,
+                              .reply_text = amq_cstr(text),
+                              .class_id = (uint16_t)AMQ_CLASS_OF(method_id),
+                              .method_id = (uint16_t)AMQ_METHOD_OF(method_id)};
+    send_method(c, 0, AMQ_CONNECTION_CLOSE, &m);
+    c->state = CONN_CLOSING;
+    c->created_ms = now_ms(); /* reuse as the close deadline origin */
+}
+
+void conn_mark_dirty(conn *c, channel *ch) {
+    if (ch->dirty) return;
+    ch->dirty = true;
+    ch->dirty_next = c->dirty;
+    c->dirty = ch;
+}
+
+/* ---- handshake ---- */
+
+static void send_start(conn *c) {
+    amq_wr t;
+    amq_wr_init(&t);
+    size_t b = amq_table_begin(&t);
+    amq_field f;
+    f = amq_field_str(amq_cstr("Warren"));
+    amq_table_put(&t, "product", &f);
+    f = amq_field_str(amq_cstr(WARREN_VERSION));
+    amq_table_put(&t, "version", &f);
+    f = amq_field_str(amq_cstr("Linux"));
+    amq_table_put(&t, "platform", &f);
+    f = amq_field_str(amq_cstr("Licensed under the MPL 2.0"));
+    amq_table_put(&t, "copyright", &f);
+    f = amq_field_str(amq_cstr("An AMQP 0-9-1 broker in C"));
+    amq_table_put(&t, "information", &f);
+    f = amq_field_str(amq_cstr(config.cluster_name));
+    amq_table_put(&t, "cluster_name", &f);
+    amq_table_put_key(&t, "capabilities");
+    amq_put_u8(&t, 'F');
+    size_t cb = amq_table_begin(&t);
+    static const char *caps[] = {"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
+                                 "consumer_cancel_notify", "per_consumer_qos", "consumer_priorities",
+                                 "direct_reply_to", "authentication_failure_close"};
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        f = amq_field_bool(true);
+        amq_table_put(&t, caps[i], &f);
+    }
+    amq_table_end(&t, cb);
+    amq_table_end(&t, b);
+    amq_connection_start m = {.version_major = 0,
+                              .version_minor = 9,
+                              .server_properties = {t.data + 4, t.len - 4},
+                              .mechanisms = amq_cstr("PLAIN AMQPLAIN"),
+                              .locales = amq_cstr("en_US")};
+    send_method(c, 0, AMQ_CONNECTION_START, &m);
+    amq_wr_destroy(&t);
+    c->state = CONN_AWAIT_START_OK;
+}
+
+static void on_start_ok(conn *c, amq_connection_start_ok *m) {
+    amq_field f;
+    if (amq_table_get(m->client_properties, "capabilities", &f) == 1 && f.type == 'F') {
+        amq_field g;
+        if (amq_table_get(f.v.str, "consumer_cancel_notify", &g) == 1 && g.type == 't' && g.v.b)
+            c->cap_cancel_notify = true;
+    }
+    char user[256];
+    int rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
+    if (rc == AUTH_BAD_MECHANISM) {
+        conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
+                   "ACCESS_REFUSED - unsupported authentication mechanism '%.*s'", (int)m->mechanism.len,
+                   m->mechanism.p);
+        return;
+    }
+    if (rc != AUTH_OK) {
+        log_warn("authentication failed for user '%s' from %s (%s)", user, c->peer,
+                 rc == AUTH_LOOPBACK_ONLY ? "user may only connect via localhost" : "bad credentials");
+        if (rc == AUTH_LOOPBACK_ONLY)
+            conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
+                       "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
+                       "details see the broker logfile.",
+                       (int)m->mechanism.len, m->mechanism.p);
+        else
+            conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
+                       "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
+                       "details see the broker logfile.",
+                       (int)m->mechanism.len, m->mechanism.p);
+        return;
+    }
+    snprintf(c->user, sizeof c->user, "%s", user);
+    amq_connection_tune t = {.channel_max = config.channel_max,
+                             .frame_max = config.frame_max,
+                             .heartbeat = config.heartbeat};
+    send_method(c, 0, AMQ_CONNECTION_TUNE, &t);
+    c->state = CONN_AWAIT_TUNE_OK;
+}
+
+static void on_tune_ok(conn *c, amq_connection_tune_ok *m) {
+    uint32_t fm = m->frame_max ? m->frame_max : config.frame_max;
+    if (fm > config.frame_max) {
+        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
+                   "NOT_ALLOWED - frame_max=%u > %u max size", fm, config.frame_max);
+        return;
+    }
+    if (fm < AMQ_FRAME_MIN_SIZE) {
+        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
+                   "NOT_ALLOWED - frame_max=%u < %u min size", fm, AMQ_FRAME_MIN_SIZE);
+        return;
+    }
+    uint16_t cm = m->channel_max ? m->channel_max : config.channel_max;
+    if (cm > config.channel_max) {
+        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
+                   "NOT_ALLOWED - channel_max=%u > %u max", cm, config.channel_max);
+        return;
+    }
+    c->frame_max = fm;
+    c->channel_max = cm;
+    c->heartbeat = m->heartbeat;
+    c->channels = xcalloc((size_t)cm + 1, sizeof *c->channels);
+    c->state = CONN_AWAIT_OPEN;
+}
+
+static void on_open(conn *c, amq_connection_open *m) {
+    struct vhost *v = vhost_find(m->virtual_host);
+    if (!v) {
+        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_OPEN, "NOT_ALLOWED - vhost %.*s not found",
+                   (int)m->virtual_host.len, m->virtual_host.p);
+        return;
+    }
+    c->vh = v;
+    amq_connection_open_ok ok = {.reserved_1 = {0}};
+    send_method(c, 0, AMQ_CONNECTION_OPEN_OK, &ok);
+    c->state = CONN_OPEN;
+    log_info("connection %s (id %llu): user '%s' authenticated and granted access to vhost '%.*s'",
+             c->peer, (unsigned long long)c->id, c->user, (int)m->virtual_host.len, m->virtual_host.p);
+}
+
+/* ---- frames ---- */
+
+static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
+    if (c->state == CONN_CLOSING) {
+        if (id == AMQ_CONNECTION_CLOSE_OK) c->state = CONN_FLUSH_CLOSE;
+        if (id == AMQ_CONNECTION_CLOSE) {
+            send_method(c, 0, AMQ_CONNECTION_CLOSE_OK, NULL);
+            c->state = CONN_FLUSH_CLOSE;
+        }
+        return;
+    }
+    switch (id) {
+    case AMQ_CONNECTION_START_OK:
+        if (c->state == CONN_AWAIT_START_OK) return on_start_ok(c, &m->u.connection_start_ok);
+        break;
+    case AMQ_CONNECTION_TUNE_OK:
+        if (c->state == CONN_AWAIT_TUNE_OK) return on_tune_ok(c, &m->u.connection_tune_ok);
+        break;
+    case AMQ_CONNECTION_OPEN:
+        if (c->state == CONN_AWAIT_OPEN) return on_open(c, &m->u.connection_open);
+        break;
+    case AMQ_CONNECTION_CLOSE:
+        send_method(c, 0, AMQ_CONNECTION_CLOSE_OK, NULL);
+        c->state = CONN_FLUSH_CLOSE;
+        return;
+    case AMQ_CONNECTION_CLOSE_OK:
+        c->state = CONN_FLUSH_CLOSE;
+        return;
+    case AMQ_CONNECTION_UPDATE_SECRET:
+        if (c->state == CONN_OPEN) {
+            amq_connection_update_secret_ok ok = {0};
+            send_method(c, 0, AMQ_CONNECTION_UPDATE_SECRET_OK, &ok);
+            log_info("connection %s: secret updated for user '%s'", c->peer, c->user);
+            return;
+        }
+        break;
+    case AMQ_CONNECTION_BLOCKED:
+    case AMQ_CONNECTION_UNBLOCKED:
+        return;
+    default:
+        break;
+    }
+    conn_error(c, AMQ_COMMAND_INVALID, id, "COMMAND_INVALID - unexpected method %s on channel 0",
+               amq_method_name(id) ? amq_method_name(id) : "?");
+}
+
+static channel *chan(conn *c, uint16_t id) { return id <= c->channel_max && c->channels ? c->channels[id] : NULL; }
+
+static void on_channel_frame(conn *c, const amq_frame *f) {
+    if (f->channel > c->channel_max) {
+        conn_error(c, AMQ_CHANNEL_ERROR, 0, "CHANNEL_ERROR - channel number %u exceeds channel_max %u",
+                   f->channel, c->channel_max);
+        return;
+    }
+    channel *ch = chan(c, f->channel);
+    if (f->type == AMQ_FRAME_METHOD) {
+        amq_method m;
+        int rc = amq_method_decode(f->payload, &m);
+        if (rc == AMQ_EMETHOD) {
+            conn_error(c, AMQ_COMMAND_INVALID, 0, "COMMAND_INVALID - unknown method");
+            return;
+        }
+        if (rc != AMQ_OK) {
+            conn_error(c, AMQ_SYNTAX_ERROR, 0, "SYNTAX_ERROR - malformed method frame");
+            return;
+        }
+        if (!ch) {
+            if (m.id == AMQ_CHANNEL_OPEN) {
+                c->channels[f->channel] = channel_new(c, f->channel);
+                amq_channel_open_ok ok = {.reserved_1 = {0}};
+                send_method(c, f->channel, AMQ_CHANNEL_OPEN_OK, &ok);
+            } else if (m.id == AMQ_CHANNEL_CLOSE) {
+                send_method(c, f->channel, AMQ_CHANNEL_CLOSE_OK, NULL);
+            } else if (m.id != AMQ_CHANNEL_CLOSE_OK) {
+                conn_error(c, AMQ_CHANNEL_ERROR, m.id, "CHANNEL_ERROR - expected 'channel.open'");
+            }
+            return;
+        }
+        channel_on_method(ch, &m, m.id);
+        return;
+    }
+    if (!ch) {
+        conn_error(c, AMQ_CHANNEL_ERROR, 0, "CHANNEL_ERROR - expected 'channel.open'");
+        return;
+    }
+    if (f->type == AMQ_FRAME_HEADER)
+        channel_on_header(ch, f->payload);
+    else
+        channel_on_body(ch, f->payload);
+}
+
+static void on_frame(conn *c, const amq_frame *f) {
+    if (c->state == CONN_CLOSING && !(f->type == AMQ_FRAME_METHOD && f->channel == 0)) return;
+    if (f->type == AMQ_FRAME_HEARTBEAT) {
+        if (f->channel != 0)
+            conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - heartbeat frame on channel %u", f->channel);
+        return;
+    }
+    if (f->channel == 0) {
+        if (f->type != AMQ_FRAME_METHOD) {
+            conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+            return;
+        }
+        amq_method m;
+        int rc = amq_method_decode(f->payload, &m);
+        if (rc != AMQ_OK) {
+            conn_error(c, rc == AMQ_EMETHOD ? AMQ_COMMAND_INVALID : AMQ_SYNTAX_ERROR, 0,
+                       rc == AMQ_EMETHOD ? "COMMAND_INVALID - unknown method" : "SYNTAX_ERROR - malformed method frame");
+            return;
+        }
+        if (AMQ_CLASS_OF(m.id) != AMQ_CLASS_CONNECTION) {
+            conn_error(c, AMQ_COMMAND_INVALID, m.id, "COMMAND_INVALID - %s on channel 0",
+                       amq_method_name(m.id));
+            return;
+        }
+        on_connection_method(c, &m, m.id);
+        return;
+    }
+    if (c->state != CONN_OPEN) {
+        conn_error(c, AMQ_CHANNEL_ERROR, 0, "CHANNEL_ERROR - connection not open");
+        return;
+    }
+    on_channel_frame(c, f);
+}
+
+static void after_batch(conn *c) {
+    while (c->dirty) {
+        channel *ch = c->dirty;
+        c->dirty = ch->dirty_next;
+        ch->dirty = false;
+        channel_flush_confirms(ch);
+    }
+}
+
+/* Parse and handle every complete frame in the input buffer. */
+static void process_input(conn *c) {
+    size_t off = 0;
+    if (c->state == CONN_AWAIT_HEADER) {
+        if (c->in_len < 8) return;
+        if (memcmp(c->in, AMQ_PROTOCOL_HEADER, 8) != 0) {
+            amq_put_raw(&c->out, AMQ_PROTOCOL_HEADER, 8);
+            conn_output_added(c);
+            log_warn("closing connection %s: bad protocol header", c->peer);
+            c->state = CONN_FLUSH_CLOSE;
+            return;
+        }
+        off = 8;
+        send_start(c);
+    }
+    while (c->state < CONN_FLUSH_CLOSE && off < c->in_len) {
+        amq_frame f;
+        uint32_t fm = c->state >= CONN_AWAIT_OPEN || c->state == CONN_CLOSING ? c->frame_max : config.frame_max;
+        int n = amq_frame_parse(c->in + off, c->in_len - off, fm, &f);
+        if (n == 0) break;
+        if (n < 0) {
+            if (n == AMQ_ETOOBIG)
+                conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - frame size exceeds frame_max %u", fm);
+            else if (n == AMQ_EFRAMEEND)
+                conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - invalid frame end marker");
+            else
+                conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - unknown frame type");
+            off = c->in_len; /* nothing more from this socket is processed */
+            break;
+        }
+        off += (size_t)n;
+        on_frame(c, &f);
+    }
+    if (c->state >= CONN_CLOSING) off = c->in_len;
+    if (off) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    after_batch(c);
+}
+
+static void pause_reading(conn *c, bool pause) {
+    if (c->reading_paused == pause) return;
+    c->reading_paused = pause;
+    uint32_t ev = (pause ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
+    worker_rewatch(c->w, c->fd, ev, c);
+}
+
+void conn_on_readable(conn *c) {
+    size_t budget = READ_BUDGET;
+    while (c->state < CONN_FLUSH_CLOSE && budget && !c->reading_paused) {
+        size_t need = c->in_len + READ_CHUNK;
+        if (c->in_cap < need) {
+            size_t cap = c->in_cap ? c->in_cap : READ_CHUNK;
+            while (cap < need) cap *= 2;
+            c->in = xrealloc(c->in, cap);
+            c->in_cap = cap;
+        }
+        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            if (c->state == CONN_OPEN)
+                log_warn("client unexpectedly closed TCP connection %s (id %llu)", c->peer,
+                         (unsigned long long)c->id);
+            c->state = CONN_DEAD;
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        c->in_len += (size_t)n;
+        c->last_recv_ms = now_ms();
+        budget = budget > (size_t)n ? budget - (size_t)n : 0;
+        process_input(c);
+        if (c->out.len > CONN_OUT_HIGH) pause_reading(c, true);
+    }
+    /* Keep the input buffer small once a burst is over. */
+    if (c->in_len == 0 && c->in_cap > 4 * READ_CHUNK) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (budget == 0) worker_want_flush(c->w, c); /* more may be waiting: the worker re-polls */
+}
+
+void conn_flush(conn *c) {
+    while (c->out.len && c->state != CONN_DEAD) {
+        ssize_t n = write(c->fd, c->out.data, c->out.len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            c->state = CONN_DEAD;
+            return;
+        }
+        amq_wr_consume(&c->out, (size_t)n);
+        c->last_send_ms = now_ms();
+    }
+    bool want_out = c->out.len > 0;
+    if (want_out != c->want_out) {
+        c->want_out = want_out;
+        uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
+        worker_rewatch(c->w, c->fd, ev, c);
+    }
+    if (c->out.len < CONN_OUT_LOW) {
+        if (c->reading_paused && c->state < CONN_FLUSH_CLOSE) {
+            pause_reading(c, false);
+            conn_on_readable(c); /* data may have arrived while paused (edge: level-triggered anyway) */
+        }
+        if (atomic_load_explicit(&c->throttled, memory_order_relaxed)) {
+            atomic_store(&c->throttled, false);
+            for (uint32_t i = 1; c->channels && i <= c->channel_max; i++) {
+                channel *ch = c->channels[i];
+                if (!ch) continue;
+                for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
+            }
+        }
+        if (c->out.cap > (1u << 20) && c->out.len == 0) {
+            amq_wr_destroy(&c->out);
+            amq_wr_init(&c->out);
+        }
+    }
+    if (c->state == CONN_FLUSH_CLOSE && c->out.len == 0) c->state = CONN_DEAD;
+}
+
+void conn_on_writable(conn *c) { conn_flush(c); }
+
+void conn_tick(conn *c, uint64_t now) {
+    if (c->state < CONN_OPEN && now - c->created_ms > config.handshake_timeout_ms) {
+        log_warn("closing connection %s: handshake timeout", c->peer);
+        c->state = CONN_DEAD;
+        return;
+    }
+    if (c->state == CONN_CLOSING && now - c->created_ms > 3000) {
+        c->state = CONN_DEAD; /* peer never answered our connection.close */
+        return;
+    }
+    if (c->heartbeat && c->state >= CONN_AWAIT_OPEN && c->state <= CONN_CLOSING) {
+        uint64_t hb = (uint64_t)c->heartbeat * 1000;
+        if (now - c->last_recv_ms > 2 * hb) {
+            log_warn("missed heartbeats from client %s, timeout: %us", c->peer, c->heartbeat);
+            c->state = CONN_DEAD;
+            return;
+        }
+        if (now - c->last_send_ms >= hb / 2) {
+            amq_put_heartbeat(&c->out);
+            conn_output_added(c);
+            c->last_send_ms = now; /* flush updates it too */
+        }
+    }
+}
+
+void conn_shutdown(conn *c) {
+    if (c->state == CONN_OPEN || (c->state > CONN_AWAIT_HEADER && c->state < CONN_CLOSING))
+        conn_error(c, AMQ_CONNECTION_FORCED, 0,
+                   "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'");
+    else if (c->state == CONN_AWAIT_HEADER)
+        c->state = CONN_DEAD;
+}
+
+void conn_free(conn *c) {
+    for (uint32_t i = 1; c->channels && i <= c->channel_max; i++)
+        if (c->channels[i]) channel_free(c->channels[i]);
+    free(c->channels);
+    if (c->vh) vhost_drop_exclusive(c->vh, c->id);
+    log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
+    worker_unwatch(c->w, c->fd);
+    close(c->fd);
+    free(c->in);
+    amq_wr_destroy(&c->out);
+    free(c);
+}

@@ -1,0 +1,77 @@
+/* conn.h — one AMQP connection: socket I/O, the handshake, frame dispatch to
+ * channels, heartbeats and close. A connection lives on one worker thread for
+ * its whole life; everything here runs on that thread unless noted. */
+#ifndef WARREN_CONN_H
+#define WARREN_CONN_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/buf.h"
+#include "worker.h"
+
+struct channel;
+struct vhost;
+
+enum conn_state {
+    CONN_AWAIT_HEADER,
+    CONN_AWAIT_START_OK,
+    CONN_AWAIT_TUNE_OK,
+    CONN_AWAIT_OPEN,
+    CONN_OPEN,
+    CONN_CLOSING, /* we sent connection.close; waiting for close-ok */
+    CONN_FLUSH_CLOSE, /* write what is queued, then close the socket */
+    CONN_DEAD,
+};
+
+#define CONN_OUT_HIGH (1u << 20)  /* stop reading / stop delivering above */
+#define CONN_OUT_LOW (256u << 10) /* resume below */
+
+typedef struct conn {
+    int fd;
+    worker *w;
+    uint64_t id;
+    enum conn_state state;
+    char peer[80];
+    bool peer_loopback;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    amq_wr out;
+    atomic_bool throttled; /* out over CONN_OUT_HIGH: queues skip our consumers */
+    bool reading_paused, want_out;
+    uint32_t frame_max;
+    uint16_t channel_max;
+    uint16_t heartbeat;
+    uint64_t created_ms, last_recv_ms, last_send_ms;
+    struct vhost *vh;
+    char user[256];
+    bool cap_cancel_notify;
+    struct channel **channels; /* indexed by channel id, size channel_max + 1 */
+    struct channel *dirty;     /* channels with confirms to send */
+    struct conn *prev, *next;  /* worker's list */
+    struct conn *flush_next;
+    bool in_flush_list;
+} conn;
+
+/* Take over an accepted socket on worker w (the current thread's). */
+conn *conn_new(worker *w, int fd);
+/* Socket events. */
+void conn_on_readable(conn *c);
+void conn_on_writable(conn *c);
+/* Write out what is buffered; called by the worker at the end of a pass. */
+void conn_flush(conn *c);
+/* 1 s tick: heartbeats and handshake timeout. */
+void conn_tick(conn *c, uint64_t now);
+/* Broker shutdown: connection.close 320 CONNECTION_FORCED. */
+void conn_shutdown(conn *c);
+/* Release everything; the fd is closed. */
+void conn_free(conn *c);
+/* Raise a connection exception: send connection.close and ignore the rest. */
+void conn_error(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A channel has confirms to emit at the end of this read batch. */
+void conn_mark_dirty(conn *c, struct channel *ch);
+/* Output grew: schedule a flush and update throttling. */
+void conn_output_added(conn *c);
+bool conn_is_open(const conn *c);
+#endif

@@ -1,0 +1,177 @@
+/* main.c — start-up, listeners, the accept loop and orderly shutdown.
+ * The main thread only accepts and hands sockets to workers round-robin;
+ * SIGTERM/SIGINT (through a signalfd) close the listeners and tell every
+ * worker to close its connections with 320 CONNECTION_FORCED. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+#include "vhost.h"
+#include "worker.h"
+
+#define MAX_LISTENERS 8
+
+static int listeners[MAX_LISTENERS];
+static int nlisteners;
+
+static int listen_on(const struct sockaddr *sa, socklen_t len, int family) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    if (bind(fd, sa, len) || listen(fd, 4096)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int open_listeners(void) {
+    char port[16];
+    snprintf(port, sizeof port, "%d", config.port);
+    if (!config.bind[0]) {
+        /* One dual-stack socket serves IPv4 and IPv6 on every interface. */
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)config.port),
+                                  .sin6_addr = in6addr_any};
+        int fd = listen_on((struct sockaddr *)&a6, sizeof a6, AF_INET6);
+        if (fd < 0 && errno == EADDRINUSE) goto in_use;
+        if (fd < 0) { /* no IPv6 on this host: IPv4 only */
+            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)config.port),
+                                     .sin_addr.s_addr = htonl(INADDR_ANY)};
+            fd = listen_on((struct sockaddr *)&a4, sizeof a4, AF_INET);
+            if (fd < 0) goto fail;
+        }
+        listeners[nlisteners++] = fd;
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rc = getaddrinfo(config.bind, port, &hints, &res);
+    if (rc) {
+        fprintf(stderr, "warren: cannot bind to '%s': %s\n", config.bind, gai_strerror(rc));
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai && nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
+        int fd = listen_on(ai->ai_addr, ai->ai_addrlen, ai->ai_family);
+        if (fd < 0) {
+            int e = errno;
+            freeaddrinfo(res);
+            errno = e;
+            if (e == EADDRINUSE) goto in_use;
+            goto fail;
+        }
+        listeners[nlisteners++] = fd;
+    }
+    freeaddrinfo(res);
+    return 0;
+in_use:
+    fprintf(stderr, "warren: port %d is already in use (%s)\n", config.port, config.bind[0] ? config.bind : "all interfaces");
+    return -1;
+fail:
+    fprintf(stderr, "warren: cannot listen on %s port %d: %s\n", config.bind[0] ? config.bind : "all interfaces",
+            config.port, strerror(errno));
+    return -1;
+}
+
+static int check_data_dir(void) {
+    if (mkdir(config.data_dir, 0750) && errno != EEXIST) {
+        fprintf(stderr, "warren: cannot create data dir %s: %s\n", config.data_dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(config.data_dir, &st) || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "warren: data dir %s is not a directory\n", config.data_dir);
+        return -1;
+    }
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/.warren-probe", config.data_dir);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "warren: data dir %s is not writable: %s\n", config.data_dir, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int rc = config_load(argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    if (check_data_dir()) return 1;
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL); /* workers inherit the mask */
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    if (open_listeners()) return 1;
+    vhosts_init();
+    worker **ws = workers_create(config.threads);
+    for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
+    log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
+             config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
+             config.threads == 1 ? "" : "s", config.data_dir);
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sfd};
+    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+    for (int i = 0; i < nlisteners; i++) {
+        ev.data.fd = listeners[i];
+        epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
+    }
+    int next = 0;
+    bool stop = false;
+    while (!stop) {
+        struct epoll_event evs[16];
+        int n = epoll_wait(ep, evs, 16, -1);
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == sfd) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof si) == sizeof si)
+                    log_info("received %s: shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                stop = true;
+                continue;
+            }
+            for (;;) {
+                int fd = accept4(evs[i].data.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                    if (errno == EMFILE || errno == ENFILE) log_warn("accept: %s", strerror(errno));
+                    break;
+                }
+                mail m = {.kind = MAIL_CONN, .fd = fd};
+                worker_post(ws[next], &m);
+                next = (next + 1) % config.threads;
+            }
+        }
+    }
+    for (int i = 0; i < nlisteners; i++) close(listeners[i]);
+    for (int i = 0; i < config.threads; i++) {
+        mail m = {.kind = MAIL_SHUTDOWN};
+        worker_post(ws[i], &m);
+    }
+    for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
+    vhosts_destroy();
+    close(ep);
+    close(sfd);
+    log_info("Warren stopped");
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* message.c — see message.h. */
+#include "message.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/methods.h"
+
+msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len) {
+    size_t head = sizeof(msg) + exchange.len + rk.len + props.len;
+    if (body_len > (uint64_t)1 << 40) return NULL;
+    msg *m = malloc(head + (size_t)body_len);
+    if (!m) return NULL;
+    atomic_init(&m->refs, 1);
+    m->exchange_len = (uint8_t)exchange.len;
+    m->rk_len = (uint8_t)rk.len;
+    m->props_len = (uint32_t)props.len;
+    m->body_len = body_len;
+    m->body_have = 0;
+    uint8_t *p = m->data;
+    if (exchange.len) memcpy(p, exchange.p, exchange.len);
+    p += exchange.len;
+    if (rk.len) memcpy(p, rk.p, rk.len);
+    p += rk.len;
+    if (props.len) memcpy(p, props.p, props.len);
+    m->delivery_mode = 0;
+    m->priority = 0;
+    amq_basic_props bp;
+    if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK) {
+        if (bp.flags & AMQ_BASIC_PROP_DELIVERY_MODE) m->delivery_mode = bp.delivery_mode;
+        if (bp.flags & AMQ_BASIC_PROP_PRIORITY) m->priority = bp.priority;
+    }
+    return m;
+}
+
+msg *msg_with_props(const msg *m, amq_bytes props) {
+    msg *n = msg_new(msg_exchange(m), msg_rk(m), props, m->body_len);
+    if (!n) return NULL;
+    if (m->body_len) memcpy(msg_body(n), msg_body_c(m), (size_t)m->body_len);
+    n->body_have = m->body_len;
+    return n;
+}
+
+void msg_unref(msg **mp) {
+    msg *m = *mp;
+    if (!m) return;
+    *mp = NULL;
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) free(m);
+}

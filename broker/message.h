@@ -1,0 +1,45 @@
+/* message.h — an immutable, atomically refcounted message.
+ *
+ * One allocation holds the exchange name, routing key, encoded properties and
+ * body, so a message routed to many queues is stored once and shared
+ * (each queue entry holds one reference). The body is filled while its frames
+ * arrive (only by the publishing connection's thread, before the message is
+ * routed); after routing nobody writes to it. */
+#ifndef WARREN_MESSAGE_H
+#define WARREN_MESSAGE_H
+#include <stdatomic.h>
+#include <stdint.h>
+#include "amq/buf.h"
+
+typedef struct msg {
+    atomic_uint refs;
+    uint32_t props_len;
+    uint64_t body_len;
+    uint64_t body_have; /* bytes received so far (assembly only) */
+    uint8_t exchange_len, rk_len;
+    uint8_t delivery_mode, priority;
+    uint8_t data[]; /* exchange, routing key, props, body */
+} msg;
+
+/* New message with refs = 1 and an empty body of body_len bytes to fill.
+ * Copies exchange, routing key and props. Returns NULL if body_len is too
+ * large to allocate. Any thread. */
+msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len);
+/* A copy with other properties (direct reply-to rewrites reply_to). */
+msg *msg_with_props(const msg *m, amq_bytes props);
+static inline void msg_ref(msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+/* Drop a reference and clear the caller's pointer; frees at zero. NULL-safe. */
+void msg_unref(msg **m);
+
+static inline amq_bytes msg_exchange(const msg *m) { return (amq_bytes){m->data, m->exchange_len}; }
+static inline amq_bytes msg_rk(const msg *m) {
+    return (amq_bytes){m->data + m->exchange_len, m->rk_len};
+}
+static inline amq_bytes msg_props(const msg *m) {
+    return (amq_bytes){m->data + m->exchange_len + m->rk_len, m->props_len};
+}
+static inline uint8_t *msg_body(msg *m) { return m->data + m->exchange_len + m->rk_len + m->props_len; }
+static inline const uint8_t *msg_body_c(const msg *m) {
+    return m->data + m->exchange_len + m->rk_len + m->props_len;
+}
+#endif

@@ -1,0 +1,284 @@
+/* queue.c — see queue.h. */
+#include "queue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "worker.h"
+
+/* ---- ring of entries ---- */
+
+static void ring_grow(qring *r) {
+    size_t ncap = r->cap ? r->cap * 2 : 64;
+    qentry *v = xmalloc(ncap * sizeof *v);
+    for (size_t i = 0; i < r->n; i++) v[i] = r->v[(r->head + i) & (r->cap - 1)];
+    free(r->v);
+    r->v = v;
+    r->cap = ncap;
+    r->head = 0;
+}
+
+static inline qentry *ring_at(qring *r, size_t i) { return &r->v[(r->head + i) & (r->cap - 1)]; }
+
+static void ring_push(qring *r, qentry e) {
+    if (r->n == r->cap) ring_grow(r);
+    *ring_at(r, r->n++) = e;
+}
+
+static qentry ring_pop(qring *r) {
+    qentry e = r->v[r->head];
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->n--;
+    return e;
+}
+
+/* Insert keeping ascending seq; requeues mostly come in order, so scan from the tail. */
+static void ring_insert_sorted(qring *r, qentry e) {
+    if (r->n == r->cap) ring_grow(r);
+    size_t i = r->n;
+    while (i > 0 && ring_at(r, i - 1)->seq > e.seq) {
+        *ring_at(r, i) = *ring_at(r, i - 1);
+        i--;
+    }
+    *ring_at(r, i) = e;
+    r->n++;
+}
+
+static void ring_free(qring *r) {
+    while (r->n) {
+        qentry e = ring_pop(r);
+        msg_unref(&e.m);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* The next entry in sequence order, from either ring. */
+static qring *next_ring(queue *q) {
+    if (!q->requeued.n) return q->ready.n ? &q->ready : NULL;
+    if (!q->ready.n) return &q->requeued;
+    return ring_at(&q->requeued, 0)->seq < ring_at(&q->ready, 0)->seq ? &q->requeued : &q->ready;
+}
+
+static bool pop_next(queue *q, qentry *e) {
+    qring *r = next_ring(q);
+    if (!r) return false;
+    *e = ring_pop(r);
+    q->ready_bytes -= e->m->body_len;
+    return true;
+}
+
+/* ---- queue ---- */
+
+queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
+                 amq_bytes args, uint64_t owner_conn) {
+    queue *q = xcalloc(1, sizeof *q);
+    pthread_mutex_init(&q->lock, NULL);
+    atomic_init(&q->refs, 1);
+    q->vh = vh;
+    q->name_len = (uint8_t)(name.len > 255 ? 255 : name.len);
+    memcpy(q->name, name.p, q->name_len);
+    q->durable = durable;
+    q->exclusive = exclusive;
+    q->auto_delete = auto_delete;
+    q->owner_conn = owner_conn;
+    q->args = bytes_dup(args);
+    return q;
+}
+
+void queue_ref(queue *q) { atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed); }
+
+void queue_unref(queue **qp) {
+    queue *q = *qp;
+    if (!q) return;
+    *qp = NULL;
+    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
+    ring_free(&q->ready);
+    ring_free(&q->requeued);
+    for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
+    free(q->consumers);
+    free((void *)q->args.p);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+static bool has_credit(consumer *c) {
+    if (atomic_load_explicit(&c->cancelled, memory_order_relaxed)) return false;
+    if (atomic_load_explicit(&c->inflight, memory_order_relaxed) >= CONSUMER_INFLIGHT_MAX) return false;
+    if (c->throttled && atomic_load_explicit(c->throttled, memory_order_relaxed)) return false;
+    if (c->no_ack) return true;
+    unsigned pf = atomic_load_explicit(&c->prefetch, memory_order_relaxed);
+    if (pf && atomic_load_explicit(&c->unacked, memory_order_relaxed) >= pf) return false;
+    unsigned cpf = atomic_load_explicit(&c->cc->prefetch, memory_order_relaxed);
+    if (cpf && atomic_load_explicit(&c->cc->unacked, memory_order_relaxed) >= cpf) return false;
+    return true;
+}
+
+/* Highest priority consumer with credit, round-robin among equals. */
+static consumer *pick(queue *q) {
+    consumer *best = NULL;
+    size_t besti = 0, n = q->nconsumers;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (q->rr + k) % n;
+        consumer *c = q->consumers[i];
+        if ((!best || c->priority > best->priority) && has_credit(c)) {
+            best = c;
+            besti = i;
+        }
+    }
+    if (best) q->rr = besti + 1;
+    return best;
+}
+
+static void dispatch_locked(queue *q) {
+    while (!q->deleted && q->nconsumers && (q->ready.n || q->requeued.n)) {
+        consumer *c = pick(q);
+        if (!c) return;
+        mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
+        qentry e;
+        pop_next(q, &e);
+        m.m = e.m;
+        m.seq = e.seq;
+        m.redelivered = (uint8_t)e.redelivered;
+        if (!c->no_ack) {
+            atomic_fetch_add_explicit(&c->unacked, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->cc->unacked, 1, memory_order_relaxed);
+        }
+        atomic_fetch_add_explicit(&c->inflight, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+        queue_ref(q);
+        worker_post(c->w, &m);
+    }
+}
+
+void queue_dispatch(queue *q) {
+    pthread_mutex_lock(&q->lock);
+    dispatch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int queue_publish(queue *q, msg *m) {
+    pthread_mutex_lock(&q->lock);
+    if (q->deleted) {
+        pthread_mutex_unlock(&q->lock);
+        return -1;
+    }
+    msg_ref(m);
+    ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++});
+    q->ready_bytes += m->body_len;
+    dispatch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
+    pthread_mutex_lock(&q->lock);
+    if (q->deleted) {
+        pthread_mutex_unlock(&q->lock);
+        msg_unref(&m);
+        return;
+    }
+    q->ready_bytes += m->body_len;
+    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = redelivered});
+    dispatch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+int queue_get(queue *q, qentry *e, uint32_t *left) {
+    pthread_mutex_lock(&q->lock);
+    bool ok = !q->deleted && pop_next(q, e);
+    *left = (uint32_t)(q->ready.n + q->requeued.n);
+    pthread_mutex_unlock(&q->lock);
+    return ok;
+}
+
+uint32_t queue_purge(queue *q) {
+    pthread_mutex_lock(&q->lock);
+    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
+    ring_free(&q->ready);
+    ring_free(&q->requeued);
+    q->ready_bytes = 0;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) {
+    pthread_mutex_lock(&q->lock);
+    if (messages) *messages = (uint32_t)(q->ready.n + q->requeued.n);
+    if (consumers) *consumers = (uint32_t)q->nconsumers;
+    pthread_mutex_unlock(&q->lock);
+}
+
+int queue_add_consumer(queue *q, consumer *c) {
+    pthread_mutex_lock(&q->lock);
+    if (q->nconsumers && (c->exclusive || q->consumers[0]->exclusive)) {
+        pthread_mutex_unlock(&q->lock);
+        return 403;
+    }
+    if (q->nconsumers == q->cap_consumers) {
+        q->cap_consumers = q->cap_consumers ? q->cap_consumers * 2 : 4;
+        q->consumers = xrealloc(q->consumers, q->cap_consumers * sizeof *q->consumers);
+    }
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    q->consumers[q->nconsumers++] = c;
+    q->had_consumer = true;
+    dispatch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}
+
+int queue_remove_consumer(queue *q, consumer *c) {
+    pthread_mutex_lock(&q->lock);
+    int left = -1;
+    for (size_t i = 0; i < q->nconsumers; i++) {
+        if (q->consumers[i] != c) continue;
+        memmove(&q->consumers[i], &q->consumers[i + 1], (q->nconsumers - i - 1) * sizeof c);
+        q->nconsumers--;
+        if (q->rr > i) q->rr--;
+        left = (int)q->nconsumers;
+        break;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (left >= 0) consumer_unref(&c);
+    return left;
+}
+
+uint32_t queue_delete(queue *q) {
+    pthread_mutex_lock(&q->lock);
+    q->deleted = true;
+    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
+    ring_free(&q->ready);
+    ring_free(&q->requeued);
+    for (size_t i = 0; i < q->nconsumers; i++) {
+        consumer *c = q->consumers[i];
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+        mail m = {.kind = MAIL_CANCEL, .c = c};
+        worker_post(c->w, &m);
+        consumer_unref(&q->consumers[i]);
+    }
+    q->nconsumers = 0;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+consumer *consumer_new(void) {
+    consumer *c = xcalloc(1, sizeof *c);
+    atomic_init(&c->refs, 1);
+    return c;
+}
+
+void consumer_unref(consumer **cp) {
+    consumer *c = *cp;
+    if (!c) return;
+    *cp = NULL;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+    queue_unref(&c->q);
+    free(c);
+}
+
+void consumer_release(consumer *c, unsigned n) {
+    atomic_fetch_sub_explicit(&c->unacked, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->cc->unacked, n, memory_order_relaxed);
+    queue_dispatch(c->q);
+}

@@ -1,0 +1,126 @@
+/* queue.h — queues and consumers.
+ *
+ * Concurrency choice: a per-queue mutex with short critical sections, not a
+ * home thread per queue. Publishers on any worker enqueue directly under the
+ * queue's lock; dispatch runs under the same lock (by whichever thread made
+ * progress possible: a publish, an ack, a new consumer) and picks a consumer
+ * with credit, round-robin among the highest consumer priority, then posts
+ * the delivery to the consumer's worker mailbox. The lock is never held
+ * across a syscall (mailbox wake-ups are deferred, see worker.h). Per-queue
+ * FIFO holds across threads because assignment order is decided under the
+ * lock and each worker's mailbox is FIFO.
+ *
+ * A message requeued (reject/nack/recover, or a consumer that went away)
+ * returns to its original position: every entry keeps its enqueue sequence
+ * number and the queue always hands out the lowest one first. */
+#ifndef WARREN_QUEUE_H
+#define WARREN_QUEUE_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/buf.h"
+#include "message.h"
+
+struct vhost;
+struct worker;
+struct channel;
+
+typedef struct qentry {
+    msg *m;
+    uint64_t seq;
+    uint32_t redelivered;
+    uint32_t pad_;
+} qentry;
+
+typedef struct qring {
+    qentry *v;
+    size_t cap, head, n;
+} qring;
+
+/* Channel-wide credit for basic.qos global=true. Lives in its channel; a
+ * consumer's pointer to it stays valid while the consumer is registered. */
+typedef struct chan_credit {
+    atomic_uint prefetch; /* 0 = unlimited */
+    atomic_uint unacked;
+} chan_credit;
+
+#define CONSUMER_INFLIGHT_MAX 512 /* deliveries posted but not yet written */
+
+typedef struct consumer {
+    atomic_int refs;
+    struct queue *q;         /* held reference */
+    struct worker *w;        /* the owning connection's worker */
+    struct channel *ch;      /* owner thread only, and only while !cancelled */
+    atomic_bool *throttled;  /* owner connection's output is over its high mark */
+    chan_credit *cc;
+    char tag[256];
+    uint8_t tag_len;
+    bool no_ack, exclusive;
+    int32_t priority;
+    atomic_uint prefetch; /* 0 = unlimited */
+    atomic_uint unacked;
+    atomic_uint inflight;
+    atomic_bool cancelled;
+} consumer;
+
+typedef struct queue {
+    pthread_mutex_t lock;
+    atomic_int refs;
+    struct vhost *vh;
+    char name[256];
+    uint8_t name_len;
+    bool durable, exclusive, auto_delete;
+    bool deleted;           /* under lock */
+    bool had_consumer;      /* auto-delete applies once a consumer came and went */
+    uint64_t owner_conn;    /* exclusive owner connection id, 0 = none */
+    amq_bytes args;         /* owned copy of declare arguments */
+    qring ready;            /* in sequence order */
+    qring requeued;         /* sorted by seq; merged with ready at the head */
+    uint64_t next_seq;
+    consumer **consumers;
+    size_t nconsumers, cap_consumers, rr;
+    uint64_t ready_bytes;
+} queue;
+
+/* A new queue with refs = 1 (the vhost's). Copies name and args. */
+queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
+                 amq_bytes args, uint64_t owner_conn);
+void queue_ref(queue *q);
+/* Drop a reference; frees at zero (messages released). NULL-safe. */
+void queue_unref(queue **q);
+static inline amq_bytes queue_name(const queue *q) {
+    return (amq_bytes){(const uint8_t *)q->name, q->name_len};
+}
+
+/* Enqueue (takes its own reference on m) and dispatch. Returns 0, or -1 if the
+ * queue was deleted meanwhile. Any thread. */
+int queue_publish(queue *q, msg *m);
+/* Put a message back at its original position (takes ownership of the
+ * caller's reference on m) and dispatch. */
+void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered);
+/* Take the next ready message for basic.get; returns 1 with *e filled (the
+ * caller owns e->m's reference) and *left = messages still ready, 0 if empty. */
+int queue_get(queue *q, qentry *e, uint32_t *left);
+/* Drop all ready messages; returns how many. */
+uint32_t queue_purge(queue *q);
+void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers);
+/* Run dispatch under the lock. Any thread. */
+void queue_dispatch(queue *q);
+
+/* Consumers. add returns 0, or 403 when an exclusive consumer is in the way
+ * (either side). Takes a reference on c. */
+int queue_add_consumer(queue *q, consumer *c);
+/* Remove c (if present); returns the remaining number of consumers, or -1
+ * if c was not registered. Drops the queue's reference on c. */
+int queue_remove_consumer(queue *q, consumer *c);
+/* Mark deleted: returns the number of ready messages dropped; every consumer
+ * is cancelled and gets a MAIL_CANCEL at its worker. */
+uint32_t queue_delete(queue *q);
+
+consumer *consumer_new(void);
+void consumer_unref(consumer **c);
+/* Credit came back to c (n acks / rejects): account and re-dispatch. */
+void consumer_release(consumer *c, unsigned n);
+#endif

@@ -1,0 +1,71 @@
+/* reply_to.c — see reply_to.h. */
+#include "reply_to.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "channel.h"
+#include "strmap.h"
+#include "util.h"
+#include "worker.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static strmap table; /* full name -> consumer* (reference held) */
+static _Atomic uint64_t counter;
+
+bool reply_to_is_queue(amq_bytes n) { return amq_bytes_eqs(n, REPLY_TO_QUEUE); }
+
+bool reply_to_is_target(amq_bytes n) {
+    size_t k = strlen(REPLY_TO_QUEUE);
+    return n.len > k + 1 && memcmp(n.p, REPLY_TO_QUEUE ".", k + 1) == 0;
+}
+
+int reply_to_consume(channel *ch, amq_bytes tag) {
+    if (ch->reply_consumer) return -1;
+    consumer *c = consumer_new();
+    c->w = ch->conn->w;
+    c->ch = ch;
+    c->no_ack = true;
+    c->cc = &ch->cc;
+    c->tag_len = (uint8_t)tag.len;
+    memcpy(c->tag, tag.p, tag.len);
+    uint64_t n = atomic_fetch_add(&counter, 1) + 1;
+    uint64_t r = (now_ms() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uintptr_t)ch << 7);
+    snprintf(ch->reply_name, sizeof ch->reply_name, REPLY_TO_QUEUE ".g%llx.%016llx",
+             (unsigned long long)n, (unsigned long long)r);
+    ch->reply_consumer = c;
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_lock(&lock);
+    strmap_put(&table, amq_cstr(ch->reply_name), c);
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+void reply_to_drop(channel *ch) {
+    consumer *c = ch->reply_consumer;
+    if (!c) return;
+    atomic_store(&c->cancelled, true);
+    pthread_mutex_lock(&lock);
+    consumer *t = strmap_del(&table, amq_cstr(ch->reply_name));
+    pthread_mutex_unlock(&lock);
+    consumer_unref(&t);
+    consumer_unref(&ch->reply_consumer);
+    ch->reply_name[0] = 0;
+}
+
+int reply_to_deliver(amq_bytes rk, msg *m) {
+    int done = 0;
+    pthread_mutex_lock(&lock);
+    consumer *c = strmap_get(&table, rk);
+    if (c && !atomic_load(&c->cancelled)) {
+        msg_ref(m);
+        atomic_fetch_add(&c->refs, 1);
+        atomic_fetch_add(&c->inflight, 1);
+        mail ml = {.kind = MAIL_DELIVER, .c = c, .m = m, .q = NULL};
+        worker_post(c->w, &ml);
+        done = 1;
+    }
+    pthread_mutex_unlock(&lock);
+    return done;
+}

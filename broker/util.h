@@ -1,0 +1,31 @@
+/* util.h — small helpers shared by the broker: allocation that aborts on
+ * out-of-memory, monotonic time, logging. */
+#ifndef WARREN_UTIL_H
+#define WARREN_UTIL_H
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "amq/buf.h"
+
+/* Allocate or abort: out of memory is not a recoverable condition here. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Copy of a byte slice as a NUL-terminated heap string. Caller frees. */
+char *xstrndup_bytes(amq_bytes b);
+/* Owned copy of a slice (p malloc'd, may be NULL when len == 0). Free with free((void*)b.p). */
+amq_bytes bytes_dup(amq_bytes b);
+
+/* Milliseconds on the monotonic clock. Any thread. */
+uint64_t now_ms(void);
+
+/* Logging to stderr, one line each, prefixed with time and level. Any thread. */
+enum { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+extern int log_level;
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (log_level >= LOG_DEBUG) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
+#endif

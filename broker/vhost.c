@@ -1,0 +1,555 @@
+/* vhost.c — see vhost.h. */
+#include "vhost.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/methods.h"
+#include "amq/table.h"
+#include "util.h"
+
+/* Routing-table destinations are tagged pointers: a queue as is, an exchange
+ * with the low bit set (both are at least 8-byte aligned). */
+#define XDEST(x) ((void *)((uintptr_t)(x) | 1u))
+#define IS_XDEST(d) (((uintptr_t)(d)) & 1u)
+#define XOF(d) ((exchange *)((uintptr_t)(d) & ~(uintptr_t)1u))
+
+static vhost *default_vhost;
+
+int verr_set(verr *e, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void route_set_init(route_set *r) {
+    exch_dests_init(&r->dests);
+    exch_dests_init(&r->visited);
+}
+
+void route_set_destroy(route_set *r) {
+    exch_dests_destroy(&r->dests);
+    exch_dests_destroy(&r->visited);
+}
+
+/* ---- exchanges ---- */
+
+static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool auto_delete,
+                              bool internal, amq_bytes args) {
+    exchange *x = xcalloc(1, sizeof *x);
+    x->name_len = (uint8_t)name.len;
+    memcpy(x->name, name.p, name.len);
+    x->type = t;
+    x->rt = exch_new(t);
+    x->durable = durable;
+    x->auto_delete = auto_delete;
+    x->internal = internal;
+    x->args = bytes_dup(args);
+    amq_field f;
+    if (args.len && amq_table_get(args, "alternate-exchange", &f) == 1 && (f.type == 'S' || f.type == 'x'))
+        x->alt = xstrndup_bytes(f.v.str);
+    return x;
+}
+
+static void exchange_free(exchange *x) {
+    if (!x) return;
+    exch_free(&x->rt);
+    free((void *)x->args.p);
+    free(x->alt);
+    free(x);
+}
+
+static amq_bytes xname(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
+
+static void predeclare(vhost *v, const char *name, exch_type t) {
+    amq_bytes n = amq_cstr(name);
+    strmap_put(&v->exchanges, n, exchange_new(n, t, true, false, false, (amq_bytes){0}));
+}
+
+static vhost *vhost_new(const char *name) {
+    vhost *v = xcalloc(1, sizeof *v);
+    pthread_rwlock_init(&v->lock, NULL);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    strmap_init(&v->exchanges);
+    strmap_init(&v->queues);
+    predeclare(v, "", EXCH_DIRECT);
+    predeclare(v, "amq.direct", EXCH_DIRECT);
+    predeclare(v, "amq.fanout", EXCH_FANOUT);
+    predeclare(v, "amq.topic", EXCH_TOPIC);
+    predeclare(v, "amq.headers", EXCH_HEADERS);
+    predeclare(v, "amq.match", EXCH_HEADERS);
+    return v;
+}
+
+void vhosts_init(void) { default_vhost = vhost_new("/"); }
+
+void vhosts_destroy(void) {
+    vhost *v = default_vhost;
+    if (!v) return;
+    size_t it = 0;
+    exchange *x;
+    while ((x = strmap_next(&v->exchanges, &it, NULL))) exchange_free(x);
+    it = 0;
+    queue *q;
+    while ((q = strmap_next(&v->queues, &it, NULL))) {
+        queue_delete(q);
+        queue_unref(&q);
+    }
+    strmap_destroy(&v->exchanges);
+    strmap_destroy(&v->queues);
+    pthread_rwlock_destroy(&v->lock);
+    free(v);
+    default_vhost = NULL;
+}
+
+vhost *vhost_find(amq_bytes name) {
+    if (amq_bytes_eqs(name, "/")) return default_vhost;
+    return NULL;
+}
+
+static bool reserved_name(amq_bytes n) { return n.len >= 4 && memcmp(n.p, "amq.", 4) == 0; }
+
+static const char *tf(bool b) { return b ? "true" : "false"; }
+
+int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
+                           bool auto_delete, bool internal, amq_bytes args, verr *e) {
+    int rc = 0;
+    exch_type t;
+    bool type_ok = exch_type_parse(type, &t) == 0;
+    pthread_rwlock_wrlock(&v->lock);
+    exchange *x = strmap_get(&v->exchanges, name);
+    if (passive) {
+        if (!x)
+            rc = verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'",
+                          (int)name.len, name.p, v->name);
+        goto out;
+    }
+    if (!type_ok) {
+        rc = verr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - unknown exchange type '%.*s'",
+                      (int)type.len, type.p);
+        goto out;
+    }
+    if (x) {
+        const char *arg = NULL;
+        char got[64], cur[64];
+        if (x->type != t) {
+            arg = "type";
+            snprintf(got, sizeof got, "%s", exch_type_name(t));
+            snprintf(cur, sizeof cur, "%s", exch_type_name(x->type));
+        } else if (x->durable != durable) {
+            arg = "durable";
+            snprintf(got, sizeof got, "%s", tf(durable));
+            snprintf(cur, sizeof cur, "%s", tf(x->durable));
+        } else if (x->auto_delete != auto_delete) {
+            arg = "auto_delete";
+            snprintf(got, sizeof got, "%s", tf(auto_delete));
+            snprintf(cur, sizeof cur, "%s", tf(x->auto_delete));
+        } else if (x->internal != internal) {
+            arg = "internal";
+            snprintf(got, sizeof got, "%s", tf(internal));
+            snprintf(cur, sizeof cur, "%s", tf(x->internal));
+        }
+        if (arg)
+            rc = verr_set(e, AMQ_PRECONDITION_FAILED,
+                          "PRECONDITION_FAILED - inequivalent arg '%s' for exchange '%.*s' in vhost "
+                          "'%s': received '%s' but current is '%s'",
+                          arg, (int)name.len, name.p, v->name, got, cur);
+        goto out;
+    }
+    if (reserved_name(name)) {
+        rc = verr_set(e, AMQ_ACCESS_REFUSED,
+                      "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
+                      (int)name.len, name.p);
+        goto out;
+    }
+    strmap_put(&v->exchanges, name, exchange_new(name, t, durable, auto_delete, internal, args));
+out:
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+/* Remove every binding that targets dest from every exchange. Write-locked.
+ * Auto-delete exchanges left without bindings are deleted too. */
+static void unbind_everywhere(vhost *v, void *dest);
+
+static void exchange_remove_locked(vhost *v, exchange *x) {
+    strmap_del(&v->exchanges, xname(x));
+    unbind_everywhere(v, XDEST(x));
+    exchange_free(x);
+}
+
+static void maybe_autodelete_x(vhost *v, exchange *x) {
+    if (x->auto_delete && exch_binding_count(x->rt) == 0) exchange_remove_locked(v, x);
+}
+
+static void unbind_everywhere(vhost *v, void *dest) {
+    exchange *emptied[64];
+    size_t nempty = 0;
+    size_t it = 0;
+    exchange *x;
+    while ((x = strmap_next(&v->exchanges, &it, NULL)))
+        if (exch_unbind_dest(x->rt, dest) && x->auto_delete && exch_binding_count(x->rt) == 0 &&
+            nempty < 64)
+            emptied[nempty++] = x;
+    for (size_t i = 0; i < nempty; i++) maybe_autodelete_x(v, emptied[i]);
+}
+
+static int no_exchange(verr *e, vhost *v, amq_bytes name) {
+    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len,
+                    name.p, v->name);
+}
+
+static int default_exchange_refused(verr *e) {
+    return verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - operation not permitted on the default exchange");
+}
+
+int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
+    int rc = 0;
+    if (name.len == 0) return default_exchange_refused(e);
+    if (reserved_name(name))
+        return verr_set(e, AMQ_ACCESS_REFUSED,
+                        "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
+                        (int)name.len, name.p);
+    pthread_rwlock_wrlock(&v->lock);
+    exchange *x = strmap_get(&v->exchanges, name);
+    if (!x) goto out; /* RabbitMQ 3.x: deleting a missing exchange succeeds */
+    if (if_unused) {
+        bool used = exch_binding_count(x->rt) > 0;
+        if (used) {
+            rc = verr_set(e, AMQ_PRECONDITION_FAILED,
+                          "PRECONDITION_FAILED - exchange '%.*s' in vhost '%s' in use", (int)name.len,
+                          name.p, v->name);
+            goto out;
+        }
+    }
+    exchange_remove_locked(v, x);
+out:
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
+                        bool unbind, verr *e) {
+    int rc = 0;
+    if (dest.len == 0 || src.len == 0) return default_exchange_refused(e);
+    pthread_rwlock_wrlock(&v->lock);
+    exchange *d = strmap_get(&v->exchanges, dest), *s = strmap_get(&v->exchanges, src);
+    if (!d) {
+        rc = no_exchange(e, v, dest);
+    } else if (!s) {
+        rc = no_exchange(e, v, src);
+    } else if (unbind) {
+        if (exch_unbind(s->rt, XDEST(d), key, args) == 1) maybe_autodelete_x(v, s);
+    } else if (exch_bind(s->rt, XDEST(d), key, args) < 0) {
+        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid x-match field value");
+    }
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+/* ---- queues ---- */
+
+static int no_queue(verr *e, vhost *v, amq_bytes name) {
+    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%.*s' in vhost '%s'", (int)name.len,
+                    name.p, v->name);
+}
+
+static int locked(verr *e, vhost *v, amq_bytes name) {
+    return verr_set(e, AMQ_RESOURCE_LOCKED,
+                    "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.*s' in vhost "
+                    "'%s'. It could be originally declared on another connection or the exclusive "
+                    "property value does not match that of the original declaration.",
+                    (int)name.len, name.p, v->name);
+}
+
+static void gen_name(char *out, size_t n) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static _Atomic uint64_t counter;
+    uint64_t x = atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ull ^ now_ms() ^ (uint64_t)(uintptr_t)out;
+    size_t len = strlen("amq.gen-");
+    memcpy(out, "amq.gen-", len);
+    for (int i = 0; i < 22 && len + 1 < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[len++] = alphabet[x & 63];
+    }
+    out[len] = 0;
+}
+
+static int check_queue_equiv(vhost *v, queue *q, bool durable, bool exclusive, bool auto_delete,
+                             amq_bytes args, verr *e) {
+    const char *arg = NULL;
+    bool got = false, cur = false;
+    if (q->durable != durable) {
+        arg = "durable", got = durable, cur = q->durable;
+    } else if (q->exclusive != exclusive) {
+        arg = "exclusive", got = exclusive, cur = q->exclusive;
+    } else if (q->auto_delete != auto_delete) {
+        arg = "auto_delete", got = auto_delete, cur = q->auto_delete;
+    }
+    if (arg)
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
+                        "received '%s' but current is '%s'",
+                        arg, q->name, v->name, tf(got), tf(cur));
+    if (!amq_table_equal(q->args, args)) {
+        /* Name the first argument that differs, as RabbitMQ does. */
+        amq_rd r = {args.p, args.len, 0};
+        amq_bytes k;
+        amq_field f, g;
+        char key[256] = "arguments";
+        while (amq_table_next(&r, &k, &f) == 1) {
+            snprintf(key, sizeof key, "%.*s", (int)k.len, k.p);
+            if (amq_table_get(q->args, key, &g) != 1) break;
+            snprintf(key, sizeof key, "arguments");
+        }
+        if (!strcmp(key, "arguments")) {
+            amq_rd r2 = {q->args.p, q->args.len, 0};
+            while (amq_table_next(&r2, &k, &f) == 1) {
+                snprintf(key, sizeof key, "%.*s", (int)k.len, k.p);
+                if (amq_table_get(args, key, &g) != 1) break;
+                snprintf(key, sizeof key, "arguments");
+            }
+        }
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s'",
+                        key, q->name, v->name);
+    }
+    return 0;
+}
+
+static bool exclusive_other(const queue *q, uint64_t conn_id) {
+    return q->exclusive && q->owner_conn != conn_id;
+}
+
+/* Validate the queue arguments this version understands. */
+static int check_queue_args(amq_bytes args, bool durable, bool exclusive, verr *e) {
+    amq_field f;
+    if (amq_table_get(args, "x-queue-type", &f) == 1) {
+        if (f.type != 'S' && f.type != 'x')
+            return verr_set(e, AMQ_PRECONDITION_FAILED,
+                            "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue");
+        if (amq_bytes_eqs(f.v.str, "quorum") || amq_bytes_eqs(f.v.str, "stream")) {
+            if (!durable || exclusive)
+                return verr_set(e, AMQ_PRECONDITION_FAILED,
+                                "PRECONDITION_FAILED - invalid property '%s' for queue",
+                                exclusive ? "exclusive" : "non-durable");
+        } else if (!amq_bytes_eqs(f.v.str, "classic")) {
+            return verr_set(e, AMQ_PRECONDITION_FAILED,
+                            "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue: "
+                            "unsupported queue type '%.*s'",
+                            (int)f.v.str.len, f.v.str.p);
+        }
+    }
+    return 0;
+}
+
+int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
+                        bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+    char gen[64];
+    *out = NULL;
+    bool server_named = name.len == 0 && !passive;
+    if (server_named) {
+        gen_name(gen, sizeof gen);
+        name = amq_cstr(gen);
+    }
+    int rc = 0;
+    pthread_rwlock_wrlock(&v->lock);
+    queue *q = strmap_get(&v->queues, name);
+    if (passive) {
+        if (!q)
+            rc = no_queue(e, v, name);
+        else if (exclusive_other(q, conn_id))
+            rc = locked(e, v, name);
+        goto out;
+    }
+    if (q) {
+        if (exclusive_other(q, conn_id))
+            rc = locked(e, v, name);
+        else
+            rc = check_queue_equiv(v, q, durable, exclusive, auto_delete, args, e);
+        goto out;
+    }
+    if (!server_named && reserved_name(name)) {
+        rc = verr_set(e, AMQ_ACCESS_REFUSED,
+                      "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
+                      (int)name.len, name.p);
+        goto out;
+    }
+    if ((rc = check_queue_args(args, durable, exclusive, e))) goto out;
+    q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
+    strmap_put(&v->queues, name, q);
+out:
+    if (!rc && q) {
+        queue_ref(q);
+        *out = q;
+    }
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e) {
+    int rc = 0;
+    *out = NULL;
+    pthread_rwlock_rdlock(&v->lock);
+    queue *q = strmap_get(&v->queues, name);
+    if (!q)
+        rc = no_queue(e, v, name);
+    else if (exclusive_other(q, conn_id))
+        rc = locked(e, v, name);
+    else {
+        queue_ref(q);
+        *out = q;
+    }
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key, amq_bytes args,
+                     bool unbind, uint64_t conn_id, verr *e) {
+    int rc = 0;
+    if (xname_.len == 0) return default_exchange_refused(e);
+    pthread_rwlock_wrlock(&v->lock);
+    queue *q = strmap_get(&v->queues, qname);
+    exchange *x = strmap_get(&v->exchanges, xname_);
+    if (!q)
+        rc = no_queue(e, v, qname);
+    else if (!x)
+        rc = no_exchange(e, v, xname_);
+    else if (exclusive_other(q, conn_id))
+        rc = locked(e, v, qname);
+    else if (unbind) {
+        if (exch_unbind(x->rt, q, key, args) == 1) maybe_autodelete_x(v, x);
+    } else if (exch_bind(x->rt, q, key, args) < 0) {
+        amq_field f;
+        char val[128] = "";
+        if (amq_table_get(args, "x-match", &f) == 1 && (f.type == 'S' || f.type == 'x'))
+            snprintf(val, sizeof val, "%.*s", (int)f.v.str.len, f.v.str.p);
+        rc = verr_set(e, AMQ_PRECONDITION_FAILED,
+                      "PRECONDITION_FAILED - Invalid x-match field value <<\"%s\">>; expected all, "
+                      "any, all-with-x, or any-with-x",
+                      val);
+    }
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
+    strmap_del(&v->queues, queue_name(q));
+    unbind_everywhere(v, q);
+    uint32_t n = queue_delete(q);
+    if (count) *count = n;
+    queue_unref(&q);
+}
+
+int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id,
+                       uint32_t *count, verr *e) {
+    int rc = 0;
+    *count = 0;
+    pthread_rwlock_wrlock(&v->lock);
+    queue *q = strmap_get(&v->queues, name);
+    if (!q) goto out; /* RabbitMQ 3.x: deleting a missing queue succeeds with 0 */
+    if (exclusive_other(q, conn_id)) {
+        rc = locked(e, v, name);
+        goto out;
+    }
+    uint32_t msgs, cons;
+    queue_counts(q, &msgs, &cons);
+    if (if_unused && cons) {
+        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' in use",
+                      (int)name.len, name.p, v->name);
+        goto out;
+    }
+    if (if_empty && msgs) {
+        rc = verr_set(e, AMQ_PRECONDITION_FAILED,
+                      "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' is not empty", (int)name.len,
+                      name.p, v->name);
+        goto out;
+    }
+    queue_remove_locked(v, q, count);
+out:
+    pthread_rwlock_unlock(&v->lock);
+    return rc;
+}
+
+void vhost_queue_autodelete(vhost *v, queue *q) {
+    if (!q->auto_delete) return;
+    pthread_rwlock_wrlock(&v->lock);
+    uint32_t cons;
+    queue_counts(q, NULL, &cons);
+    if (cons == 0 && !q->deleted && strmap_get(&v->queues, queue_name(q)) == q)
+        queue_remove_locked(v, q, NULL);
+    pthread_rwlock_unlock(&v->lock);
+}
+
+void vhost_drop_exclusive(vhost *v, uint64_t conn_id) {
+    pthread_rwlock_wrlock(&v->lock);
+    for (;;) { /* restart after each removal: the map changes under the iterator */
+        size_t it = 0;
+        queue *q, *victim = NULL;
+        while ((q = strmap_next(&v->queues, &it, NULL)))
+            if (q->exclusive && q->owner_conn == conn_id) {
+                victim = q;
+                break;
+            }
+        if (!victim) break;
+        queue_remove_locked(v, victim, NULL);
+    }
+    pthread_rwlock_unlock(&v->lock);
+}
+
+/* ---- routing ---- */
+
+/* Per-thread scratch sets, one per nesting depth, so routing allocates
+ * nothing once warm. Deeper chains (rare) use a temporary set. */
+#define SCRATCH_DEPTH 8
+static __thread exch_dests scratch[SCRATCH_DEPTH];
+static __thread bool scratch_ready[SCRATCH_DEPTH];
+
+static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, route_set *r, int depth) {
+    if (depth > 64 || !exch_dests_add(&r->visited, x)) return;
+    if (x->name_len == 0) { /* default exchange: the queue named by the key */
+        queue *q = strmap_get(&v->queues, rk);
+        if (q) exch_dests_add(&r->dests, q);
+        return;
+    }
+    exch_dests local, *tmp = &local;
+    if (depth < SCRATCH_DEPTH) {
+        tmp = &scratch[depth];
+        if (!scratch_ready[depth]) exch_dests_init(tmp), scratch_ready[depth] = true;
+        exch_dests_clear(tmp);
+    } else {
+        exch_dests_init(tmp);
+    }
+    exch_route(x->rt, rk, headers, tmp);
+    bool any = tmp->n > 0;
+    for (size_t i = 0; i < tmp->n; i++) {
+        if (IS_XDEST(tmp->v[i]))
+            route_x(v, XOF(tmp->v[i]), rk, headers, r, depth + 1);
+        else
+            exch_dests_add(&r->dests, tmp->v[i]);
+    }
+    if (tmp == &local) exch_dests_destroy(tmp);
+    if (!any && x->alt) {
+        exchange *ae = strmap_get(&v->exchanges, amq_cstr(x->alt));
+        if (ae) route_x(v, ae, rk, headers, r, depth + 1);
+    }
+}
+
+int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, verr *e) {
+    exch_dests_clear(&r->dests);
+    exch_dests_clear(&r->visited);
+    exchange *x = strmap_get(&v->exchanges, xn);
+    if (!x) return no_exchange(e, v, xn);
+    if (x->internal)
+        return verr_set(e, AMQ_ACCESS_REFUSED,
+                        "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'",
+                        (int)xn.len, xn.p, v->name);
+    route_x(v, x, rk, headers, r, 0);
+    return 0;
+}

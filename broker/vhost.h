@@ -1,0 +1,84 @@
+/* vhost.h — a virtual host: its exchanges, queues and bindings.
+ *
+ * One rwlock per vhost guards the exchange and queue tables and every
+ * routing table: publishers take it shared to route (many threads at once),
+ * declares/binds/deletes take it exclusive. Queue contents have their own
+ * per-queue locks (queue.h). Lock order: vhost lock, then queue lock, then a
+ * worker's mailbox lock. */
+#ifndef WARREN_VHOST_H
+#define WARREN_VHOST_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/buf.h"
+#include "exch/exchange.h"
+#include "queue.h"
+#include "strmap.h"
+
+typedef struct exchange {
+    char name[256];
+    uint8_t name_len;
+    exch_type type;
+    exch *rt;               /* routing table; destinations are tagged (see vhost.c) */
+    bool durable, auto_delete, internal;
+    amq_bytes args;         /* owned copy */
+    char *alt;              /* alternate-exchange name or NULL */
+    uint32_t bound_as_source;
+} exchange;
+
+typedef struct vhost {
+    pthread_rwlock_t lock;
+    char name[256];
+    strmap exchanges; /* name -> exchange* */
+    strmap queues;    /* name -> queue* */
+} vhost;
+
+/* Routing result: queues (with a reference each) the message goes to. */
+typedef struct {
+    exch_dests dests;    /* queue* */
+    exch_dests visited;  /* exchange* seen (loop guard) */
+} route_set;
+
+void route_set_init(route_set *r);
+void route_set_destroy(route_set *r);
+
+/* The process-wide vhost table: only "/" for now (the seam for more). */
+vhost *vhost_find(amq_bytes name);
+void vhosts_init(void);
+void vhosts_destroy(void);
+
+/* Reply: 0 ok, else an AMQP reply code with text in err (RabbitMQ's wording). */
+typedef struct {
+    char text[320];
+} verr;
+int verr_set(verr *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Exchanges. */
+int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
+                           bool auto_delete, bool internal, amq_bytes args, verr *e);
+int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e);
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
+                        bool unbind, verr *e);
+
+/* Queues. declare: *out gets the queue (with a reference) and counts. */
+int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
+                        bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+/* Look a queue up for use by conn_id (exclusive check -> 405); reference held. */
+int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e);
+int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args,
+                     bool unbind, uint64_t conn_id, verr *e);
+/* Delete; *count gets the number of messages dropped. */
+int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id,
+                       uint32_t *count, verr *e);
+/* Delete q if it is auto-delete and has no consumers left (after a cancel). */
+void vhost_queue_autodelete(vhost *v, queue *q);
+/* Delete every exclusive queue owned by conn_id (connection closed). */
+void vhost_drop_exclusive(vhost *v, uint64_t conn_id);
+
+/* Publish routing, called with v->lock held shared (the queues in r stay
+ * valid only while it is held): fill r with the queues for (exchange, rk, headers).
+ * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
+int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r,
+                verr *e);
+#endif
