@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install what building and testing Warren needs, from Debian's packages.
+# Does nothing when everything is already there; needs root otherwise.
+set -euo pipefail
+pkgs=(cmake make gcc clang libssl-dev libcriterion-dev librabbitmq-dev python3-pika amqp-specs pkg-config)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "tests/deps.sh: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
