@@ -232,6 +232,24 @@ out:
     return rc;
 }
 
+/* A refused bind: RabbitMQ's 406 wording for a bad x-match (exch/exchange.h). */
+static int bind_error(verr *e, int err, amq_bytes args) {
+    if (err != EXCH_EBADMATCH)
+        return verr_set(e, err == EXCH_ENOMEM ? AMQ_INTERNAL_ERROR : AMQ_PRECONDITION_FAILED,
+                        err == EXCH_ENOMEM ? "INTERNAL_ERROR - out of memory" : "PRECONDITION_FAILED - invalid binding arguments");
+    amq_field f;
+    if (amq_table_get(args, "x-match", &f) == 1 && f.type == 'S')
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - Invalid x-match field value <<\"%.*s\">>; expected all, any, "
+                        "all-with-x, or any-with-x",
+                        (int)f.v.str.len, f.v.str.p);
+    if (f.type == 'x')
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - Invalid x-match field type binary (value <<\"%.*s\">>); expected longstr",
+                        (int)f.v.str.len, f.v.str.p);
+    return verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - Invalid x-match field type; expected longstr");
+}
+
 int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
                         bool unbind, verr *e) {
     int rc = 0;
@@ -244,8 +262,9 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
         rc = no_exchange(e, v, src);
     } else if (unbind) {
         if (exch_unbind(s->rt, XDEST(d), key, args) == 1) maybe_autodelete_x(v, s);
-    } else if (exch_bind(s->rt, XDEST(d), key, args) < 0) {
-        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid x-match field value");
+    } else {
+        int b = exch_bind(s->rt, XDEST(d), key, args);
+        if (b < 0) rc = bind_error(e, b, args);
     }
     pthread_rwlock_unlock(&v->lock);
     return rc;
@@ -425,15 +444,9 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
         rc = locked(e, v, qname);
     else if (unbind) {
         if (exch_unbind(x->rt, q, key, args) == 1) maybe_autodelete_x(v, x);
-    } else if (exch_bind(x->rt, q, key, args) < 0) {
-        amq_field f;
-        char val[128] = "";
-        if (amq_table_get(args, "x-match", &f) == 1 && (f.type == 'S' || f.type == 'x'))
-            snprintf(val, sizeof val, "%.*s", (int)f.v.str.len, f.v.str.p);
-        rc = verr_set(e, AMQ_PRECONDITION_FAILED,
-                      "PRECONDITION_FAILED - Invalid x-match field value <<\"%s\">>; expected all, "
-                      "any, all-with-x, or any-with-x",
-                      val);
+    } else {
+        int b = exch_bind(x->rt, q, key, args);
+        if (b < 0) rc = bind_error(e, b, args);
     }
     pthread_rwlock_unlock(&v->lock);
     return rc;
