@@ -100,14 +100,16 @@ static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
     c->exclusive = m->exclusive;
     c->priority = prio;
     atomic_store(&c->prefetch, ch->prefetch);
-    if (!m->no_wait) {
-        amq_basic_consume_ok ok = {.consumer_tag = t};
-        ch_send(ch, AMQ_BASIC_CONSUME_OK, &ok); /* before any delivery */
-    }
+    /* Deliveries reach us through our own mailbox, drained after this read
+     * batch, so consume-ok written below still precedes the first delivery. */
     if (queue_add_consumer(q, c)) {
         consumer_unref(&c);
         return ch_fail(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue '%.*s' in vhost '%s' in exclusive use",
                        (int)m->queue.len, m->queue.p, ch->conn->vh->name);
+    }
+    if (!m->no_wait) {
+        amq_basic_consume_ok ok = {.consumer_tag = t};
+        ch_send(ch, AMQ_BASIC_CONSUME_OK, &ok);
     }
     if (ch->nconsumers == ch->cap_consumers) {
         ch->cap_consumers = ch->cap_consumers ? ch->cap_consumers * 2 : 4;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "reply_to.h"
 #include "util.h"
 
 static int fail_verr(ch_err *e, int rc, const verr *ve) { return ch_fail(e, rc, "%s", ve->text); }
@@ -58,6 +59,11 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_QUEUE_DECLARE: {
         amq_queue_declare *d = &m->u.queue_declare;
         queue *q;
+        if (reply_to_is_queue(d->queue)) { /* the direct reply-to pseudo-queue always exists */
+            amq_queue_declare_ok ok = {.queue = d->queue, .message_count = 0, .consumer_count = 1};
+            if (!d->no_wait) ch_send(ch, AMQ_QUEUE_DECLARE_OK, &ok);
+            return 0;
+        }
         rc = vhost_queue_declare(v, d->queue, d->passive, d->durable, d->exclusive, d->auto_delete,
                                  d->arguments, c->id, &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);

@@ -318,7 +318,18 @@ static void content_complete(channel *ch) {
     msg *m = ch->cur;
     ch->cur = NULL;
     ch->cstate = CC_NONE;
-    if (ch->tx) {
+    if (ch->tx) { /* routed at commit, but a missing exchange fails now, as in RabbitMQ */
+        vhost *v = ch->conn->vh;
+        amq_bytes xn = msg_exchange(m);
+        pthread_rwlock_rdlock(&v->lock);
+        bool exists = strmap_get(&v->exchanges, xn) != NULL;
+        pthread_rwlock_unlock(&v->lock);
+        if (!exists) {
+            ch_err e;
+            ch_fail(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p, v->name);
+            msg_unref(&m);
+            return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
+        }
         tx_hold(ch, (tx_op){.kind = TX_PUBLISH, .m = m, .mandatory = ch->pub_mandatory});
         return;
     }
@@ -430,7 +441,7 @@ static void raise_error(channel *ch, uint32_t id, ch_err *e) {
 }
 
 static void remove_channel(channel *ch) {
-    ch->conn->channels[ch->id] = NULL;
+    conn_channel_remove(ch->conn, ch->id);
     channel_free(ch);
 }
 

@@ -189,27 +189,19 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
 }
 
 static void on_tune_ok(conn *c, amq_connection_tune_ok *m) {
+    /* Out-of-range tuning: RabbitMQ closes the socket without a word (there is
+     * no connection yet to send connection.close on). */
     uint32_t fm = m->frame_max ? m->frame_max : config.frame_max;
-    if (fm > config.frame_max) {
-        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
-                   "NOT_ALLOWED - frame_max=%u > %u max size", fm, config.frame_max);
-        return;
-    }
-    if (fm < AMQ_FRAME_MIN_SIZE) {
-        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
-                   "NOT_ALLOWED - frame_max=%u < %u min size", fm, AMQ_FRAME_MIN_SIZE);
-        return;
-    }
     uint16_t cm = m->channel_max ? m->channel_max : config.channel_max;
-    if (cm > config.channel_max) {
-        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_TUNE_OK,
-                   "NOT_ALLOWED - channel_max=%u > %u max", cm, config.channel_max);
+    if (fm > config.frame_max || fm < AMQ_FRAME_MIN_SIZE || cm > config.channel_max) {
+        log_warn("closing connection %s: tune-ok out of range (frame_max %u, channel_max %u)", c->peer,
+                 fm, cm);
+        c->state = CONN_DEAD;
         return;
     }
     c->frame_max = fm;
     c->channel_max = cm;
     c->heartbeat = m->heartbeat;
-    c->channels = xcalloc((size_t)cm + 1, sizeof *c->channels);
     c->state = CONN_AWAIT_OPEN;
 }
 
@@ -274,14 +266,43 @@ static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
                amq_method_name(id) ? amq_method_name(id) : "?");
 }
 
-static channel *chan(conn *c, uint16_t id) { return id <= c->channel_max && c->channels ? c->channels[id] : NULL; }
+/* Index of the first channel with id >= id. */
+static uint32_t chan_pos(const conn *c, uint16_t id) {
+    uint32_t lo = 0, hi = c->nchans;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->chans[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+channel *conn_channel(conn *c, uint16_t id) {
+    uint32_t i = chan_pos(c, id);
+    return i < c->nchans && c->chans[i]->id == id ? c->chans[i] : NULL;
+}
+
+static void chan_add(conn *c, channel *ch) {
+    uint32_t i = chan_pos(c, ch->id);
+    if (c->nchans == c->capchans) {
+        c->capchans = c->capchans ? c->capchans * 2 : 4;
+        c->chans = xrealloc(c->chans, c->capchans * sizeof *c->chans);
+    }
+    memmove(&c->chans[i + 1], &c->chans[i], (c->nchans - i) * sizeof *c->chans);
+    c->chans[i] = ch;
+    c->nchans++;
+}
+
+void conn_channel_remove(conn *c, uint16_t id) {
+    uint32_t i = chan_pos(c, id);
+    if (i >= c->nchans || c->chans[i]->id != id) return;
+    memmove(&c->chans[i], &c->chans[i + 1], (c->nchans - i - 1) * sizeof *c->chans);
+    c->nchans--;
+}
+
+static channel *chan(conn *c, uint16_t id) { return conn_channel(c, id); }
 
 static void on_channel_frame(conn *c, const amq_frame *f) {
-    if (f->channel > c->channel_max) {
-        conn_error(c, AMQ_CHANNEL_ERROR, 0, "CHANNEL_ERROR - channel number %u exceeds channel_max %u",
-                   f->channel, c->channel_max);
-        return;
-    }
     channel *ch = chan(c, f->channel);
     if (f->type == AMQ_FRAME_METHOD) {
         amq_method m;
@@ -296,11 +317,17 @@ static void on_channel_frame(conn *c, const amq_frame *f) {
         }
         if (!ch) {
             if (m.id == AMQ_CHANNEL_OPEN) {
-                c->channels[f->channel] = channel_new(c, f->channel);
+                /* RabbitMQ limits the number of open channels, not their ids. */
+                if (c->nchans >= c->channel_max) {
+                    conn_error(c, AMQ_NOT_ALLOWED, m.id,
+                               "NOT_ALLOWED - number of channels opened (%u) has reached the negotiated "
+                               "channel_max (%u)",
+                               c->nchans, c->channel_max);
+                    return;
+                }
+                chan_add(c, channel_new(c, f->channel));
                 amq_channel_open_ok ok = {.reserved_1 = {0}};
                 send_method(c, f->channel, AMQ_CHANNEL_OPEN_OK, &ok);
-            } else if (m.id == AMQ_CHANNEL_CLOSE) {
-                send_method(c, f->channel, AMQ_CHANNEL_CLOSE_OK, NULL);
             } else if (m.id != AMQ_CHANNEL_CLOSE_OK) {
                 conn_error(c, AMQ_CHANNEL_ERROR, m.id, "CHANNEL_ERROR - expected 'channel.open'");
             }
@@ -323,7 +350,7 @@ static void on_frame(conn *c, const amq_frame *f) {
     if (c->state == CONN_CLOSING && !(f->type == AMQ_FRAME_METHOD && f->channel == 0)) return;
     if (f->type == AMQ_FRAME_HEARTBEAT) {
         if (f->channel != 0)
-            conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - heartbeat frame on channel %u", f->channel);
+            conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "UNEXPECTED_FRAME - heartbeat frame on channel %u", f->channel);
         return;
     }
     if (f->channel == 0) {
@@ -339,7 +366,7 @@ static void on_frame(conn *c, const amq_frame *f) {
             return;
         }
         if (AMQ_CLASS_OF(m.id) != AMQ_CLASS_CONNECTION) {
-            conn_error(c, AMQ_COMMAND_INVALID, m.id, "COMMAND_INVALID - %s on channel 0",
+            conn_error(c, AMQ_CHANNEL_ERROR, m.id, "CHANNEL_ERROR - %s on channel 0",
                        amq_method_name(m.id));
             return;
         }
@@ -444,7 +471,7 @@ void conn_on_readable(conn *c) {
         c->in = NULL;
         c->in_cap = 0;
     }
-    if (budget == 0) worker_want_flush(c->w, c); /* more may be waiting: the worker re-polls */
+    if (budget == 0 || c->state == CONN_FLUSH_CLOSE) worker_want_flush(c->w, c);
 }
 
 void conn_flush(conn *c) {
@@ -472,9 +499,8 @@ void conn_flush(conn *c) {
         }
         if (atomic_load_explicit(&c->throttled, memory_order_relaxed)) {
             atomic_store(&c->throttled, false);
-            for (uint32_t i = 1; c->channels && i <= c->channel_max; i++) {
-                channel *ch = c->channels[i];
-                if (!ch) continue;
+            for (uint32_t i = 0; i < c->nchans; i++) {
+                channel *ch = c->chans[i];
                 for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
             }
         }
@@ -522,9 +548,8 @@ void conn_shutdown(conn *c) {
 }
 
 void conn_free(conn *c) {
-    for (uint32_t i = 1; c->channels && i <= c->channel_max; i++)
-        if (c->channels[i]) channel_free(c->channels[i]);
-    free(c->channels);
+    for (uint32_t i = 0; i < c->nchans; i++) channel_free(c->chans[i]);
+    free(c->chans);
     if (c->vh) vhost_drop_exclusive(c->vh, c->id);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);

@@ -46,7 +46,8 @@ typedef struct conn {
     struct vhost *vh;
     char user[256];
     bool cap_cancel_notify;
-    struct channel **channels; /* indexed by channel id, size channel_max + 1 */
+    struct channel **chans;    /* open channels, sorted by id (few per connection) */
+    uint32_t nchans, capchans;
     struct channel *dirty;     /* channels with confirms to send */
     struct conn *prev, *next;  /* worker's list */
     struct conn *flush_next;
@@ -74,4 +75,7 @@ void conn_mark_dirty(conn *c, struct channel *ch);
 /* Output grew: schedule a flush and update throttling. */
 void conn_output_added(conn *c);
 bool conn_is_open(const conn *c);
+/* Open channels by id (binary search); remove forgets one (caller frees it). */
+struct channel *conn_channel(conn *c, uint16_t id);
+void conn_channel_remove(conn *c, uint16_t id);
 #endif
