@@ -129,8 +129,7 @@ static void on_deliver(mail *m) {
     consumer *c = m->c;
     bool was_full = atomic_fetch_sub(&c->inflight, 1) == CONSUMER_INFLIGHT_MAX;
     if (atomic_load(&c->cancelled) || !c->ch) {
-        if (m->q) {
-            if (!c->no_ack) consumer_release(c, 1);
+        if (m->q) { /* never written: back to its place (the channel and its credit are gone) */
             queue_requeue(m->q, m->m, m->seq, m->redelivered);
         } else {
             msg_unref(&m->m);
