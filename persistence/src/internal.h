@@ -1,0 +1,171 @@
+/* internal.h — shared by the persistence sources; not installed. The log
+ * object, batches, segments, the recovery scanner and the io helpers. */
+#ifndef WLOG_INTERNAL_H
+#define WLOG_INTERNAL_H
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "wlog/wlog.h"
+
+#define WLOG_MAGIC "WRNLOG\0\0"
+#define WDEFS_MAGIC "WRNDEFS\0"
+#define WLOG_VERSION 1u
+#define WLOG_DEFAULT_SEGMENT (64u << 20)
+#define WLOG_MIN_SEGMENT 4096u
+#define WLOG_MAX_SEGMENT (1u << 30)
+/* A length with this bit set is a skip marker: the log wrote it over a batch
+ * that failed, so recovery jumps the whole hole (length & ~bit bytes from the
+ * marker's offset) instead of parsing it. The crc field holds the crc32c of
+ * the 4 length bytes. Records never reach 2^30 bytes, so the bit is free. */
+#define WLOG_MARKER_BIT 0x80000000u
+#define WLOG_MARKER_SIZE 8u
+
+typedef void (*wlog_log_fn)(void *ctx, int level, const char *msg);
+
+/* ---- format.c: little-endian framing ---- */
+void wlog_put32(uint8_t *p, uint32_t v);
+uint32_t wlog_get32(const uint8_t *p);
+/* Header for a segment (magic WLOG_MAGIC) or the definitions file. */
+void wlog_header_encode(uint8_t out[WLOG_HEADER_SIZE], const char *magic, uint32_t num);
+/* 0 valid, 1 all zero (never written), -1 wrong (magic, version or number). */
+int wlog_header_check(const uint8_t h[WLOG_HEADER_SIZE], const char *magic, uint32_t num);
+/* crc32c of type + payload gathered from iov. */
+uint32_t wlog_record_crc(uint8_t type, const struct iovec *iov, int iovcnt);
+/* Total payload bytes of iov, or SIZE_MAX when negative/overflowing. */
+size_t wlog_iov_len(const struct iovec *iov, int iovcnt);
+/* Writes the 9-byte record head (length, crc, type). */
+void wlog_record_head(uint8_t out[WLOG_RECORD_OVERHEAD], uint32_t len, uint32_t crc, uint8_t type);
+void wlog_marker_encode(uint8_t out[WLOG_MARKER_SIZE], uint32_t hole);
+/* Hole size of a valid marker at p, or 0 if p is not one. */
+uint32_t wlog_marker_check(const uint8_t p[WLOG_MARKER_SIZE]);
+/* printf-style line to the log hook (stderr when fn is NULL). */
+void wlog_logf(wlog_log_fn fn, void *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- io.c: every system call ---- */
+/* Full pwrite (loops on short writes). 0 or -errno. */
+int wlog_io_write_all(const wlog_io *io, int fd, const void *buf, size_t n, uint64_t off);
+/* Reads up to n bytes (short only at EOF). Bytes read, or -errno. */
+ssize_t wlog_io_read_full(const wlog_io *io, int fd, void *buf, size_t n, uint64_t off);
+/* Writes n zero bytes at off. 0 or -errno. */
+int wlog_io_zero(const wlog_io *io, int fd, uint64_t off, uint64_t n);
+/* Makes the file size bytes long, allocated: fallocate, or ftruncate when
+ * the file system does not support it. 0 or -errno. */
+int wlog_io_prealloc(const wlog_io *io, int fd, uint64_t size);
+/* Cuts the file at off and preallocates it to size again (zeros after off),
+ * then fdatasyncs. 0 or -errno. */
+int wlog_io_cut(const wlog_io *io, int fd, uint64_t off, uint64_t size);
+/* mkdir -p of one level (EEXIST is fine). 0 or -errno. */
+int wlog_io_mkdir(const char *dir);
+/* Sorted segment numbers of dir (names of 20 digits + ".seg"). *out is
+ * malloc'd (caller frees). 0 or -errno. */
+int wlog_io_list(const char *dir, uint32_t **out, size_t *n);
+/* "<dir>/<20 digits>.seg" into out (cap bytes). */
+void wlog_seg_path(char *out, size_t cap, const char *dir, uint32_t num);
+int wlog_errno_to_err(int neg_errno);
+
+/* ---- scan.c: reading and validating records from a file ---- */
+typedef struct {
+    const wlog_io *io;
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t bstart; /* file offset of buf[0] */
+    size_t blen;
+    int err; /* -errno of a failed read */
+} wlog_reader;
+void wlog_reader_init(wlog_reader *r, const wlog_io *io, int fd);
+void wlog_reader_destroy(wlog_reader *r);
+/* Pointer to the bytes at off; *got = how many of the n wanted exist (fewer
+ * only at EOF). NULL with r->err set when the read failed. */
+const uint8_t *wlog_reader_get(wlog_reader *r, uint64_t off, size_t n, size_t *got);
+
+typedef struct {
+    const char *path;   /* for log lines */
+    uint32_t num;       /* segment number for positions */
+    bool last;          /* last segment: a bad tail is an ordinary torn write */
+    uint32_t max_len;   /* largest valid record length field */
+    wlog_replay_fn fn;  /* may be NULL */
+    void *fn_ctx;
+    wlog_log_fn log;
+    void *log_ctx;
+    /* results */
+    uint64_t end;       /* offset after the last good record/marker */
+    bool dirty;         /* bytes after end must be cut (torn tail) */
+    uint64_t records;
+} wlog_walk;
+/* Walks records from start. Returns 0, the replay callback's non-zero
+ * value, or WLOG_EIO when a read failed. */
+int wlog_walk_records(wlog_reader *r, uint64_t start, wlog_walk *w);
+
+/* ---- the log (log.c, syncer.c) ---- */
+typedef struct wlog_seg wlog_seg;
+/* The part of a batch that goes to one segment (a batch spans several when
+ * the tail rolled while it filled). */
+typedef struct {
+    wlog_seg *s;       /* stable: not reclaimable while at or after done */
+    uint32_t seg, off; /* file position of the span */
+    size_t boff, len;  /* bytes in the batch buffer */
+} wlog_span;
+
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    wlog_span *spans;
+    int nspans, capspans;
+    wlog_pos from, to;
+} wlog_batch;
+
+struct wlog_seg {
+    uint32_t num;
+    int fd;         /* -1 when not open */
+    bool created;   /* the file exists on disk */
+    int pins;       /* users outside the mutex; not deleted while > 0 */
+    int64_t live;
+    /* Failed range not yet covered by a durable skip marker (0 = none).
+     * Touched by the syncer only. */
+    uint32_t hole_from, hole_to;
+};
+
+struct wlog {
+    char *dir;
+    const wlog_io *io;
+    wlog_opts opts;
+    uint32_t segsize;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv; /* syncer waits here */
+    pthread_cond_t done_cv; /* wlog_sync waits here */
+    pthread_t syncer;
+    bool syncer_started;
+    /* everything below under mu */
+    wlog_seg **segs; /* sorted by num; last = head */
+    int nsegs, capsegs;
+    uint32_t tail_seg, tail_off;
+    bool force_roll;
+    wlog_batch b[2];
+    wlog_batch *active, *inflight;
+    wlog_pos durable, done;
+    uint64_t fail_seq;
+    wlog_pos last_fail_from;
+    bool closing, reclaim_armed, reclaim_wanted, syncer_idle;
+};
+
+/* log.c helpers used by the syncer (mu held unless said otherwise) */
+wlog_seg *wlog_seg_find(wlog *l, uint32_t num);
+wlog_seg *wlog_seg_add(wlog *l, uint32_t num);
+void wlog_seg_remove(wlog *l, wlog_seg *s);
+/* Opens the file of s if it has none (mu NOT held; s pinned). 0 or -errno. */
+int wlog_seg_open_fd(wlog *l, wlog_seg *s);
+/* Creates, preallocates and heads a new segment file (mu NOT held; s pinned). */
+int wlog_seg_create(wlog *l, wlog_seg *s);
+void wlog_batch_clear(wlog_batch *b);
+void wlog_batch_destroy(wlog_batch *b);
+/* Deletes every deletable segment (mu held; drops it while unlinking). */
+int wlog_reclaim_locked(wlog *l);
+
+/* recover.c: scans dir, replays, sets the head (before the syncer runs). */
+int wlog_recover(wlog *l, wlog_replay_fn fn, void *ctx);
+
+/* syncer.c */
+void *wlog_syncer_main(void *arg);
+#endif
