@@ -8,6 +8,7 @@
 #include "amq/table.h"
 #include "channel.h"
 #include "reply_to.h"
+#include "store.h"
 #include "util.h"
 
 static consumer *find_consumer(channel *ch, amq_bytes tag, size_t *idx) {
@@ -184,10 +185,12 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
                     c->frame_max);
     conn_output_added(c);
     if (m->no_ack) {
+        store_ack(q, qe.m);
         msg_unref(&qe.m);
         queue_unref(&q);
         return 0;
     }
+    if (!qe.redelivered) store_delivered(q, qe.m);
     channel_track_get(ch, tag, q, qe.m, qe.seq);
     return 0;
 }

@@ -145,9 +145,8 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
         if (!ch->tx)
             return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
         if (m->id == AMQ_TX_COMMIT) {
-            int rc = ch_tx_commit(ch, e);
+            int rc = ch_tx_commit(ch, e); /* sends commit-ok, now or once durable */
             if (rc) return rc;
-            ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
         } else {
             for (size_t i = 0; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
             ch->ntx = 0;

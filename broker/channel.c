@@ -10,6 +10,7 @@
 #include "amq/frame.h"
 #include "config.h"
 #include "reply_to.h"
+#include "store.h"
 #include "util.h"
 
 int ch_fail(ch_err *e, int code, const char *fmt, ...) {
@@ -79,10 +80,12 @@ static void ua_compact(channel *ch) {
  * handed to the caller, may be NULL) for credit accounting. */
 static consumer *settle(channel *ch, unacked *u, bool requeue) {
     consumer *c = u->c;
-    if (requeue)
+    if (requeue) {
         queue_requeue(u->q, u->m, u->seq, true);
-    else
+    } else {
+        store_ack(u->q, u->m);
         msg_unref(&u->m);
+    }
     u->m = NULL;
     queue_unref(&u->q);
     u->done = true;
@@ -138,7 +141,7 @@ static int tx_hold(channel *ch, tx_op op) {
 enum { TX_PUBLISH, TX_ACK, TX_REJECT };
 
 int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
-    long first, last;
+    long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_ACK, .tag = tag, .multiple = multiple});
     settle_range(ch, first, last, false);
@@ -146,7 +149,7 @@ int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
 }
 
 int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e) {
-    long first, last;
+    long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx)
         return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
@@ -207,6 +210,8 @@ void channel_free(channel *ch) {
         while (*pp && *pp != ch) pp = &(*pp)->dirty_next;
         if (*pp) *pp = ch->dirty_next;
     }
+    if (ch->waiting) worker_wait_del(c->w, ch);
+    free(ch->pend);
     free(ch->consumers);
     free(ch->ua);
     free(ch->txops);
@@ -228,11 +233,13 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
     amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
     if (cs->no_ack) {
+        if (q) store_ack(q, m);
         msg_unref(&m);
         queue_unref(&q);
         consumer_unref(&cs);
         return;
     }
+    if (!redelivered) store_delivered(q, m);
     ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq});
 }
 
@@ -248,9 +255,10 @@ static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
 }
 
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
-                          ch_err *e);
+                          uint64_t *wait, ch_err *e);
 
-int ch_publish_msg(channel *ch, msg *m, bool mandatory, ch_err *e) {
+int ch_publish_msg(channel *ch, msg *m, bool mandatory, uint64_t *wait, ch_err *e) {
+    *wait = 0;
     amq_basic_props p;
     memset(&p, 0, sizeof p);
     if (m->props_len) amq_basic_props_decode(msg_props(m), &p); /* validated on arrival */
@@ -274,13 +282,13 @@ int ch_publish_msg(channel *ch, msg *m, bool mandatory, ch_err *e) {
         if (!rewritten) return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
         m = rewritten;
     }
-    int rc = publish_routed(ch, m, xn, rk, headers, mandatory, e);
+    int rc = publish_routed(ch, m, xn, rk, headers, mandatory, wait, e);
     msg_unref(&rewritten);
     return rc;
 }
 
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
-                          ch_err *e) {
+                          uint64_t *wait, ch_err *e) {
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
         int delivered = reply_to_deliver(rk, m);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
@@ -291,25 +299,83 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_b
     pthread_rwlock_rdlock(&v->lock);
     int rc = vhost_route(v, xn, rk, headers, &ch->rs, &ve);
     size_t routed = 0;
-    if (!rc)
+    if (!rc) {
+        /* The record goes to the log before the message is visible in any queue. */
+        *wait = store_message(m, (queue *const *)ch->rs.dests.v, ch->rs.dests.n);
         for (size_t i = 0; i < ch->rs.dests.n; i++) routed += queue_publish(ch->rs.dests.v[i], m) == 0;
+    }
     pthread_rwlock_unlock(&v->lock);
     if (rc) return ch_fail(e, rc, "%s", ve.text);
     if (!routed && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
 }
 
-static void confirm_one(channel *ch) {
+static void pend_push(channel *ch, uint64_t seq, uint64_t pos) {
+    if (ch->pend_n == ch->pend_cap) {
+        size_t ncap = ch->pend_cap ? ch->pend_cap * 2 : 64;
+        pend *v = xmalloc(ncap * sizeof *v);
+        for (size_t i = 0; i < ch->pend_n; i++) v[i] = ch->pend[(ch->pend_head + i) & (ch->pend_cap - 1)];
+        free(ch->pend);
+        ch->pend = v;
+        ch->pend_cap = ncap;
+        ch->pend_head = 0;
+    }
+    ch->pend[(ch->pend_head + ch->pend_n++) & (ch->pend_cap - 1)] = (pend){seq, pos};
+    if (!ch->waiting) worker_wait_add(ch->conn->w, ch);
+}
+
+/* A confirm for the publish just made; it waits behind earlier ones. */
+static void confirm_one(channel *ch, uint64_t wait) {
     if (!ch->confirm) return;
-    ch->confirm_ready = ++ch->pub_seq;
+    uint64_t seq = ++ch->pub_seq;
+    if (wait == 0 && ch->pend_n == 0) {
+        ch->confirm_ready = seq;
+        conn_mark_dirty(ch->conn, ch);
+        return;
+    }
+    pend_push(ch, seq, wait);
     conn_mark_dirty(ch->conn, ch);
 }
 
-void channel_flush_confirms(channel *ch) {
-    if (!ch->confirm || ch->confirm_ready <= ch->confirm_sent || ch->state != CH_OPEN) return;
+static void send_acks(channel *ch) {
+    if (ch->confirm_ready <= ch->confirm_sent) return;
     amq_basic_ack a = {.delivery_tag = ch->confirm_ready, .multiple = ch->confirm_ready - ch->confirm_sent > 1};
     ch_send(ch, AMQ_BASIC_ACK, &a);
     ch->confirm_sent = ch->confirm_ready;
+}
+
+void channel_advance(channel *ch) {
+    uint64_t durable = store_durable();
+    while (ch->pend_n) {
+        pend *p = &ch->pend[ch->pend_head];
+        bool lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
+        if (!lost && p->pos && p->pos >= durable) break;
+        pend e = *p;
+        ch->pend_head = (ch->pend_head + 1) & (ch->pend_cap - 1);
+        ch->pend_n--;
+        if (ch->state != CH_OPEN) continue;
+        if (e.seq == 0) { /* tx.commit-ok */
+            ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
+        } else if (lost) {
+            send_acks(ch);
+            amq_basic_nack n = {.delivery_tag = e.seq, .multiple = false, .requeue = false};
+            ch_send(ch, AMQ_BASIC_NACK, &n);
+            ch->confirm_ready = ch->confirm_sent = e.seq;
+        } else {
+            ch->confirm_ready = e.seq;
+        }
+    }
+    if (!ch->pend_n && ch->waiting) worker_wait_del(ch->conn->w, ch);
+    if (ch->state == CH_OPEN) send_acks(ch);
+}
+
+void channel_flush_confirms(channel *ch) {
+    if (ch->pend_n) {
+        channel_advance(ch);
+        return;
+    }
+    if (!ch->confirm || ch->state != CH_OPEN) return;
+    send_acks(ch);
 }
 
 static void raise_error(channel *ch, uint32_t id, ch_err *e);
@@ -334,21 +400,24 @@ static void content_complete(channel *ch) {
         return;
     }
     ch_err e = {0};
-    int rc = ch_publish_msg(ch, m, ch->pub_mandatory, &e);
+    uint64_t wait;
+    int rc = ch_publish_msg(ch, m, ch->pub_mandatory, &wait, &e);
     msg_unref(&m);
     if (rc) return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
-    confirm_one(ch);
+    confirm_one(ch, wait);
 }
 
 int ch_tx_commit(channel *ch, ch_err *e) {
     int rc = 0;
     size_t i;
+    uint64_t last = 0;
     ch->tx = false; /* apply for real */
     for (i = 0; i < ch->ntx && !rc; i++) {
         tx_op *op = &ch->txops[i];
         if (op->kind == TX_PUBLISH) {
-            rc = ch_publish_msg(ch, op->m, op->mandatory, e);
-            if (!rc) confirm_one(ch);
+            uint64_t wait;
+            rc = ch_publish_msg(ch, op->m, op->mandatory, &wait, e);
+            if (wait > last) last = wait;
         } else if (op->kind == TX_ACK) {
             rc = ch_ack(ch, op->tag, op->multiple, e);
         } else {
@@ -359,7 +428,12 @@ int ch_tx_commit(channel *ch, ch_err *e) {
     for (; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
     ch->ntx = 0;
     ch->tx = true;
-    return rc;
+    if (rc) return rc;
+    if (last || ch->pend_n) /* commit-ok once the log holds every published message */
+        pend_push(ch, 0, last);
+    else
+        ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
+    return 0;
 }
 
 void channel_on_header(channel *ch, amq_bytes payload) {

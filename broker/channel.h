@@ -50,9 +50,13 @@ typedef struct channel {
     size_t nconsumers, cap_consumers;
     chan_credit cc;
     uint16_t prefetch; /* basic.qos global=false: applies to new consumers */
-    /* publisher confirms */
+    /* publisher confirms and tx.commit-ok waiting for the durable log */
     bool confirm;
     uint64_t pub_seq, confirm_ready, confirm_sent;
+    struct pend *pend; /* FIFO of replies waiting for a log position */
+    size_t pend_head, pend_n, pend_cap;
+    struct channel *wait_prev, *wait_next; /* worker's list of channels with pend_n > 0 */
+    bool waiting;
     struct channel *dirty_next;
     bool dirty;
     /* transactions */
@@ -64,6 +68,11 @@ typedef struct channel {
     char reply_name[64];
     route_set rs;
 } channel;
+
+/* A reply that waits for the log: a confirm (seq > 0) or tx.commit-ok (seq 0). */
+typedef struct pend {
+    uint64_t seq, pos; /* pos: wait until the log is durable past it; UINT64_MAX = could not log */
+} pend;
 
 /* Method handler result: 0, or an AMQP reply code (text in the channel's
  * error buffer). Soft codes close the channel, hard ones the connection. */
@@ -97,7 +106,10 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, 
 int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
 /* Route and enqueue a complete message (publish or tx commit). */
-int ch_publish_msg(channel *ch, msg *m, bool mandatory, ch_err *e);
+/* *wait gets the log position the confirm must wait for (0 = none). */
+int ch_publish_msg(channel *ch, msg *m, bool mandatory, uint64_t *wait, ch_err *e);
+/* Send what the durable log now allows (confirms, nacks, commit-ok). */
+void channel_advance(channel *ch);
 /* Acks: apply now (or hold in tx). */
 int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e);
 int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e);

@@ -37,6 +37,7 @@ static void defaults(void) {
     config.heartbeat = 60;
     config.handshake_timeout_ms = 10000;
     config.max_message_size = 128u << 20;
+    config.segment_size = 32u << 20;
     snprintf(config.default_user, sizeof config.default_user, "guest");
     snprintf(config.default_pass, sizeof config.default_pass, "guest");
     snprintf(config.default_vhost, sizeof config.default_vhost, "/");

@@ -19,6 +19,7 @@ typedef struct {
     uint16_t heartbeat;
     uint32_t handshake_timeout_ms;
     uint64_t max_message_size;
+    uint32_t segment_size; /* durable log segment file size */
     char default_user[256];
     char default_pass[256];
     char default_vhost[256];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "util.h"
 #include "vhost.h"
 #include "worker.h"
@@ -110,6 +111,16 @@ static int check_data_dir(void) {
     return 0;
 }
 
+static void durable_advanced(uint64_t pos) {
+    (void)pos;
+    workers_log_progress();
+}
+
+static void durable_failed(uint64_t from, uint64_t to) {
+    (void)from, (void)to;
+    workers_log_progress();
+}
+
 int main(int argc, char **argv) {
     int rc = config_load(argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
@@ -125,6 +136,8 @@ int main(int argc, char **argv) {
 
     if (open_listeners()) return 1;
     vhosts_init();
+    store_set_listener(durable_advanced, durable_failed);
+    if (store_open(config.data_dir)) return 1;
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
@@ -169,6 +182,7 @@ int main(int argc, char **argv) {
         worker_post(ws[i], &m);
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
+    store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     close(ep);
     close(sfd);

@@ -17,6 +17,7 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     m->props_len = (uint32_t)props.len;
     m->body_len = body_len;
     m->body_have = 0;
+    m->pos = 0;
     uint8_t *p = m->data;
     if (exchange.len) memcpy(p, exchange.p, exchange.len);
     p += exchange.len;

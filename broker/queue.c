@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "util.h"
 #include "worker.h"
 
@@ -48,6 +49,17 @@ static void ring_insert_sorted(qring *r, qentry e) {
 static void ring_free(qring *r) {
     while (r->n) {
         qentry e = ring_pop(r);
+        msg_unref(&e.m);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* Drop every entry of r: the messages leave the queue for good. */
+static void ring_drop(queue *q, qring *r) {
+    while (r->n) {
+        qentry e = ring_pop(r);
+        store_dropped(q, e.m);
         msg_unref(&e.m);
     }
     free(r->v);
@@ -172,10 +184,23 @@ int queue_publish(queue *q, msg *m) {
     return 0;
 }
 
+void queue_restore(queue *q, msg *m, bool redelivered) {
+    pthread_mutex_lock(&q->lock);
+    msg_ref(m);
+    uint64_t seq = q->next_seq++;
+    q->ready_bytes += m->body_len;
+    if (redelivered) /* keeps its place: sequence numbers are still in order */
+        ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = 1});
+    else
+        ring_push(&q->ready, (qentry){.m = m, .seq = seq});
+    pthread_mutex_unlock(&q->lock);
+}
+
 void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
+        store_dropped(q, m);
         msg_unref(&m);
         return;
     }
@@ -196,9 +221,10 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
 uint32_t queue_purge(queue *q) {
     pthread_mutex_lock(&q->lock);
     uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
-    ring_free(&q->ready);
-    ring_free(&q->requeued);
+    ring_drop(q, &q->ready);
+    ring_drop(q, &q->requeued);
     q->ready_bytes = 0;
+    if (n) store_purged(q);
     pthread_mutex_unlock(&q->lock);
     return n;
 }
@@ -248,8 +274,8 @@ uint32_t queue_delete(queue *q) {
     pthread_mutex_lock(&q->lock);
     q->deleted = true;
     uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
-    ring_free(&q->ready);
-    ring_free(&q->requeued);
+    ring_drop(q, &q->ready);
+    ring_drop(q, &q->requeued);
     for (size_t i = 0; i < q->nconsumers; i++) {
         consumer *c = q->consumers[i];
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);

@@ -75,6 +75,7 @@ typedef struct queue {
     bool deleted;           /* under lock */
     bool had_consumer;      /* auto-delete applies once a consumer came and went */
     uint64_t owner_conn;    /* exclusive owner connection id, 0 = none */
+    uint64_t qid;           /* durable queue id in the log, 0 = transient */
     amq_bytes args;         /* owned copy of declare arguments */
     qring ready;            /* in sequence order */
     qring requeued;         /* sorted by seq; merged with ready at the head */
@@ -100,6 +101,8 @@ int queue_publish(queue *q, msg *m);
 /* Put a message back at its original position (takes ownership of the
  * caller's reference on m) and dispatch. */
 void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered);
+/* Recovery: append a message read back from the log (takes its own reference). */
+void queue_restore(queue *q, msg *m, bool redelivered);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
  * caller owns e->m's reference) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);

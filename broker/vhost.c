@@ -8,6 +8,7 @@
 
 #include "amq/methods.h"
 #include "amq/table.h"
+#include "store.h"
 #include "util.h"
 
 /* Routing-table destinations are tagged pointers: a queue as is, an exchange
@@ -111,6 +112,8 @@ vhost *vhost_find(amq_bytes name) {
     return NULL;
 }
 
+static int default_exchange_refused(verr *e);
+
 static bool reserved_name(amq_bytes n) { return n.len >= 4 && memcmp(n.p, "amq.", 4) == 0; }
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
@@ -120,6 +123,7 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
     int rc = 0;
     exch_type t;
     bool type_ok = exch_type_parse(type, &t) == 0;
+    if (name.len == 0) return default_exchange_refused(e);
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
     if (passive) {
@@ -166,7 +170,9 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
                       (int)name.len, name.p);
         goto out;
     }
-    strmap_put(&v->exchanges, name, exchange_new(name, t, durable, auto_delete, internal, args));
+    x = exchange_new(name, t, durable, auto_delete, internal, args);
+    strmap_put(&v->exchanges, name, x);
+    store_exchange_declared(v, x);
 out:
     pthread_rwlock_unlock(&v->lock);
     return rc;
@@ -177,6 +183,7 @@ out:
 static void unbind_everywhere(vhost *v, void *dest);
 
 static void exchange_remove_locked(vhost *v, exchange *x) {
+    if (x->durable) store_exchange_deleted(v, xname(x));
     strmap_del(&v->exchanges, xname(x));
     unbind_everywhere(v, XDEST(x));
     exchange_free(x);
@@ -212,8 +219,8 @@ int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
     if (name.len == 0) return default_exchange_refused(e);
     if (reserved_name(name))
         return verr_set(e, AMQ_ACCESS_REFUSED,
-                        "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
-                        (int)name.len, name.p);
+                        "ACCESS_REFUSED - deletion of system exchange '%.*s' in vhost '%s' not allowed",
+                        (int)name.len, name.p, v->name);
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
     if (!x) goto out; /* RabbitMQ 3.x: deleting a missing exchange succeeds */
@@ -256,15 +263,21 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
     if (dest.len == 0 || src.len == 0) return default_exchange_refused(e);
     pthread_rwlock_wrlock(&v->lock);
     exchange *d = strmap_get(&v->exchanges, dest), *s = strmap_get(&v->exchanges, src);
-    if (!d) {
+    if (unbind && (!d || !s)) {
+        /* RabbitMQ 3.x: unbinding something that does not exist succeeds */
+    } else if (!d) {
         rc = no_exchange(e, v, dest);
     } else if (!s) {
         rc = no_exchange(e, v, src);
     } else if (unbind) {
-        if (exch_unbind(s->rt, XDEST(d), key, args) == 1) maybe_autodelete_x(v, s);
+        if (exch_unbind(s->rt, XDEST(d), key, args) == 1) {
+            store_binding(v, src, false, dest, key, args, false);
+            maybe_autodelete_x(v, s);
+        }
     } else {
         int b = exch_bind(s->rt, XDEST(d), key, args);
         if (b < 0) rc = bind_error(e, b, args);
+        else if (b == 1 && s->durable && d->durable) store_binding(v, src, false, dest, key, args, true);
     }
     pthread_rwlock_unlock(&v->lock);
     return rc;
@@ -300,14 +313,53 @@ static void gen_name(char *out, size_t n) {
     out[len] = 0;
 }
 
-static int check_queue_equiv(vhost *v, queue *q, bool durable, bool exclusive, bool auto_delete,
-                             amq_bytes args, verr *e) {
+/* A field value as RabbitMQ prints it in an inequivalent-arg error. */
+static void field_text(const amq_field *f, char *out, size_t n) {
+    int64_t i;
+    if (!f) snprintf(out, n, "none");
+    else if (amq_field_as_i64(f, &i)) snprintf(out, n, "'%lld'", (long long)i);
+    else if (f->type == 'S' || f->type == 'x') snprintf(out, n, "'%.*s'", (int)f->v.str.len, f->v.str.p);
+    else if (f->type == 't') snprintf(out, n, "'%s'", f->v.b ? "true" : "false");
+    else snprintf(out, n, "a value of type '%c'", f->type);
+}
+
+static bool field_eq(const amq_field *a, const amq_field *b) {
+    int64_t x, y;
+    if (amq_field_as_i64(a, &x) && amq_field_as_i64(b, &y)) return x == y;
+    if (a->type != b->type) return false;
+    if (a->type == 'S' || a->type == 'x' || a->type == 'F' || a->type == 'A')
+        return amq_bytes_eq(a->v.str, b->v.str);
+    if (a->type == 't') return a->v.b == b->v.b;
+    if (a->type == 'd') return a->v.f64 == b->v.f64;
+    if (a->type == 'f') return a->v.f32 == b->v.f32;
+    return a->type == 'V';
+}
+
+/* First argument whose presence or value differs between a and b: its key
+ * in key, and its values. Returns false when the tables are equivalent. */
+static bool first_diff(amq_bytes got, amq_bytes cur, char *key, size_t kn, char *gv, char *cv, size_t vn) {
+    for (int pass = 0; pass < 2; pass++) {
+        amq_bytes from = pass ? cur : got, other = pass ? got : cur;
+        amq_rd r = {from.p, from.len, 0};
+        amq_bytes k;
+        amq_field f, g;
+        while (amq_table_next(&r, &k, &f) == 1) {
+            snprintf(key, kn, "%.*s", (int)k.len, k.p);
+            int found = amq_table_get(other, key, &g);
+            if (found == 1 && field_eq(&f, &g)) continue;
+            field_text(pass ? (found == 1 ? &g : NULL) : &f, gv, vn);
+            field_text(pass ? &f : (found == 1 ? &g : NULL), cv, vn);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int check_queue_equiv(vhost *v, queue *q, bool durable, bool auto_delete, amq_bytes args, verr *e) {
     const char *arg = NULL;
     bool got = false, cur = false;
     if (q->durable != durable) {
         arg = "durable", got = durable, cur = q->durable;
-    } else if (q->exclusive != exclusive) {
-        arg = "exclusive", got = exclusive, cur = q->exclusive;
     } else if (q->auto_delete != auto_delete) {
         arg = "auto_delete", got = auto_delete, cur = q->auto_delete;
     }
@@ -316,29 +368,12 @@ static int check_queue_equiv(vhost *v, queue *q, bool durable, bool exclusive, b
                         "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
                         "received '%s' but current is '%s'",
                         arg, q->name, v->name, tf(got), tf(cur));
-    if (!amq_table_equal(q->args, args)) {
-        /* Name the first argument that differs, as RabbitMQ does. */
-        amq_rd r = {args.p, args.len, 0};
-        amq_bytes k;
-        amq_field f, g;
-        char key[256] = "arguments";
-        while (amq_table_next(&r, &k, &f) == 1) {
-            snprintf(key, sizeof key, "%.*s", (int)k.len, k.p);
-            if (amq_table_get(q->args, key, &g) != 1) break;
-            snprintf(key, sizeof key, "arguments");
-        }
-        if (!strcmp(key, "arguments")) {
-            amq_rd r2 = {q->args.p, q->args.len, 0};
-            while (amq_table_next(&r2, &k, &f) == 1) {
-                snprintf(key, sizeof key, "%.*s", (int)k.len, k.p);
-                if (amq_table_get(args, key, &g) != 1) break;
-                snprintf(key, sizeof key, "arguments");
-            }
-        }
+    char key[256], gv[128], cv[128];
+    if (first_diff(args, q->args, key, sizeof key, gv, cv, sizeof gv))
         return verr_set(e, AMQ_PRECONDITION_FAILED,
-                        "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s'",
-                        key, q->name, v->name);
-    }
+                        "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
+                        "received %s but current is %s",
+                        key, q->name, v->name, gv, cv);
     return 0;
 }
 
@@ -347,22 +382,19 @@ static bool exclusive_other(const queue *q, uint64_t conn_id) {
 }
 
 /* Validate the queue arguments this version understands. */
-static int check_queue_args(amq_bytes args, bool durable, bool exclusive, verr *e) {
+static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive, verr *e) {
     amq_field f;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
-        if (f.type != 'S' && f.type != 'x')
-            return verr_set(e, AMQ_PRECONDITION_FAILED,
-                            "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue");
-        if (amq_bytes_eqs(f.v.str, "quorum") || amq_bytes_eqs(f.v.str, "stream")) {
+        bool str = f.type == 'S' || f.type == 'x';
+        if (str && (amq_bytes_eqs(f.v.str, "quorum") || amq_bytes_eqs(f.v.str, "stream"))) {
             if (!durable || exclusive)
                 return verr_set(e, AMQ_PRECONDITION_FAILED,
-                                "PRECONDITION_FAILED - invalid property '%s' for queue",
-                                exclusive ? "exclusive" : "non-durable");
-        } else if (!amq_bytes_eqs(f.v.str, "classic")) {
+                                "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
+                                !durable ? "non-durable" : "exclusive", (int)name.len, name.p, v->name);
+        } else if (!str || !amq_bytes_eqs(f.v.str, "classic")) {
             return verr_set(e, AMQ_PRECONDITION_FAILED,
-                            "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue: "
-                            "unsupported queue type '%.*s'",
-                            (int)f.v.str.len, f.v.str.p);
+                            "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%.*s' in vhost '%s'",
+                            (int)name.len, name.p, v->name);
         }
     }
     return 0;
@@ -388,10 +420,10 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
         goto out;
     }
     if (q) {
-        if (exclusive_other(q, conn_id))
+        if (exclusive_other(q, conn_id) || q->exclusive != exclusive)
             rc = locked(e, v, name);
         else
-            rc = check_queue_equiv(v, q, durable, exclusive, auto_delete, args, e);
+            rc = check_queue_equiv(v, q, durable, auto_delete, args, e);
         goto out;
     }
     if (!server_named && reserved_name(name)) {
@@ -400,9 +432,10 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
                       (int)name.len, name.p);
         goto out;
     }
-    if ((rc = check_queue_args(args, durable, exclusive, e))) goto out;
+    if ((rc = check_queue_args(v, name, args, durable, exclusive, e))) goto out;
     q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
     strmap_put(&v->queues, name, q);
+    store_queue_declared(v, q);
 out:
     if (!rc && q) {
         queue_ref(q);
@@ -436,23 +469,30 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
     pthread_rwlock_wrlock(&v->lock);
     queue *q = strmap_get(&v->queues, qname);
     exchange *x = strmap_get(&v->exchanges, xname_);
-    if (!q)
+    if (unbind && (!q || !x))
+        ; /* RabbitMQ 3.x: unbinding something that does not exist succeeds */
+    else if (!q)
         rc = no_queue(e, v, qname);
     else if (!x)
         rc = no_exchange(e, v, xname_);
     else if (exclusive_other(q, conn_id))
         rc = locked(e, v, qname);
     else if (unbind) {
-        if (exch_unbind(x->rt, q, key, args) == 1) maybe_autodelete_x(v, x);
+        if (exch_unbind(x->rt, q, key, args) == 1) {
+            if (q->qid) store_binding(v, xname_, true, qname, key, args, false);
+            maybe_autodelete_x(v, x);
+        }
     } else {
         int b = exch_bind(x->rt, q, key, args);
         if (b < 0) rc = bind_error(e, b, args);
+        else if (b == 1 && x->durable && q->qid) store_binding(v, xname_, true, qname, key, args, true);
     }
     pthread_rwlock_unlock(&v->lock);
     return rc;
 }
 
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
+    store_queue_deleted(v, q);
     strmap_del(&v->queues, queue_name(q));
     unbind_everywhere(v, q);
     uint32_t n = queue_delete(q);
@@ -480,7 +520,7 @@ int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, 
     }
     if (if_empty && msgs) {
         rc = verr_set(e, AMQ_PRECONDITION_FAILED,
-                      "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' is not empty", (int)name.len,
+                      "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' not empty", (int)name.len,
                       name.p, v->name);
         goto out;
     }
@@ -523,6 +563,11 @@ void vhost_drop_exclusive(vhost *v, uint64_t conn_id) {
 #define SCRATCH_DEPTH 8
 static __thread exch_dests scratch[SCRATCH_DEPTH];
 static __thread bool scratch_ready[SCRATCH_DEPTH];
+
+void vhost_thread_cleanup(void) {
+    for (int i = 0; i < SCRATCH_DEPTH; i++)
+        if (scratch_ready[i]) exch_dests_destroy(&scratch[i]), scratch_ready[i] = false;
+}
 
 static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, route_set *r, int depth) {
     if (depth > 64 || !exch_dests_add(&r->visited, x)) return;

@@ -47,6 +47,8 @@ void route_set_destroy(route_set *r);
 vhost *vhost_find(amq_bytes name);
 void vhosts_init(void);
 void vhosts_destroy(void);
+/* Free this thread's routing scratch space (a worker calls it as it exits). */
+void vhost_thread_cleanup(void);
 
 /* Reply: 0 ok, else an AMQP reply code with text in err (RabbitMQ's wording). */
 typedef struct {

@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "queue.h"
 #include "util.h"
+#include "vhost.h"
 
 typedef struct mailbox {
     pthread_mutex_t lock;
@@ -30,6 +31,8 @@ struct worker {
     conn *conns;
     atomic_int nconns;
     conn *flush_list;
+    struct channel *waiting; /* channels with replies waiting for the log */
+    atomic_bool log_mail_posted;
     bool shutting_down;
     uint64_t shutdown_ms;
     uint64_t next_tick;
@@ -38,6 +41,7 @@ struct worker {
 static worker **all;
 static int nworkers;
 static __thread worker *current;
+static _Atomic uint64_t waiting_workers; /* bit i: worker i has channels waiting for the log */
 static __thread uint64_t pending_wakes; /* workers to signal at the end of this pass */
 
 worker *worker_current(void) { return current; }
@@ -102,6 +106,47 @@ void worker_want_flush(worker *w, conn *c) {
     c->in_flush_list = true;
     c->flush_next = w->flush_list;
     w->flush_list = c;
+}
+
+void worker_wait_add(worker *w, channel *ch) {
+    ch->waiting = true;
+    ch->wait_prev = NULL;
+    ch->wait_next = w->waiting;
+    if (w->waiting) w->waiting->wait_prev = ch;
+    w->waiting = ch;
+    atomic_fetch_or(&waiting_workers, 1ull << w->id);
+}
+
+void worker_wait_del(worker *w, channel *ch) {
+    if (!ch->waiting) return;
+    ch->waiting = false;
+    if (ch->wait_prev) ch->wait_prev->wait_next = ch->wait_next;
+    else w->waiting = ch->wait_next;
+    if (ch->wait_next) ch->wait_next->wait_prev = ch->wait_prev;
+    ch->wait_prev = ch->wait_next = NULL;
+    if (!w->waiting) atomic_fetch_and(&waiting_workers, ~(1ull << w->id));
+}
+
+void workers_log_progress(void) {
+    uint64_t bits = atomic_load(&waiting_workers);
+    while (bits) {
+        int i = __builtin_ctzll(bits);
+        bits &= bits - 1;
+        worker *w = all[i];
+        if (atomic_exchange(&w->log_mail_posted, true)) continue; /* one pending mail is enough */
+        mail m = {.kind = MAIL_LOG};
+        worker_post(w, &m);
+    }
+}
+
+/* Let every waiting channel send what the log now allows. */
+static void advance_waiting(worker *w) {
+    for (channel *ch = w->waiting, *next; ch; ch = next) {
+        next = ch->wait_next; /* advance may unlink ch */
+        conn *c = ch->conn;
+        channel_advance(ch);
+        if (c->out.len) worker_want_flush(w, c);
+    }
 }
 
 static void add_conn(worker *w, int fd) {
@@ -180,6 +225,10 @@ static bool drain(worker *w) {
                     worker_want_flush(w, c);
                 }
                 break;
+            case MAIL_LOG:
+                atomic_store(&w->log_mail_posted, false);
+                advance_waiting(w);
+                break;
             case MAIL_KICK:
                 if (m->c) {
                     queue_dispatch(m->c->q);
@@ -254,6 +303,7 @@ static void *run(void *arg) {
         now = now_ms();
         if (now >= w->next_tick) {
             w->next_tick = now + 1000;
+            advance_waiting(w); /* a fallback: normally MAIL_LOG does this at once */
             for (conn *c = w->conns; c; c = c->next) {
                 conn_tick(c, now);
                 if (c->state == CONN_DEAD) dead_seen = true;
@@ -274,6 +324,7 @@ static void *run(void *arg) {
     }
     drain(w); /* requeue whatever was still posted to us */
     send_wakes();
+    vhost_thread_cleanup();
     return NULL;
 }
 

@@ -27,6 +27,7 @@ enum mail_kind {
     MAIL_CONN,     /* a new accepted socket fd */
     MAIL_SHUTDOWN, /* close every connection with 320 and exit */
     MAIL_KICK,     /* re-run dispatch for consumer c's queue (credit returned) */
+    MAIL_LOG,      /* the durable log advanced: advance waiting channels */
 };
 
 typedef struct mail {
@@ -63,4 +64,10 @@ void worker_unwatch(worker *w, int fd);
 /* A connection wants its output flushed at the end of this pass. */
 void worker_want_flush(worker *w, struct conn *c);
 bool worker_shutting_down(const worker *w);
+/* Channels of this worker waiting for the durable log (owner thread). */
+struct channel;
+void worker_wait_add(worker *w, struct channel *ch);
+void worker_wait_del(worker *w, struct channel *ch);
+/* The durable log advanced (or failed): wake every worker with waiting channels. Any thread. */
+void workers_log_progress(void);
 #endif

@@ -1,0 +1,671 @@
+/* store.c — see store.h. */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/table.h"
+#include "config.h"
+#include "queue.h"
+#include "u64set.h"
+#include "util.h"
+#include "vhost.h"
+#include "wlog/wlog.h"
+
+/* Log record types. Payloads are little-endian. */
+enum {
+    REC_MSG = 1,       /* u16 n | n*u64 qid | u8 xlen x | u8 rklen rk | u32 plen props | body */
+    REC_ACK = 2,       /* u64 qid | u64 pos */
+    REC_DELIVERED = 3, /* u64 qid | u64 pos */
+    REC_PURGE = 4,     /* u64 qid */
+    REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
+    REC_X_DELETE = 11,  /* str8 name */
+    REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
+    REC_Q_DELETE = 13,  /* u64 qid | str8 name */
+    REC_BIND = 14,      /* str8 src | u8 dest_is_queue | str8 dest | str8 key | u32 len args */
+    REC_UNBIND = 15,
+    SNAP_HEADER = 20,   /* u64 log position S | u64 next qid */
+};
+
+static wlog *log_;
+static wdefs *defs;
+static _Atomic uint64_t next_qid = 1;
+static bool replaying;
+static uint64_t replay_qid;
+static void (*on_durable_cb)(uint64_t);
+static void (*on_failed_cb)(uint64_t, uint64_t);
+
+bool store_active(void) { return log_ != NULL; }
+
+void store_set_listener(void (*durable)(uint64_t), void (*failed)(uint64_t, uint64_t)) {
+    on_durable_cb = durable;
+    on_failed_cb = failed;
+}
+
+uint64_t store_durable(void) { return log_ ? wlog_durable(log_) : UINT64_MAX; }
+
+/* ---- little-endian encoding into a stack buffer or an amq_wr ---- */
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    bool heap;
+    uint8_t stack[512];
+} enc;
+
+static void enc_init(enc *e) {
+    e->p = e->stack;
+    e->n = 0;
+    e->cap = sizeof e->stack;
+    e->heap = false;
+}
+
+static void enc_need(enc *e, size_t k) {
+    if (e->n + k <= e->cap) return;
+    size_t cap = e->cap * 2;
+    while (cap < e->n + k) cap *= 2;
+    uint8_t *p = xmalloc(cap);
+    memcpy(p, e->p, e->n);
+    if (e->heap) free(e->p);
+    e->p = p;
+    e->cap = cap;
+    e->heap = true;
+}
+
+static void enc_free(enc *e) {
+    if (e->heap) free(e->p);
+}
+
+static void put_le(enc *e, uint64_t v, int bytes) {
+    enc_need(e, (size_t)bytes);
+    for (int i = 0; i < bytes; i++) e->p[e->n++] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_raw(enc *e, const void *p, size_t n) {
+    enc_need(e, n);
+    if (n) memcpy(e->p + e->n, p, n);
+    e->n += n;
+}
+
+static void put_str8(enc *e, amq_bytes s) {
+    put_le(e, s.len, 1);
+    put_raw(e, s.p, s.len);
+}
+
+static void put_blob(enc *e, amq_bytes s) {
+    put_le(e, s.len, 4);
+    put_raw(e, s.p, s.len);
+}
+
+/* Decoding with bounds checks: any short read sets ok = false. */
+typedef struct {
+    const uint8_t *p;
+    size_t n, off;
+    bool ok;
+} dec;
+
+static uint64_t get_le(dec *d, int bytes) {
+    if (!d->ok || d->n - d->off < (size_t)bytes) {
+        d->ok = false;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++) v |= (uint64_t)d->p[d->off++] << (8 * i);
+    return v;
+}
+
+static amq_bytes get_raw(dec *d, size_t n) {
+    amq_bytes b = {NULL, 0};
+    if (!d->ok || d->n - d->off < n) {
+        d->ok = false;
+        return b;
+    }
+    b.p = d->p + d->off;
+    b.len = n;
+    d->off += n;
+    return b;
+}
+
+static amq_bytes get_str8(dec *d) { return get_raw(d, (size_t)get_le(d, 1)); }
+static amq_bytes get_blob(dec *d) { return get_raw(d, (size_t)get_le(d, 4)); }
+
+/* ---- appends ---- */
+
+static uint64_t append(uint8_t type, enc *e) {
+    uint64_t pos = wlog_append(log_, type, e->p, e->n);
+    if (!pos) log_err("durable log: cannot append a record of %zu bytes", e->n);
+    enc_free(e);
+    return pos;
+}
+
+/* Definition records keep their segment alive until a snapshot covers them. */
+static void append_def(uint8_t type, enc *e) {
+    uint64_t pos = append(type, e);
+    if (pos) wlog_live(log_, pos, 1);
+}
+
+static amq_bytes xname_of(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
+
+static void enc_exchange(enc *e, const exchange *x) {
+    put_str8(e, xname_of(x));
+    put_le(e, x->type, 1);
+    put_le(e, (uint64_t)(x->durable | x->auto_delete << 1 | x->internal << 2), 1);
+    put_blob(e, x->args);
+}
+
+void store_exchange_declared(vhost *v, const exchange *x) {
+    (void)v;
+    if (!log_ || replaying || !x->durable) return;
+    enc e;
+    enc_init(&e);
+    enc_exchange(&e, x);
+    append_def(REC_X_DECLARE, &e);
+}
+
+void store_exchange_deleted(vhost *v, amq_bytes name) {
+    (void)v;
+    if (!log_ || replaying) return;
+    enc e;
+    enc_init(&e);
+    put_str8(&e, name);
+    append_def(REC_X_DELETE, &e);
+}
+
+static void enc_queue(enc *e, const queue *q) {
+    put_le(e, q->qid, 8);
+    put_str8(e, queue_name(q));
+    put_le(e, (uint64_t)(q->durable | q->auto_delete << 1), 1);
+    put_blob(e, q->args);
+}
+
+void store_queue_declared(vhost *v, queue *q) {
+    (void)v;
+    if (!q->durable || q->exclusive) return;
+    if (replaying) { /* the log may not be open yet while the snapshot replays */
+        q->qid = replay_qid;
+        return;
+    }
+    if (!log_) return;
+    q->qid = atomic_fetch_add(&next_qid, 1);
+    enc e;
+    enc_init(&e);
+    enc_queue(&e, q);
+    append_def(REC_Q_DECLARE, &e);
+}
+
+void store_queue_deleted(vhost *v, queue *q) {
+    (void)v;
+    if (!log_ || replaying || !q->qid) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, q->qid, 8);
+    put_str8(&e, queue_name(q));
+    append_def(REC_Q_DELETE, &e);
+}
+
+void store_binding(vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
+                   bool add) {
+    (void)v;
+    if (!log_ || replaying) return;
+    enc e;
+    enc_init(&e);
+    put_str8(&e, src);
+    put_le(&e, dest_is_queue, 1);
+    put_str8(&e, dest);
+    put_str8(&e, key);
+    put_blob(&e, args);
+    append_def(add ? REC_BIND : REC_UNBIND, &e);
+}
+
+uint64_t store_message(msg *m, queue *const *qs, size_t n) {
+    if (!log_ || m->delivery_mode != 2) return 0;
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) nd += qs[i]->qid != 0;
+    if (!nd) return 0;
+    amq_bytes x = msg_exchange(m), rk = msg_rk(m), props = msg_props(m);
+    uint8_t head[2 + 8 * 64 + 2 + 255 + 255 + 4];
+    enc e;
+    enc_init(&e);
+    put_le(&e, nd, 2);
+    for (size_t i = 0; i < n; i++)
+        if (qs[i]->qid) put_le(&e, qs[i]->qid, 8);
+    put_str8(&e, x);
+    put_str8(&e, rk);
+    put_blob(&e, props);
+    (void)head;
+    struct iovec iov[2] = {{e.p, e.n}, {msg_body(m), (size_t)m->body_len}};
+    uint64_t pos = wlog_appendv(log_, REC_MSG, iov, 2);
+    enc_free(&e);
+    if (!pos) {
+        log_err("durable log: cannot append a message of %llu bytes", (unsigned long long)m->body_len);
+        return UINT64_MAX; /* the confirm becomes a nack */
+    }
+    m->pos = pos;
+    wlog_live(log_, pos, (int)nd);
+    return pos;
+}
+
+static void queue_event(uint8_t type, queue *q, uint64_t pos) {
+    enc e;
+    enc_init(&e);
+    put_le(&e, q->qid, 8);
+    put_le(&e, pos, 8);
+    append(type, &e);
+}
+
+void store_ack(queue *q, msg *m) {
+    if (!log_ || !q->qid || !m->pos) return;
+    queue_event(REC_ACK, q, m->pos);
+    wlog_live(log_, m->pos, -1);
+}
+
+void store_delivered(queue *q, msg *m) {
+    if (!log_ || !q->qid || !m->pos) return;
+    queue_event(REC_DELIVERED, q, m->pos);
+}
+
+void store_dropped(queue *q, msg *m) {
+    if (!log_ || !q->qid || !m->pos) return;
+    wlog_live(log_, m->pos, -1);
+}
+
+void store_purged(queue *q) {
+    if (!log_ || !q->qid) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, q->qid, 8);
+    append(REC_PURGE, &e);
+}
+
+/* ---- recovery ---- */
+
+typedef struct rq {
+    uint64_t qid;
+    queue *q;
+    uint64_t *pos;
+    size_t n, cap;
+} rq;
+
+static struct {
+    vhost *v;
+    uint64_t snap_pos;
+    rq *qs;
+    size_t nqs, capqs;
+    u64set dead;      /* (qid,pos) hashed: acked */
+    u64set delivered; /* (qid,pos) hashed: delivered once */
+    uint64_t msgs, bad;
+} R;
+
+static uint64_t key_of(uint64_t qid, uint64_t pos) { return pos * 0x9E3779B97F4A7C15ull ^ qid; }
+
+static rq *rq_find(uint64_t qid) {
+    for (size_t i = 0; i < R.nqs; i++)
+        if (R.qs[i].qid == qid) return &R.qs[i];
+    return NULL;
+}
+
+static void rq_add_queue(uint64_t qid, queue *q) {
+    rq *r = rq_find(qid);
+    if (!r) {
+        if (R.nqs == R.capqs) {
+            R.capqs = R.capqs ? R.capqs * 2 : 16;
+            R.qs = xrealloc(R.qs, R.capqs * sizeof *R.qs);
+        }
+        r = &R.qs[R.nqs++];
+        memset(r, 0, sizeof *r);
+        r->qid = qid;
+    }
+    r->q = q;
+}
+
+static void apply_exchange(dec *d) {
+    amq_bytes name = get_str8(d);
+    uint8_t type = (uint8_t)get_le(d, 1), flags = (uint8_t)get_le(d, 1);
+    amq_bytes args = get_blob(d);
+    if (!d->ok) return;
+    verr e;
+    if (vhost_exchange_declare(R.v, name, amq_cstr(exch_type_name((exch_type)type)), false, flags & 1,
+                               flags & 2, flags & 4, args, &e))
+        log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
+}
+
+static void apply_queue(dec *d) {
+    uint64_t qid = get_le(d, 8);
+    amq_bytes name = get_str8(d);
+    uint8_t flags = (uint8_t)get_le(d, 1);
+    amq_bytes args = get_blob(d);
+    if (!d->ok) return;
+    verr e;
+    queue *q;
+    replay_qid = qid;
+    if (vhost_queue_declare(R.v, name, false, true, false, flags & 2, args, 0, &q, &e)) {
+        log_warn("recovery: queue '%.*s' not restored: %s", (int)name.len, name.p, e.text);
+        return;
+    }
+    if (qid >= next_qid) next_qid = qid + 1;
+    rq_add_queue(qid, q);
+    queue_unref(&q);
+}
+
+static void apply_binding(dec *d, bool add) {
+    amq_bytes src = get_str8(d);
+    bool to_queue = get_le(d, 1) != 0;
+    amq_bytes dest = get_str8(d), key = get_str8(d), args = get_blob(d);
+    if (!d->ok) return;
+    verr e;
+    int rc = to_queue ? vhost_queue_bind(R.v, dest, src, key, args, !add, 0, &e)
+                      : vhost_exchange_bind(R.v, dest, src, key, args, !add, &e);
+    if (rc && add) log_warn("recovery: binding %.*s -> %.*s not restored: %s", (int)src.len, src.p, (int)dest.len, dest.p, e.text);
+}
+
+static void apply_def(uint8_t type, dec *d) {
+    verr e;
+    uint32_t cnt;
+    switch (type) {
+    case REC_X_DECLARE: apply_exchange(d); break;
+    case REC_X_DELETE: {
+        amq_bytes name = get_str8(d);
+        if (d->ok) vhost_exchange_delete(R.v, name, false, &e);
+        break;
+    }
+    case REC_Q_DECLARE: apply_queue(d); break;
+    case REC_Q_DELETE: {
+        uint64_t qid = get_le(d, 8);
+        amq_bytes name = get_str8(d);
+        if (!d->ok) break;
+        rq *r = rq_find(qid);
+        if (r && r->q) {
+            vhost_queue_delete(R.v, name, false, false, 0, &cnt, &e);
+            r->q = NULL;
+            r->n = 0;
+        }
+        break;
+    }
+    case REC_BIND: apply_binding(d, true); break;
+    case REC_UNBIND: apply_binding(d, false); break;
+    default: break;
+    }
+}
+
+static int replay_snapshot(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
+    (void)ctx, (void)pos;
+    dec d = {p, len, 0, true};
+    if (type == SNAP_HEADER) {
+        R.snap_pos = get_le(&d, 8);
+        uint64_t nq = get_le(&d, 8);
+        if (nq > next_qid) next_qid = nq;
+        return 0;
+    }
+    apply_def(type, &d);
+    return 0;
+}
+
+static void rq_push(rq *r, uint64_t pos) {
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->pos = xrealloc(r->pos, r->cap * sizeof *r->pos);
+    }
+    r->pos[r->n++] = pos;
+}
+
+static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
+    (void)ctx;
+    dec d = {p, len, 0, true};
+    if (type >= REC_X_DECLARE) {
+        if (pos >= R.snap_pos) apply_def(type, &d);
+        return 0;
+    }
+    switch (type) {
+    case REC_MSG: {
+        uint64_t n = get_le(&d, 2);
+        for (uint64_t i = 0; i < n && d.ok; i++) {
+            rq *r = rq_find(get_le(&d, 8));
+            if (r && r->q) rq_push(r, pos);
+        }
+        R.msgs++;
+        break;
+    }
+    case REC_ACK:
+    case REC_DELIVERED: {
+        uint64_t qid = get_le(&d, 8), mpos = get_le(&d, 8);
+        if (d.ok) u64set_add(type == REC_ACK ? &R.dead : &R.delivered, key_of(qid, mpos));
+        break;
+    }
+    case REC_PURGE: {
+        rq *r = rq_find(get_le(&d, 8));
+        if (r) r->n = 0; /* everything before the purge is gone */
+        break;
+    }
+    default:
+        R.bad++;
+        break;
+    }
+    return 0;
+}
+
+/* Read a message record back into memory. */
+static msg *load(uint64_t pos) {
+    uint8_t type;
+    size_t len;
+    uint8_t small[4096];
+    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 || type != REC_MSG) return NULL;
+    uint8_t *buf = small;
+    if (len > sizeof small) {
+        buf = xmalloc(len);
+        if (wlog_read(log_, pos, &type, buf, len, &len) != 0) {
+            free(buf);
+            return NULL;
+        }
+    }
+    dec d = {buf, len, 0, true};
+    uint64_t n = get_le(&d, 2);
+    get_raw(&d, (size_t)n * 8);
+    amq_bytes x = get_str8(&d), rk = get_str8(&d), props = get_blob(&d);
+    msg *m = NULL;
+    if (d.ok) {
+        amq_bytes body = {d.p + d.off, d.n - d.off};
+        m = msg_new(x, rk, props, body.len);
+        if (m) {
+            if (body.len) memcpy(msg_body(m), body.p, body.len);
+            m->body_have = body.len;
+            m->pos = pos;
+        }
+    }
+    if (buf != small) free(buf);
+    return m;
+}
+
+static void restore_messages(void) {
+    uint64_t restored = 0;
+    for (size_t i = 0; i < R.nqs; i++) {
+        rq *r = &R.qs[i];
+        if (!r->q) continue;
+        for (size_t k = 0; k < r->n; k++) {
+            uint64_t key = key_of(r->qid, r->pos[k]);
+            if (u64set_has(&R.dead, key)) continue;
+            msg *m = load(r->pos[k]);
+            if (!m) {
+                log_err("recovery: message at %llu for queue '%s' could not be read back", (unsigned long long)r->pos[k],
+                        r->q->name);
+                continue;
+            }
+            queue_restore(r->q, m, u64set_has(&R.delivered, key));
+            wlog_live(log_, m->pos, 1);
+            msg_unref(&m);
+            restored++;
+        }
+        free(r->pos);
+    }
+    free(R.qs);
+    u64set_destroy(&R.dead);
+    u64set_destroy(&R.delivered);
+    if (restored || R.msgs) log_info("recovery: %llu message(s) restored to durable queues", (unsigned long long)restored);
+}
+
+/* ---- snapshot ---- */
+
+typedef struct {
+    vhost *v;
+    uint64_t pos;
+} snap_ctx;
+
+static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args);
+
+static wdefs_writer *snap_w;
+static amq_bytes snap_src;
+static int snap_rc;
+
+static int emit_enc(wdefs_writer *w, uint8_t type, enc *e) {
+    int rc = wdefs_emit(w, type, e->p, e->n);
+    enc_free(e);
+    return rc;
+}
+
+static int emit_all(void *ctx, wdefs_writer *w) {
+    snap_ctx *s = ctx;
+    enc e;
+    enc_init(&e);
+    put_le(&e, s->pos, 8);
+    put_le(&e, next_qid, 8);
+    if (emit_enc(w, SNAP_HEADER, &e)) return -1;
+    size_t it = 0;
+    exchange *x;
+    while ((x = strmap_next(&s->v->exchanges, &it, NULL))) {
+        if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) continue;
+        enc_init(&e);
+        enc_exchange(&e, x);
+        if (emit_enc(w, REC_X_DECLARE, &e)) return -1;
+    }
+    it = 0;
+    queue *q;
+    while ((q = strmap_next(&s->v->queues, &it, NULL))) {
+        if (!q->qid) continue;
+        enc_init(&e);
+        enc_queue(&e, q);
+        if (emit_enc(w, REC_Q_DECLARE, &e)) return -1;
+    }
+    it = 0;
+    snap_w = w;
+    snap_rc = 0;
+    while ((x = strmap_next(&s->v->exchanges, &it, NULL))) {
+        if (!x->durable || x->name_len == 0) continue;
+        snap_src = xname_of(x);
+        exch_foreach(x->rt, emit_binding, s->v);
+    }
+    return snap_rc;
+}
+
+static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+    (void)ctx;
+    bool is_x = ((uintptr_t)dest) & 1u;
+    amq_bytes dn;
+    if (is_x) {
+        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
+        if (!d->durable) return;
+        dn = xname_of(d);
+    } else {
+        queue *q = dest;
+        if (!q->qid) return;
+        dn = queue_name(q);
+    }
+    enc e;
+    enc_init(&e);
+    put_str8(&e, snap_src);
+    put_le(&e, !is_x, 1);
+    put_str8(&e, dn);
+    put_str8(&e, key);
+    put_blob(&e, args);
+    if (emit_enc(snap_w, REC_BIND, &e)) snap_rc = -1;
+}
+
+static int snapshot(vhost *v) {
+    pthread_rwlock_rdlock(&v->lock);
+    snap_ctx s = {v, wlog_tail(log_)};
+    int rc = wdefs_rewrite(defs, emit_all, &s);
+    pthread_rwlock_unlock(&v->lock);
+    if (rc) log_err("durable log: writing the definitions snapshot failed (%s)", wlog_strerror(rc));
+    return rc;
+}
+
+/* ---- open / close ---- */
+
+static void wl_durable(void *ctx, wlog_pos pos) {
+    (void)ctx;
+    if (on_durable_cb) on_durable_cb(pos);
+}
+
+/* Batches the log could not make durable (rare): the last few ranges. */
+#define LOST_MAX 64
+static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t lost_from[LOST_MAX], lost_to[LOST_MAX];
+static unsigned lost_n;
+static atomic_bool any_lost;
+
+bool store_lost(uint64_t pos) {
+    if (!atomic_load_explicit(&any_lost, memory_order_acquire)) return false;
+    bool hit = false;
+    pthread_mutex_lock(&lost_lock);
+    for (unsigned i = 0; i < lost_n && i < LOST_MAX && !hit; i++) hit = pos >= lost_from[i] && pos < lost_to[i];
+    pthread_mutex_unlock(&lost_lock);
+    return hit;
+}
+
+static void wl_failed(void *ctx, wlog_pos from, wlog_pos to, int err) {
+    (void)ctx;
+    pthread_mutex_lock(&lost_lock);
+    lost_from[lost_n % LOST_MAX] = from;
+    lost_to[lost_n % LOST_MAX] = to;
+    lost_n++;
+    pthread_mutex_unlock(&lost_lock);
+    atomic_store_explicit(&any_lost, true, memory_order_release);
+    log_err("durable log: a batch could not be made durable (%s); its publishes are nacked", wlog_strerror(err));
+    if (on_failed_cb) on_failed_cb(from, to);
+}
+
+static void wl_log(void *ctx, int level, const char *m) {
+    (void)ctx;
+    log_msg(level == 0 ? LOG_ERR : level == 1 ? LOG_WARN : LOG_INFO, "durable log: %s", m);
+}
+
+int store_open(const char *data_dir) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/log", data_dir);
+    uint64_t t0 = now_ms();
+    memset(&R, 0, sizeof R);
+    R.v = vhost_find(amq_cstr("/"));
+    u64set_init(&R.dead);
+    u64set_init(&R.delivered);
+    replaying = true;
+    int rc = wdefs_open(data_dir, NULL, replay_snapshot, NULL, &defs);
+    if (rc) {
+        log_err("cannot open the definitions in %s: %s", data_dir, wlog_strerror(rc));
+        replaying = false;
+        return -1;
+    }
+    wlog_opts o = {.segment_size = config.segment_size, .on_durable = wl_durable, .on_failed = wl_failed, .log = wl_log};
+    rc = wlog_open(dir, &o, replay_log, NULL, &log_);
+    if (rc) {
+        log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
+        replaying = false;
+        wdefs_close(&defs);
+        return -1;
+    }
+    restore_messages();
+    replaying = false;
+    if (snapshot(R.v) == 0) wlog_reclaim(log_);
+    log_info("durable log recovered in %llu ms (%d segment file(s))", (unsigned long long)(now_ms() - t0),
+             wlog_segment_count(log_));
+    return 0;
+}
+
+void store_close(void) {
+    if (!log_) return;
+    wlog_sync(log_);
+    vhost *v = vhost_find(amq_cstr("/"));
+    if (v) snapshot(v);
+    wlog_close(&log_);
+    wdefs_close(&defs);
+}

@@ -1,0 +1,69 @@
+/* store.h — what the broker keeps on disk, and how it comes back.
+ *
+ * The durable log (persistence/, wlog.h) holds, as records:
+ *   - persistent messages routed to durable queues: one record per message,
+ *     however many durable queues it reached (it lists their ids);
+ *   - per-queue events: ack (also reject/nack without requeue and no-ack
+ *     delivery), first delivery, purge;
+ *   - definition changes: durable exchanges, queues (non-exclusive) and
+ *     bindings between durable ends.
+ * A snapshot file (wdefs) holds the definitions as of a log position S;
+ * replay applies definition records at positions >= S on top of it. Keeping
+ * definition changes in the same log as messages orders them for free: a
+ * message's confirm implies its queue's declaration is durable too.
+ *
+ * Confirms wait for the log: a persistent message's confirm (and tx.commit-ok)
+ * is sent only once wlog_durable() has passed its record.
+ *
+ * Threads: the append functions may be called from any worker (they never do
+ * I/O); store_open/store_close from main only. When no data dir is in use
+ * (store not opened) every function is a no-op. */
+#ifndef WARREN_STORE_H
+#define WARREN_STORE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/buf.h"
+#include "message.h"
+
+struct queue;
+struct exchange;
+struct vhost;
+
+/* Open the log under data_dir/, recover definitions and messages into the
+ * vhost table, write a fresh snapshot, reclaim dead segments. 0 or -1 (logged). */
+int store_open(const char *data_dir);
+/* Sync, write a final snapshot, close. */
+void store_close(void);
+bool store_active(void);
+
+/* Definitions (call with the vhost write-locked; appends only). */
+void store_exchange_declared(struct vhost *v, const struct exchange *x);
+void store_exchange_deleted(struct vhost *v, amq_bytes name);
+/* Assigns q->qid when q is durable and not exclusive. */
+void store_queue_declared(struct vhost *v, struct queue *q);
+void store_queue_deleted(struct vhost *v, struct queue *q);
+void store_binding(struct vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key,
+                   amq_bytes args, bool add);
+
+/* Messages. store_message: if m is persistent and any of qs is durable, append
+ * its record, set m->pos and count one liveness per durable queue. Returns
+ * the position the confirm must wait for (0 = nothing to wait for). */
+uint64_t store_message(msg *m, struct queue *const *qs, size_t n);
+/* The message left durable queue q for good (ack, drop, purge, no-ack delivery). */
+void store_ack(struct queue *q, msg *m);
+/* First delivery of m from durable queue q (so recovery can set redelivered). */
+void store_delivered(struct queue *q, msg *m);
+/* A queue's ready messages were dropped by purge (each was counted with store_dropped). */
+void store_purged(struct queue *q);
+/* Liveness only: one durable reference to m went away without its own record
+ * (purge, queue deletion). */
+void store_dropped(struct queue *q, msg *m);
+
+/* True if the record at pos was in a batch the log could not make durable. */
+bool store_lost(uint64_t pos);
+/* Highest durable log position; a record at p is durable when p < this. */
+uint64_t store_durable(void);
+/* Called (any thread) when durability advances or fails; set by the broker. */
+void store_set_listener(void (*durable)(uint64_t pos), void (*failed)(uint64_t from, uint64_t to));
+#endif

@@ -1,0 +1,56 @@
+"""Start, stop and kill a Warren broker for durability tests (shared helper)."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Broker:
+    def __init__(self, binary, data_dir=None, port=None):
+        self.binary = binary
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
+        self.port = port or free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".log")
+
+    def start(self, timeout=15.0):
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, LSAN_OPTIONS="leak_check_at_exit=1")
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--data-dir", self.data_dir, "--threads", "2"],
+            stdout=log, stderr=log, env=env)
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError("warren exited with %s during start; log: %s" % (self.proc.returncode, self.log_path))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return time.time() - t0
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("warren did not listen within %ss" % timeout)
+
+    def stop(self):
+        """Graceful: SIGTERM, must exit 0 within 5 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=5)
+        if rc != 0:
+            raise RuntimeError("warren exited %d after SIGTERM; log: %s" % (rc, self.log_path))
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=5)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
