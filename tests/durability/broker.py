@@ -16,8 +16,9 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, binary, data_dir=None, port=None):
+    def __init__(self, binary, data_dir=None, port=None, env=None):
         self.binary = binary
+        self.extra_env = env or {}
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
         self.port = port or free_port()
         self.proc = None
@@ -25,7 +26,7 @@ class Broker:
 
     def start(self, timeout=15.0):
         log = open(self.log_path, "ab")
-        env = dict(os.environ, LSAN_OPTIONS="leak_check_at_exit=1")
+        env = dict(os.environ, LSAN_OPTIONS="leak_check_at_exit=1", **self.extra_env)
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--data-dir", self.data_dir, "--threads", "2"],
             stdout=log, stderr=log, env=env)

@@ -239,14 +239,69 @@ def test_kill9_confirms_acks_redelivery(binary):
     return b
 
 
+def test_disk_faults_nack_and_recover(binary, shim):
+    """fdatasync and write failures (LD_PRELOAD shim): publishers get
+    basic.nack, consumers keep being served, the log is not corrupted, and
+    publishing works again once the disk does."""
+    import tempfile
+    data = tempfile.mkdtemp(prefix="warren-faults-")
+    ctl = data + ".ctl"
+    env = {"LD_PRELOAD": shim, "WARREN_FAULT_CTL": ctl, "WARREN_FAULT_DIR": os.path.realpath(data),
+           "ASAN_OPTIONS": "verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", "")}
+    b = Broker(binary, data_dir=data, env=env)
+    b.start()
+    c = connect(b)
+    ch = c.channel()
+    ch.queue_declare("fq", durable=True)
+    ch.queue_declare("tq")
+    ch.confirm_delivery()
+    acked = []
+    for i in range(50):
+        ch.basic_publish("", "fq", ("ok-%d" % i).encode(), PERSISTENT)
+        acked.append("ok-%d" % i)
+    for fault in ("fdatasync", "pwrite", "enospc"):
+        with open(ctl, "w") as f:
+            f.write(fault)
+        try:
+            ch.basic_publish("", "fq", ("lost-" + fault).encode(), PERSISTENT)
+            raise AssertionError("publish confirmed while %s fails" % fault)
+        except pika.exceptions.NackError:
+            pass
+        # consumers keep being served, transient traffic flows
+        c2 = connect(b)
+        ch2 = c2.channel()
+        ch2.basic_publish("", "tq", b"transient")
+        m, _, body = ch2.basic_get("tq", auto_ack=True)
+        assert body == b"transient", "transient traffic stopped while %s fails" % fault
+        c2.close()
+        os.unlink(ctl)
+        ch.basic_publish("", "fq", ("after-" + fault).encode(), PERSISTENT)  # acked again
+        acked.append("after-" + fault)
+    c.close()
+    b.stop()
+    assert "publishes are nacked" in b.log(), "the failure was not logged"
+    b.extra_env = {}
+    b.start()
+    got = [x[0] for x in drain(b, "fq", timeout=5)]
+    missing = [m for m in acked if m not in got]
+    assert not missing, "confirmed messages lost after disk faults: %s" % missing
+    log = b.log().split("Warren stopped")[-1]
+    assert "skipped" not in log and "corrupt" not in log, "the log was damaged:\n" + log
+    b.stop()
+    return b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--rounds", type=int, default=0, help="stress: repeat the kill -9 round N times")
     ap.add_argument("--only")
+    ap.add_argument("--faultfs", help="path of the faultfs.so LD_PRELOAD shim (enables the fault test)")
     a = ap.parse_args()
     tests = [test_definitions_survive_restart, test_messages_survive_restart_in_order,
              test_kill9_confirms_acks_redelivery]
+    if a.faultfs:
+        tests.append(test_disk_faults_nack_and_recover)
     passed = failed = 0
     if a.rounds:
         b = Broker(a.binary)
@@ -265,7 +320,7 @@ def main():
             if a.only and a.only not in t.__name__:
                 continue
             try:
-                b = t(a.binary)
+                b = t(a.binary, a.faultfs) if t is test_disk_faults_nack_and_recover else t(a.binary)
                 print("PASS %s" % t.__name__)
                 passed += 1
                 shutil.rmtree(b.data_dir, ignore_errors=True)
