@@ -173,6 +173,17 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
         queue_unref(&q);
         return 0;
     }
+    if (msg_is_lazy(qe.m)) {
+        uint64_t pos = msg_lazy_pos(qe.m);
+        qe.m = store_materialize(qe.m);
+        if (!qe.m) { /* unreadable record: dropped (logged) */
+            store_dropped_pos(q, pos);
+            amq_basic_get_empty ge = {.reserved_1 = {0}};
+            ch_send(ch, AMQ_BASIC_GET_EMPTY, &ge);
+            queue_unref(&q);
+            return 0;
+        }
+    }
     conn *c = ch->conn;
     uint64_t tag = ++ch->next_tag;
     amq_basic_get_ok ok = {.delivery_tag = tag,

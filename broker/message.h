@@ -8,6 +8,7 @@
 #ifndef WARREN_MESSAGE_H
 #define WARREN_MESSAGE_H
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "amq/buf.h"
 
@@ -31,6 +32,19 @@ msg *msg_with_props(const msg *m, amq_bytes props);
 static inline void msg_ref(msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
 /* Drop a reference and clear the caller's pointer; frees at zero. NULL-safe. */
 void msg_unref(msg **m);
+
+/* A queue entry may hold, instead of a message in memory, the log position
+ * of a persistent message whose body stays on disk until it is delivered
+ * (recovered messages, deep durable queues). Such a "lazy" reference is a
+ * tagged value, never dereferenced: load it with store_load(). */
+static inline bool msg_is_lazy(const msg *m) { return ((uintptr_t)m & 1u) != 0; }
+static inline msg *msg_lazy(uint64_t pos) { return (msg *)(uintptr_t)((pos << 1) | 1u); }
+static inline uint64_t msg_lazy_pos(const msg *m) { return (uint64_t)(uintptr_t)m >> 1; }
+/* Drop a reference that may be lazy (lazy ones own nothing). */
+static inline void msg_release(msg **m) {
+    if (*m && msg_is_lazy(*m)) *m = NULL;
+    else msg_unref(m);
+}
 
 static inline amq_bytes msg_exchange(const msg *m) { return (amq_bytes){m->data, m->exchange_len}; }
 static inline amq_bytes msg_rk(const msg *m) {

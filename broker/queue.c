@@ -49,7 +49,7 @@ static void ring_insert_sorted(qring *r, qentry e) {
 static void ring_free(qring *r) {
     while (r->n) {
         qentry e = ring_pop(r);
-        msg_unref(&e.m);
+        msg_release(&e.m);
     }
     free(r->v);
     memset(r, 0, sizeof *r);
@@ -59,8 +59,9 @@ static void ring_free(qring *r) {
 static void ring_drop(queue *q, qring *r) {
     while (r->n) {
         qentry e = ring_pop(r);
-        store_dropped(q, e.m);
-        msg_unref(&e.m);
+        if (msg_is_lazy(e.m)) store_dropped_pos(q, msg_lazy_pos(e.m));
+        else store_dropped(q, e.m);
+        msg_release(&e.m);
     }
     free(r->v);
     memset(r, 0, sizeof *r);
@@ -77,7 +78,7 @@ static bool pop_next(queue *q, qentry *e) {
     qring *r = next_ring(q);
     if (!r) return false;
     *e = ring_pop(r);
-    q->ready_bytes -= e->m->body_len;
+    if (!msg_is_lazy(e->m)) q->ready_bytes -= e->m->body_len;
     return true;
 }
 
@@ -176,19 +177,23 @@ int queue_publish(queue *q, msg *m) {
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    msg_ref(m);
-    ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++});
-    q->ready_bytes += m->body_len;
+    if (q->qid && m->pos && q->ready.n + q->requeued.n >= QUEUE_RAM_MAX) {
+        /* Deep durable queue: the message is in the log, keep only its position. */
+        ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++});
+    } else {
+        msg_ref(m);
+        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++});
+        q->ready_bytes += m->body_len;
+    }
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
 
-void queue_restore(queue *q, msg *m, bool redelivered) {
+void queue_restore(queue *q, uint64_t pos, bool redelivered) {
+    msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
     pthread_mutex_lock(&q->lock);
-    msg_ref(m);
     uint64_t seq = q->next_seq++;
-    q->ready_bytes += m->body_len;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
         ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = 1});
     else
@@ -200,11 +205,12 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
-        store_dropped(q, m);
-        msg_unref(&m);
+        if (msg_is_lazy(m)) store_dropped_pos(q, msg_lazy_pos(m));
+        else store_dropped(q, m);
+        msg_release(&m);
         return;
     }
-    q->ready_bytes += m->body_len;
+    if (!msg_is_lazy(m)) q->ready_bytes += m->body_len;
     ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = redelivered});
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);

@@ -46,7 +46,10 @@ typedef struct chan_credit {
     atomic_uint unacked;
 } chan_credit;
 
-#define CONSUMER_INFLIGHT_MAX 512 /* deliveries posted but not yet written */
+#define CONSUMER_INFLIGHT_MAX 512
+/* A durable queue keeps at most this many persistent messages in memory;
+ * beyond it new ones are held as log positions (8 bytes of payload each). */
+#define QUEUE_RAM_MAX 20000 /* deliveries posted but not yet written */
 
 typedef struct consumer {
     atomic_int refs;
@@ -101,10 +104,10 @@ int queue_publish(queue *q, msg *m);
 /* Put a message back at its original position (takes ownership of the
  * caller's reference on m) and dispatch. */
 void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered);
-/* Recovery: append a message read back from the log (takes its own reference). */
-void queue_restore(queue *q, msg *m, bool redelivered);
+/* Recovery: append the message whose record is at pos; its body stays on disk. */
+void queue_restore(queue *q, uint64_t pos, bool redelivered);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
- * caller owns e->m's reference) and *left = messages still ready, 0 if empty. */
+ * caller owns e->m's reference; it may be lazy, see message.h) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);
 /* Drop all ready messages; returns how many. */
 uint32_t queue_purge(queue *q);

@@ -272,6 +272,11 @@ void store_dropped(queue *q, msg *m) {
     wlog_live(log_, m->pos, -1);
 }
 
+void store_dropped_pos(queue *q, uint64_t pos) {
+    if (!log_ || !q->qid || !pos) return;
+    wlog_live(log_, pos, -1);
+}
+
 void store_purged(queue *q) {
     if (!log_ || !q->qid) return;
     enc e;
@@ -446,8 +451,17 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
     return 0;
 }
 
+msg *store_materialize(msg *m) {
+    if (!m || !msg_is_lazy(m)) return m;
+    uint64_t pos = msg_lazy_pos(m);
+    msg *r = store_load(pos);
+    if (!r) log_err("durable log: the message at %llu could not be read back", (unsigned long long)pos);
+    return r;
+}
+
 /* Read a message record back into memory. */
-static msg *load(uint64_t pos) {
+msg *store_load(uint64_t pos) {
+    if (!log_) return NULL;
     uint8_t type;
     size_t len;
     uint8_t small[4096];
@@ -486,15 +500,8 @@ static void restore_messages(void) {
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
             if (u64set_has(&R.dead, key)) continue;
-            msg *m = load(r->pos[k]);
-            if (!m) {
-                log_err("recovery: message at %llu for queue '%s' could not be read back", (unsigned long long)r->pos[k],
-                        r->q->name);
-                continue;
-            }
-            queue_restore(r->q, m, u64set_has(&R.delivered, key));
-            wlog_live(log_, m->pos, 1);
-            msg_unref(&m);
+            queue_restore(r->q, r->pos[k], u64set_has(&R.delivered, key));
+            wlog_live(log_, r->pos[k], 1);
             restored++;
         }
         free(r->pos);

@@ -62,6 +62,13 @@ void store_dropped(struct queue *q, msg *m);
 
 /* True if the record at pos was in a batch the log could not make durable. */
 bool store_lost(uint64_t pos);
+/* Liveness only, for a message held as a lazy position. */
+void store_dropped_pos(struct queue *q, uint64_t pos);
+/* Read a message back from the log (a lazy queue entry at delivery). NULL if
+ * the record cannot be read. Any thread; does I/O (pread or page cache). */
+msg *store_load(uint64_t pos);
+/* Turn a possibly lazy reference into a real one (loads; NULL on failure). */
+msg *store_materialize(msg *m);
 /* Highest durable log position; a record at p is durable when p < this. */
 uint64_t store_durable(void);
 /* Called (any thread) when durability advances or fails; set by the broker. */

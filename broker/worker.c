@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "queue.h"
+#include "store.h"
 #include "util.h"
 #include "vhost.h"
 
@@ -184,6 +185,17 @@ static void on_deliver(mail *m) {
         return;
     }
     queue *q = m->q;
+    if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
+        uint64_t pos = msg_lazy_pos(m->m);
+        m->m = store_materialize(m->m);
+        if (!m->m) { /* unreadable record: it cannot be delivered; drop it */
+            if (q) store_dropped_pos(q, pos);
+            if (!c->no_ack) consumer_release(c, 1);
+            queue_unref(&m->q);
+            consumer_unref(&c);
+            return;
+        }
+    }
     if (was_full && q) queue_ref(q);
     channel_deliver(c->ch, c, m->q, m->m, m->seq, m->redelivered); /* takes c, q, m references */
     if (was_full && q) {
