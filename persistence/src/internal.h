@@ -145,8 +145,8 @@ struct wlog {
     wlog_batch b[2];
     wlog_batch *active, *inflight;
     wlog_pos durable, done;
-    uint64_t fail_seq;
-    wlog_pos last_fail_from;
+    uint64_t fail_seq, fail_reported; /* failures so far / seen by wlog_sync */
+    wlog_pos first_unreported_fail;   /* from of the oldest unreported failure */
     bool closing, reclaim_armed, reclaim_wanted, syncer_idle;
 };
 

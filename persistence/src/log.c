@@ -133,13 +133,14 @@ wlog_pos wlog_tail(wlog *l) {
 int wlog_sync(wlog *l) {
     pthread_mutex_lock(&l->mu);
     wlog_pos target = WLOG_POS(l->tail_seg, l->tail_off);
-    uint64_t seq0 = l->fail_seq;
     pthread_cond_signal(&l->work_cv);
     while (l->done < target && l->active->len + l->inflight->len > 0)
         pthread_cond_wait(&l->done_cv, &l->mu);
     int rc = 0;
-    if (l->fail_seq > seq0 + 1 || (l->fail_seq == seq0 + 1 && l->last_fail_from < target))
+    if (l->fail_seq != l->fail_reported && l->first_unreported_fail < target) {
         rc = WLOG_EIO;
+        l->fail_reported = l->fail_seq;
+    }
     pthread_mutex_unlock(&l->mu);
     return rc;
 }

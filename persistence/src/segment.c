@@ -126,6 +126,8 @@ static wlog_seg *reclaim_pick(wlog *l) {
             break;
         if (s->live <= 0 && s->pins == 0)
             return s;
+        if (l->opts.reclaim_in_order)
+            break;
     }
     return NULL;
 }

@@ -130,8 +130,9 @@ static void sync_failed(wlog *l, const wlog_batch *b, int rc, const char *what, 
     pthread_mutex_lock(&l->mu);
     if (!repaired)
         l->force_roll = true;
+    if (l->fail_seq == l->fail_reported)
+        l->first_unreported_fail = b->from;
     l->fail_seq++;
-    l->last_fail_from = b->from;
     pthread_mutex_unlock(&l->mu);
 }
 

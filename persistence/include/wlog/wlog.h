@@ -75,6 +75,12 @@ typedef struct {
     /* Logging hook for recovery findings (torn tail truncated at file:offset,
      * bad record skipped ...). NULL = stderr. */
     void (*log)(void *ctx, int level, const char *msg); /* level 0 error, 1 warning, 2 info */
+    /* Reclaim only from the oldest end: a dead segment is deleted only when
+     * every older segment is gone too. Set it when records cancel older ones
+     * (an ack of a message stored earlier) and are not themselves counted
+     * live: otherwise the segment holding the ack can be deleted while the
+     * message's segment stays, and the message comes back on replay. */
+    bool reclaim_in_order;
 } wlog_opts;
 
 typedef struct wlog wlog;
@@ -112,8 +118,10 @@ wlog_pos wlog_durable(wlog *l);
  * (everything below is appended). */
 wlog_pos wlog_tail(wlog *l);
 /* Block until everything appended before the call is durable (or failed);
- * returns 0 or WLOG_EIO (some of it failed). For shutdown and tests; never on
- * a worker's hot path, never from on_durable/on_failed (deadlock). */
+ * returns 0, or WLOG_EIO when some record appended before the call was lost
+ * (on_failed) since the previous wlog_sync that returned WLOG_EIO. For
+ * shutdown and tests; never on a worker's hot path, never from
+ * on_durable/on_failed (deadlock). */
 int wlog_sync(wlog *l);
 
 /* Read a record back. Copies at most cap bytes of payload into buf and sets

@@ -24,7 +24,7 @@ static wdefs *open_defs(t_replay *r, const wlog_io *io) {
 }
 
 static void append_i(wdefs *d, uint32_t i) {
-    uint8_t buf[512];
+    uint8_t buf[512] = {0};
     t_payload(buf, t_len_of(i), i);
     cr_assert_eq(wdefs_append(d, (uint8_t)(i % 251), buf, t_len_of(i)), 0);
 }

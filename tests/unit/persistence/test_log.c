@@ -287,3 +287,21 @@ Test(log, no_fallocate_falls_back_to_ftruncate) {
     wlog_close(&l);
     t_replay_free(&r);
 }
+
+Test(log, reclaim_in_order_keeps_newer_dead_segments) {
+    wlog_opts o = {.segment_size = 4096, .log = t_log, .reclaim_in_order = true};
+    wlog *l = NULL;
+    cr_assert_eq(wlog_open(dir, &o, NULL, NULL, &l), 0);
+    wlog_pos first = wlog_append_live(l, 1, "message", 7, 1); /* stays live in segment 1 */
+    uint32_t i = 0;
+    while (WLOG_SEG(t_append_i(l, i++)) < 6) /* dead records (acks) in segments 1..6 */
+        ;
+    cr_assert_eq(wlog_sync(l), 0);
+    int segs = wlog_segment_count(l);
+    cr_assert_eq(wlog_reclaim(l), 0, "segment 1 is live: nothing newer goes");
+    cr_assert_eq(wlog_segment_count(l), segs);
+    wlog_live(l, first, -1);
+    wlog_reclaim(l); /* the syncer may have done part of it already */
+    cr_assert_eq(wlog_segment_count(l), 1);
+    wlog_close(&l);
+}
