@@ -220,6 +220,13 @@ static void on_open(conn *c, amq_connection_open *m) {
              c->peer, (unsigned long long)c->id, c->user, (int)m->virtual_host.len, m->virtual_host.p);
 }
 
+/* Close every channel (requeueing unacked messages) and drop exclusive queues. */
+static void conn_release(conn *c) {
+    for (uint32_t i = 0; i < c->nchans; i++) channel_free(c->chans[i]);
+    c->nchans = 0;
+    if (c->vh) vhost_drop_exclusive(c->vh, c->id);
+}
+
 /* ---- frames ---- */
 
 static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
@@ -242,8 +249,12 @@ static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
         if (c->state == CONN_AWAIT_OPEN) return on_open(c, &m->u.connection_open);
         break;
     case AMQ_CONNECTION_CLOSE:
+        /* Release channels, consumers and exclusive queues before close-ok, so a
+         * client that reconnects at once finds them gone (as RabbitMQ does). */
+        conn_release(c);
         send_method(c, 0, AMQ_CONNECTION_CLOSE_OK, NULL);
-        c->state = CONN_FLUSH_CLOSE;
+        c->state = CONN_LINGER;
+        c->created_ms = now_ms();
         return;
     case AMQ_CONNECTION_CLOSE_OK:
         c->state = CONN_FLUSH_CLOSE;
@@ -392,6 +403,10 @@ static void after_batch(conn *c) {
 /* Parse and handle every complete frame in the input buffer. */
 static void process_input(conn *c) {
     size_t off = 0;
+    if (c->state == CONN_LINGER) { /* after close-ok nothing more is processed */
+        c->in_len = 0;
+        return;
+    }
     if (c->state == CONN_AWAIT_HEADER) {
         if (c->in_len < 8) return;
         if (memcmp(c->in, AMQ_PROTOCOL_HEADER, 8) != 0) {
@@ -404,7 +419,7 @@ static void process_input(conn *c) {
         off = 8;
         send_start(c);
     }
-    while (c->state < CONN_FLUSH_CLOSE && off < c->in_len) {
+    while (c->state < CONN_LINGER && off < c->in_len) {
         amq_frame f;
         uint32_t fm = c->state >= CONN_AWAIT_OPEN || c->state == CONN_CLOSING ? c->frame_max : config.frame_max;
         int n = amq_frame_parse(c->in + off, c->in_len - off, fm, &f);
@@ -520,6 +535,10 @@ void conn_tick(conn *c, uint64_t now) {
         c->state = CONN_DEAD;
         return;
     }
+    if (c->state == CONN_LINGER && now - c->created_ms > 3000 && c->out.len == 0) {
+        c->state = CONN_DEAD; /* the peer did not close its side */
+        return;
+    }
     if (c->state == CONN_CLOSING && now - c->created_ms > 3000) {
         c->state = CONN_DEAD; /* peer never answered our connection.close */
         return;
@@ -548,9 +567,8 @@ void conn_shutdown(conn *c) {
 }
 
 void conn_free(conn *c) {
-    for (uint32_t i = 0; i < c->nchans; i++) channel_free(c->chans[i]);
+    conn_release(c);
     free(c->chans);
-    if (c->vh) vhost_drop_exclusive(c->vh, c->id);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);
     close(c->fd);

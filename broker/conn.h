@@ -20,6 +20,7 @@ enum conn_state {
     CONN_AWAIT_OPEN,
     CONN_OPEN,
     CONN_CLOSING, /* we sent connection.close; waiting for close-ok */
+    CONN_LINGER,  /* close-ok sent: discard input until the peer closes (or 3 s) */
     CONN_FLUSH_CLOSE, /* write what is queued, then close the socket */
     CONN_DEAD,
 };

@@ -141,10 +141,12 @@ static uint64_t append(uint8_t type, enc *e) {
     return pos;
 }
 
-/* Definition records keep their segment alive until a snapshot covers them. */
+/* Definition records keep their segment alive until a snapshot covers them
+ * (counted atomically with the append, so the segment cannot go in between). */
 static void append_def(uint8_t type, enc *e) {
-    uint64_t pos = append(type, e);
-    if (pos) wlog_live(log_, pos, 1);
+    uint64_t pos = wlog_append_live(log_, type, e->p, e->n, 1);
+    if (!pos) log_err("durable log: cannot append a definition record of %zu bytes", e->n);
+    enc_free(e);
 }
 
 static amq_bytes xname_of(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
@@ -226,7 +228,6 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     for (size_t i = 0; i < n; i++) nd += qs[i]->qid != 0;
     if (!nd) return 0;
     amq_bytes x = msg_exchange(m), rk = msg_rk(m), props = msg_props(m);
-    uint8_t head[2 + 8 * 64 + 2 + 255 + 255 + 4];
     enc e;
     enc_init(&e);
     put_le(&e, nd, 2);
@@ -235,16 +236,14 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     put_str8(&e, x);
     put_str8(&e, rk);
     put_blob(&e, props);
-    (void)head;
     struct iovec iov[2] = {{e.p, e.n}, {msg_body(m), (size_t)m->body_len}};
-    uint64_t pos = wlog_appendv(log_, REC_MSG, iov, 2);
+    uint64_t pos = wlog_appendv_live(log_, REC_MSG, iov, 2, (int)nd);
     enc_free(&e);
     if (!pos) {
         log_err("durable log: cannot append a message of %llu bytes", (unsigned long long)m->body_len);
         return UINT64_MAX; /* the confirm becomes a nack */
     }
     m->pos = pos;
-    wlog_live(log_, pos, (int)nd);
     return pos;
 }
 
@@ -652,7 +651,13 @@ int store_open(const char *data_dir) {
         replaying = false;
         return -1;
     }
-    wlog_opts o = {.segment_size = config.segment_size, .on_durable = wl_durable, .on_failed = wl_failed, .log = wl_log};
+    /* Ack records are not counted live, so segments go oldest first: a segment
+     * holding acks never goes while an older one holding their messages stays. */
+    wlog_opts o = {.segment_size = config.segment_size,
+                   .reclaim_in_order = true,
+                   .on_durable = wl_durable,
+                   .on_failed = wl_failed,
+                   .log = wl_log};
     rc = wlog_open(dir, &o, replay_log, NULL, &log_);
     if (rc) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
