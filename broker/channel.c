@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/fast.h"
 #include "amq/frame.h"
 #include "config.h"
 #include "reply_to.h"
@@ -224,13 +225,8 @@ void channel_free(channel *ch) {
 void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, bool redelivered) {
     conn *c = ch->conn;
     uint64_t tag = ++ch->next_tag;
-    amq_basic_deliver d = {.consumer_tag = {(const uint8_t *)cs->tag, cs->tag_len},
-                           .delivery_tag = tag,
-                           .redelivered = redelivered,
-                           .exchange = msg_exchange(m),
-                           .routing_key = msg_rk(m)};
-    amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_DELIVER, &d);
-    amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
+    amq_put_basic_deliver(&c->out, ch->id, (amq_bytes){(const uint8_t *)cs->tag, cs->tag_len}, tag, redelivered,
+                          msg_exchange(m), msg_rk(m), msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
     if (cs->no_ack) {
         if (q) store_ack(q, m);
@@ -257,11 +253,15 @@ static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
                           uint64_t *wait, ch_err *e);
 
-int ch_publish_msg(channel *ch, msg *m, bool mandatory, uint64_t *wait, ch_err *e) {
+int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandatory, uint64_t *wait, ch_err *e) {
     *wait = 0;
     amq_basic_props p;
-    memset(&p, 0, sizeof p);
-    if (m->props_len) amq_basic_props_decode(msg_props(m), &p); /* validated on arrival */
+    if (pp) {
+        p = *pp;
+    } else {
+        memset(&p, 0, sizeof p);
+        if (m->props_len) amq_basic_props_decode(msg_props(m), &p); /* validated on arrival */
+    }
     amq_bytes headers = (p.flags & AMQ_BASIC_PROP_HEADERS) ? p.headers : (amq_bytes){0};
     amq_bytes xn = msg_exchange(m), rk = msg_rk(m);
     msg *rewritten = NULL;
@@ -401,7 +401,7 @@ static void content_complete(channel *ch) {
     }
     ch_err e = {0};
     uint64_t wait;
-    int rc = ch_publish_msg(ch, m, ch->pub_mandatory, &wait, &e);
+    int rc = ch_publish_msg(ch, m, &ch->cur_props, ch->pub_mandatory, &wait, &e);
     msg_unref(&m);
     if (rc) return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
     confirm_one(ch, wait);
@@ -416,7 +416,7 @@ int ch_tx_commit(channel *ch, ch_err *e) {
         tx_op *op = &ch->txops[i];
         if (op->kind == TX_PUBLISH) {
             uint64_t wait;
-            rc = ch_publish_msg(ch, op->m, op->mandatory, &wait, e);
+            rc = ch_publish_msg(ch, op->m, NULL, op->mandatory, &wait, e);
             if (wait > last) last = wait;
         } else if (op->kind == TX_ACK) {
             rc = ch_ack(ch, op->tag, op->multiple, e);
@@ -451,11 +451,6 @@ void channel_on_header(channel *ch, amq_bytes payload) {
         conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - malformed content header");
         return;
     }
-    amq_basic_props p;
-    if (props.len && amq_basic_props_decode(props, &p) != AMQ_OK) {
-        conn_error(c, AMQ_SYNTAX_ERROR, AMQ_BASIC_PUBLISH, "SYNTAX_ERROR - malformed content properties");
-        return;
-    }
     if (size > config.max_message_size) {
         ch_err e;
         ch_fail(&e, AMQ_PRECONDITION_FAILED,
@@ -469,6 +464,20 @@ void channel_on_header(channel *ch, amq_bytes payload) {
     if (!ch->cur) {
         conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
         return;
+    }
+    /* Decoded once, from the message's own copy, for everything after. */
+    amq_basic_props *p = &ch->cur_props;
+    if (props.len) {
+        if (amq_basic_props_decode(msg_props(ch->cur), p) != AMQ_OK) {
+            msg_unref(&ch->cur);
+            ch->cstate = CC_NONE;
+            conn_error(c, AMQ_SYNTAX_ERROR, AMQ_BASIC_PUBLISH, "SYNTAX_ERROR - malformed content properties");
+            return;
+        }
+        if (p->flags & AMQ_BASIC_PROP_DELIVERY_MODE) ch->cur->delivery_mode = p->delivery_mode;
+        if (p->flags & AMQ_BASIC_PROP_PRIORITY) ch->cur->priority = p->priority;
+    } else {
+        memset(p, 0, sizeof *p);
     }
     ch->cstate = CC_BODY;
     if (size == 0) content_complete(ch);

@@ -42,6 +42,7 @@ typedef struct channel {
     uint8_t pub_x_len, pub_rk_len;
     char pub_x[256], pub_rk[256]; /* from basic.publish until the header arrives */
     msg *cur;
+    amq_basic_props cur_props; /* decoded once from cur's own copy of the properties */
     /* deliveries */
     uint64_t next_tag;
     unacked *ua;
@@ -106,8 +107,9 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, 
 int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
 /* Route and enqueue a complete message (publish or tx commit). */
-/* *wait gets the log position the confirm must wait for (0 = none). */
-int ch_publish_msg(channel *ch, msg *m, bool mandatory, uint64_t *wait, ch_err *e);
+/* *wait gets the log position the confirm must wait for (0 = none). p: the
+ * message's decoded properties, or NULL to decode them here. */
+int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *p, bool mandatory, uint64_t *wait, ch_err *e);
 /* Send what the durable log now allows (confirms, nacks, commit-ok). */
 void channel_advance(channel *ch);
 /* Acks: apply now (or hold in tx). */

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amq/methods.h"
 
 msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len) {
     size_t head = sizeof(msg) + exchange.len + rk.len + props.len;
@@ -24,13 +23,8 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     if (rk.len) memcpy(p, rk.p, rk.len);
     p += rk.len;
     if (props.len) memcpy(p, props.p, props.len);
-    m->delivery_mode = 0;
+    m->delivery_mode = 0; /* the caller sets these from the properties it decoded */
     m->priority = 0;
-    amq_basic_props bp;
-    if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK) {
-        if (bp.flags & AMQ_BASIC_PROP_DELIVERY_MODE) m->delivery_mode = bp.delivery_mode;
-        if (bp.flags & AMQ_BASIC_PROP_PRIORITY) m->priority = bp.priority;
-    }
     return m;
 }
 
@@ -39,6 +33,8 @@ msg *msg_with_props(const msg *m, amq_bytes props) {
     if (!n) return NULL;
     if (m->body_len) memcpy(msg_body(n), msg_body_c(m), (size_t)m->body_len);
     n->body_have = m->body_len;
+    n->delivery_mode = m->delivery_mode;
+    n->priority = m->priority;
     return n;
 }
 

@@ -24,7 +24,8 @@ typedef struct msg {
 } msg;
 
 /* New message with refs = 1 and an empty body of body_len bytes to fill.
- * Copies exchange, routing key and props. Returns NULL if body_len is too
+ * Copies exchange, routing key and props; delivery_mode and priority start at
+ * 0 and are the caller's to set from the properties (decoded once, by it). Returns NULL if body_len is too
  * large to allocate. Any thread. */
 msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len);
 /* A copy with other properties (direct reply-to rewrites reply_to). */

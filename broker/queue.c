@@ -78,7 +78,7 @@ static bool pop_next(queue *q, qentry *e) {
     qring *r = next_ring(q);
     if (!r) return false;
     *e = ring_pop(r);
-    if (!msg_is_lazy(e->m)) q->ready_bytes -= e->m->body_len;
+    q->ready_bytes -= e->size;
     return true;
 }
 
@@ -182,8 +182,9 @@ int queue_publish(queue *q, msg *m) {
         ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++});
     } else {
         msg_ref(m);
-        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++});
-        q->ready_bytes += m->body_len;
+        uint32_t size = m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
+        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++, .size = size});
+        q->ready_bytes += size;
     }
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
@@ -210,8 +211,9 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
         msg_release(&m);
         return;
     }
-    if (!msg_is_lazy(m)) q->ready_bytes += m->body_len;
-    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = redelivered});
+    uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
+    q->ready_bytes += size;
+    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = redelivered, .size = size});
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
 }

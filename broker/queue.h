@@ -31,7 +31,7 @@ typedef struct qentry {
     msg *m;
     uint64_t seq;
     uint32_t redelivered;
-    uint32_t pad_;
+    uint32_t size; /* body bytes (capped), so accounting never touches a cold message */
 } qentry;
 
 typedef struct qring {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/methods.h"
 #include "amq/table.h"
 #include "config.h"
 #include "queue.h"
@@ -485,6 +486,10 @@ msg *store_load(uint64_t pos) {
             if (body.len) memcpy(msg_body(m), body.p, body.len);
             m->body_have = body.len;
             m->pos = pos;
+            m->delivery_mode = 2; /* only persistent messages are logged */
+            amq_basic_props bp;
+            if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK && (bp.flags & AMQ_BASIC_PROP_PRIORITY))
+                m->priority = bp.priority;
         }
     }
     if (buf != small) free(buf);
