@@ -152,6 +152,7 @@ static int on_cancel(channel *ch, amq_basic_cancel *m) {
 static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
     if (m->immediate) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true");
     ch->pub_mandatory = m->mandatory;
+    ch->conn->published = true;
     ch->pub_x_len = (uint8_t)m->exchange.len;
     memcpy(ch->pub_x, m->exchange.p, m->exchange.len);
     ch->pub_rk_len = (uint8_t)m->routing_key.len;

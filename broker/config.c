@@ -21,6 +21,9 @@ static const char usage[] =
     "  --data-dir DIR  where durable data lives (default ./warren-data; created if missing)\n"
     "  --threads N     I/O worker threads (default: number of cores)\n"
     "  --config FILE   a rabbitmq.conf-style file (key = value)\n"
+    "  --memory-limit N  message memory (bytes, or with K/M/G suffix, or a fraction\n"
+    "                  of RAM such as 0.4) above which publishers are blocked\n"
+    "                  (default 0.4 of RAM, as RabbitMQ's vm_memory_high_watermark)\n"
     "  --help          this text\n"
     "\n"
     "Environment: RABBITMQ_DEFAULT_USER, RABBITMQ_DEFAULT_PASS, RABBITMQ_DEFAULT_VHOST.\n"
@@ -38,6 +41,8 @@ static void defaults(void) {
     config.handshake_timeout_ms = 10000;
     config.max_message_size = 128u << 20;
     config.segment_size = 32u << 20;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    config.memory_limit = pages > 0 && psize > 0 ? (int64_t)((double)pages * (double)psize * 0.4) : (int64_t)1 << 32;
     snprintf(config.default_user, sizeof config.default_user, "guest");
     snprintf(config.default_pass, sizeof config.default_pass, "guest");
     snprintf(config.default_vhost, sizeof config.default_vhost, "/");
@@ -59,6 +64,30 @@ static int parse_int(const char *what, const char *s, long lo, long hi, long *ou
     }
     *out = v;
     return 0;
+}
+
+/* "1073741824", "512M", "2G", or a fraction of RAM such as "0.4". */
+static int parse_memory(const char *what, const char *v, int64_t *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || d <= 0) goto bad;
+    if (*end == 0 && d < 1.0) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        *out = (int64_t)((double)pages * (double)psize * d);
+        return 0;
+    }
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
+    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
+    if (*end) goto bad;
+    *out = (int64_t)(d * mult);
+    return 0;
+bad:
+    fprintf(stderr, "warren: invalid value for %s: '%s' (expected bytes, e.g. 512M or 2G, or a fraction of RAM like 0.4)\n",
+            what, v);
+    return -1;
 }
 
 static void env(void) {
@@ -121,6 +150,8 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
+    } else if (!strcmp(k, "vm_memory_high_watermark.absolute") || !strcmp(k, "vm_memory_high_watermark.relative")) {
+        if (parse_memory(what, v, &config.memory_limit)) return -1;
     } else if (!strcmp(k, "log.level")) {
         if (!strcmp(v, "debug")) config.log_level = LOG_DEBUG;
         else if (!strcmp(v, "info")) config.log_level = LOG_INFO;
@@ -178,7 +209,7 @@ int config_load(int argc, char **argv) {
             return 1;
         }
         bool takes = !strcmp(a, "--port") || !strcmp(a, "--bind") || !strcmp(a, "--data-dir") ||
-                     !strcmp(a, "--threads") || !strcmp(a, "--config");
+                     !strcmp(a, "--threads") || !strcmp(a, "--config") || !strcmp(a, "--memory-limit");
         if (!takes) {
             fprintf(stderr, "warren: unknown option '%s' (see --help)\n", a);
             return -1;
@@ -195,6 +226,8 @@ int config_load(int argc, char **argv) {
             snprintf(config.bind, sizeof config.bind, "%s", v);
         } else if (!strcmp(a, "--data-dir")) {
             snprintf(config.data_dir, sizeof config.data_dir, "%s", v);
+        } else if (!strcmp(a, "--memory-limit")) {
+            if (parse_memory("--memory-limit", v, &config.memory_limit)) return -1;
         } else if (!strcmp(a, "--threads")) {
             if (parse_int("--threads", v, 1, 64, &n)) return -1;
             config.threads = (int)n;

@@ -20,6 +20,7 @@ typedef struct {
     uint32_t handshake_timeout_ms;
     uint64_t max_message_size;
     uint32_t segment_size; /* durable log segment file size */
+    int64_t memory_limit;  /* bytes of message memory before publishers are blocked */
     char default_user[256];
     char default_pass[256];
     char default_vhost[256];

@@ -133,7 +133,7 @@ static void send_start(conn *c) {
     size_t cb = amq_table_begin(&t);
     static const char *caps[] = {"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
                                  "consumer_cancel_notify", "per_consumer_qos", "consumer_priorities",
-                                 "direct_reply_to", "authentication_failure_close"};
+                                 "direct_reply_to", "authentication_failure_close", "connection.blocked"};
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         f = amq_field_bool(true);
         amq_table_put(&t, caps[i], &f);
@@ -156,6 +156,8 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
         amq_field g;
         if (amq_table_get(f.v.str, "consumer_cancel_notify", &g) == 1 && g.type == 't' && g.v.b)
             c->cap_cancel_notify = true;
+        if (amq_table_get(f.v.str, "connection.blocked", &g) == 1 && g.type == 't' && g.v.b)
+            c->cap_blocked = true;
     }
     char user[256];
     int rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
@@ -452,8 +454,37 @@ static void pause_reading(conn *c, bool pause) {
     worker_rewatch(c->w, c->fd, ev, c);
 }
 
+/* Over the memory limit: a publishing connection is not read from (TCP
+ * backpressure) and is told connection.blocked, as RabbitMQ does. */
+static void conn_block(conn *c) {
+    if (c->mem_blocked) return;
+    c->mem_blocked = true;
+    pause_reading(c, true);
+    worker_blocked(c->w, 1);
+    log_warn("connection %s blocked: memory in use %lld bytes is over the limit", c->peer, (long long)mem_used());
+    if (c->cap_blocked && c->state == CONN_OPEN) {
+        amq_connection_blocked b = {.reason = amq_cstr("low on memory")};
+        send_method(c, 0, AMQ_CONNECTION_BLOCKED, &b);
+    }
+}
+
+void conn_unblock(conn *c) {
+    if (!c->mem_blocked) return;
+    c->mem_blocked = false;
+    worker_blocked(c->w, -1);
+    if (c->cap_blocked && c->state == CONN_OPEN) send_method(c, 0, AMQ_CONNECTION_UNBLOCKED, NULL);
+    if (c->out.len <= CONN_OUT_HIGH) {
+        pause_reading(c, false);
+        conn_on_readable(c);
+    }
+}
+
 void conn_on_readable(conn *c) {
     size_t budget = READ_BUDGET;
+    if (c->published && c->state == CONN_OPEN && mem_over_limit()) {
+        conn_block(c);
+        return;
+    }
     while (c->state < CONN_FLUSH_CLOSE && budget && !c->reading_paused) {
         size_t need = c->in_len + READ_CHUNK;
         if (c->in_cap < need) {
@@ -508,7 +539,7 @@ void conn_flush(conn *c) {
         worker_rewatch(c->w, c->fd, ev, c);
     }
     if (c->out.len < CONN_OUT_LOW) {
-        if (c->reading_paused && c->state < CONN_FLUSH_CLOSE) {
+        if (c->reading_paused && !c->mem_blocked && c->state < CONN_FLUSH_CLOSE) {
             pause_reading(c, false);
             conn_on_readable(c); /* data may have arrived while paused (edge: level-triggered anyway) */
         }
@@ -568,6 +599,7 @@ void conn_shutdown(conn *c) {
 
 void conn_free(conn *c) {
     conn_release(c);
+    if (c->mem_blocked) worker_blocked(c->w, -1);
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);

@@ -47,6 +47,9 @@ typedef struct conn {
     struct vhost *vh;
     char user[256];
     bool cap_cancel_notify;
+    bool cap_blocked;   /* client understands connection.blocked */
+    bool published;     /* has published: blocked when memory runs over the limit */
+    bool mem_blocked;   /* not read from until memory is back under the limit */
     struct channel **chans;    /* open channels, sorted by id (few per connection) */
     uint32_t nchans, capchans;
     struct channel *dirty;     /* channels with confirms to send */
@@ -76,6 +79,8 @@ void conn_mark_dirty(conn *c, struct channel *ch);
 /* Output grew: schedule a flush and update throttling. */
 void conn_output_added(conn *c);
 bool conn_is_open(const conn *c);
+/* Memory is back under the limit: send connection.unblocked, read again. */
+void conn_unblock(conn *c);
 /* Open channels by id (binary search); remove forgets one (caller frees it). */
 struct channel *conn_channel(conn *c, uint16_t id);
 void conn_channel_remove(conn *c, uint16_t id);

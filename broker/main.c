@@ -125,6 +125,7 @@ int main(int argc, char **argv) {
     int rc = config_load(argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
     if (check_data_dir()) return 1;
+    mem_set_limit(config.memory_limit);
 
     sigset_t mask;
     sigemptyset(&mask);

@@ -1,5 +1,6 @@
 /* message.c — see message.h. */
 #include "message.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     if (body_len > (uint64_t)1 << 40) return NULL;
     msg *m = malloc(head + (size_t)body_len);
     if (!m) return NULL;
+    mem_account((int64_t)(head + body_len));
     atomic_init(&m->refs, 1);
     m->exchange_len = (uint8_t)exchange.len;
     m->rk_len = (uint8_t)rk.len;
@@ -42,5 +44,7 @@ void msg_unref(msg **mp) {
     msg *m = *mp;
     if (!m) return;
     *mp = NULL;
-    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) free(m);
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+    mem_account(-(int64_t)(sizeof(msg) + m->exchange_len + m->rk_len + m->props_len + m->body_len));
+    free(m);
 }

@@ -4,9 +4,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 
 int log_level = LOG_INFO;
+
+static _Atomic int64_t mem_total;
+static int64_t mem_limit = INT64_MAX;
+static __thread int64_t mem_local;
+
+void mem_account(int64_t delta) {
+    mem_local += delta;
+    if (mem_local > (256 << 10) || mem_local < -(256 << 10)) {
+        atomic_fetch_add_explicit(&mem_total, mem_local, memory_order_relaxed);
+        mem_local = 0;
+    }
+}
+
+int64_t mem_used(void) { return atomic_load_explicit(&mem_total, memory_order_relaxed); }
+bool mem_over_limit(void) { return mem_used() > mem_limit; }
+void mem_set_limit(int64_t bytes) { mem_limit = bytes > 0 ? bytes : INT64_MAX; }
 
 static void oom(size_t n) {
     fprintf(stderr, "warren: out of memory allocating %zu bytes\n", n);

@@ -17,6 +17,14 @@ char *xstrndup_bytes(amq_bytes b);
 /* Owned copy of a slice (p malloc'd, may be NULL when len == 0). Free with free((void*)b.p). */
 amq_bytes bytes_dup(amq_bytes b);
 
+/* Memory held by messages, against the configured limit (bytes). Counted per
+ * thread and folded into one atomic every 256 KiB, so it costs no shared
+ * cache line per message. Any thread. */
+void mem_account(int64_t delta);
+int64_t mem_used(void);
+bool mem_over_limit(void);
+void mem_set_limit(int64_t bytes);
+
 /* Milliseconds on the monotonic clock. Any thread. */
 uint64_t now_ms(void);
 

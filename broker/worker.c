@@ -34,6 +34,7 @@ struct worker {
     conn *flush_list;
     struct channel *waiting; /* channels with replies waiting for the log */
     atomic_bool log_mail_posted;
+    int nblocked; /* memory-blocked connections */
     bool shutting_down;
     uint64_t shutdown_ms;
     uint64_t next_tick;
@@ -126,6 +127,13 @@ void worker_wait_del(worker *w, channel *ch) {
     if (ch->wait_next) ch->wait_next->wait_prev = ch->wait_prev;
     ch->wait_prev = ch->wait_next = NULL;
     if (!w->waiting) atomic_fetch_and(&waiting_workers, ~(1ull << w->id));
+}
+
+void worker_blocked(worker *w, int delta) { w->nblocked += delta; }
+
+/* Memory went back under the limit: let the blocked connections read again. */
+static void unblock_all(worker *w) {
+    for (conn *c = w->conns; c && w->nblocked; c = c->next) conn_unblock(c);
 }
 
 void workers_log_progress(void) {
@@ -311,6 +319,7 @@ static void *run(void *arg) {
             if (c->state == CONN_DEAD) dead_seen = true;
         }
         more = drain(w);
+        if (w->nblocked && !mem_over_limit()) unblock_all(w);
         dead_seen |= flush_all(w);
         now = now_ms();
         if (now >= w->next_tick) {

@@ -68,6 +68,8 @@ bool worker_shutting_down(const worker *w);
 struct channel;
 void worker_wait_add(worker *w, struct channel *ch);
 void worker_wait_del(worker *w, struct channel *ch);
+/* A connection of w became memory-blocked (+1) or stopped being (-1). */
+void worker_blocked(worker *w, int delta);
 /* The durable log advanced (or failed): wake every worker with waiting channels. Any thread. */
 void workers_log_progress(void);
 #endif

@@ -19,6 +19,7 @@ class Broker:
     def __init__(self, binary, data_dir=None, port=None, env=None):
         self.binary = binary
         self.extra_env = env or {}
+        self.binary_args = []
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
         self.port = port or free_port()
         self.proc = None
@@ -28,7 +29,8 @@ class Broker:
         log = open(self.log_path, "ab")
         env = dict(os.environ, LSAN_OPTIONS="leak_check_at_exit=1", **self.extra_env)
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--data-dir", self.data_dir, "--threads", "2"],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--data-dir", self.data_dir, "--threads", "2"]
+            + self.binary_args,
             stdout=log, stderr=log, env=env)
         t0 = time.time()
         while time.time() - t0 < timeout:

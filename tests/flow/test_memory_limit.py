@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Memory limit: past --memory-limit, a publishing connection gets
+connection.blocked and is no longer read from; consumers keep being served;
+once memory is back under the limit it gets connection.unblocked and its
+publishes flow again. usage: test_memory_limit.py WARREN_BINARY"""
+import os
+import sys
+import threading
+import time
+
+import pika
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "durability"))
+from broker import Broker  # noqa: E402
+
+
+class RawClient:
+    def __init__(self, port):
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf = b""
+        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
+        self.expect(pika.spec.Connection.Start)
+        self.send(0, pika.spec.Connection.StartOk(
+            client_properties={"capabilities": {"connection.blocked": True}},
+            mechanism="PLAIN", response="\0guest\0guest"))
+        self.expect(pika.spec.Connection.Tune)
+        self.send(0, pika.spec.Connection.TuneOk(channel_max=0, frame_max=131072, heartbeat=0))
+        self.send(0, pika.spec.Connection.Open(virtual_host="/"))
+        self.expect(pika.spec.Connection.OpenOk)
+        self.send(1, pika.spec.Channel.Open())
+        self.expect(pika.spec.Channel.OpenOk)
+        self.send(1, pika.spec.Queue.Declare(queue="mem"))
+        self.expect(pika.spec.Queue.DeclareOk)
+
+    def send(self, ch, method):
+        self.sock.sendall(pika.frame.Method(ch, method).marshal())
+
+    def publish_frames(self, queue, body):
+        return (pika.frame.Method(1, pika.spec.Basic.Publish(exchange="", routing_key=queue)).marshal()
+                + pika.frame.Header(1, len(body), pika.spec.BasicProperties()).marshal()
+                + pika.frame.Body(1, body).marshal())
+
+    def read_frames(self):
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    break
+                self.buf += d
+        except (BlockingIOError, InterruptedError):
+            pass
+        frames = []
+        while self.buf:
+            n, f = pika.frame.decode_frame(self.buf)
+            if not f:
+                break
+            self.buf = self.buf[n:]
+            frames.append(f)
+        return frames
+
+    def expect(self, cls):
+        while True:
+            d = self.sock.recv(65536)
+            assert d, "connection closed during the handshake"
+            self.buf += d
+            n, f = pika.frame.decode_frame(self.buf)
+            if f:
+                self.buf = self.buf[n:]
+                assert isinstance(f.method, cls), f
+                return f
+
+    def close(self):
+        self.sock.close()
+
+
+def main():
+    b = Broker(sys.argv[1])
+    # a small limit: 4 MiB of message memory
+    b.binary_args = ["--memory-limit", "4M"]
+    b.start()
+    events = []
+    params = pika.ConnectionParameters("127.0.0.1", b.port, heartbeat=0)
+    done = threading.Event()
+    errors = []
+
+    def publisher():
+        """A raw AMQP publisher (frames built with pika.spec), so we see exactly
+        which frames arrive while Warren stops reading from us."""
+        try:
+            s = RawClient(b.port)
+            body = b"x" * 65536
+            s.sock.setblocking(False)
+            out = b"".join(s.publish_frames("mem", body) for _ in range(160))  # 10 MiB
+            while out:
+                try:
+                    n = s.sock.send(out)
+                    out = out[n:]
+                except BlockingIOError:
+                    time.sleep(0.01)
+                for f in s.read_frames():
+                    name = type(f.method).__name__ if isinstance(f, pika.frame.Method) else ""
+                    if name in ("Blocked", "Unblocked"):
+                        events.append(name.lower())
+            end = time.time() + 10
+            while "unblocked" not in events and time.time() < end:  # it may follow our last bytes
+                for f in s.read_frames():
+                    if isinstance(f, pika.frame.Method) and type(f.method).__name__ == "Unblocked":
+                        events.append("unblocked")
+                time.sleep(0.02)
+            s.sock.setblocking(True)
+            s.sock.sendall(s.publish_frames("mem", b"last"))
+            s.close()
+        except Exception as e:
+            errors.append(e)
+        done.set()
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    deadline = time.time() + 15
+    while "blocked" not in events and time.time() < deadline and not done.is_set():
+        time.sleep(0.05)
+    assert not errors, errors
+    assert "blocked" in events, "no connection.blocked past the memory limit (events %s)" % events
+    assert not done.is_set(), "the publisher was not held back"
+    assert "blocked: memory in use" in b.log(), "blocking was not logged"
+    # a separate consumer connection keeps being served and drains the queue
+    con = pika.BlockingConnection(params)
+    cch = con.channel()
+    got = 0
+    for m, p, bd in cch.consume("mem", auto_ack=True, inactivity_timeout=3):
+        if m is None:
+            break
+        got += 1
+    con.close()
+    t.join(timeout=20)
+    assert not errors, errors
+    assert done.is_set(), "the publisher never got going again"
+    assert "unblocked" in events, "no connection.unblocked once memory was freed"
+    con = pika.BlockingConnection(params)
+    left = con.channel().queue_declare("mem", passive=True).method.message_count
+    con.close()
+    assert got + left == 161, "consumer got %d and %d are left, of 161 messages" % (got, left)
+    assert got >= 100, "consumer starved while the publisher was blocked (%d)" % got
+    print("events: %s; consumer drained %d messages" % (events, got))
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        print("0 passed, 1 failed")
+        sys.exit(1)
