@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "amq/methods.h"
+#include "qfeat.h"
 
 msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len) {
     size_t head = sizeof(msg) + exchange.len + rk.len + props.len;
@@ -26,10 +27,14 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     if (props.len) memcpy(p, props.p, props.len);
     m->delivery_mode = 0;
     m->priority = 0;
+    m->ttl = -1;
     amq_basic_props bp;
     if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK) {
         if (bp.flags & AMQ_BASIC_PROP_DELIVERY_MODE) m->delivery_mode = bp.delivery_mode;
         if (bp.flags & AMQ_BASIC_PROP_PRIORITY) m->priority = bp.priority;
+        char why[8];
+        if ((bp.flags & AMQ_BASIC_PROP_EXPIRATION) && qfeat_parse_expiration(bp.expiration, &m->ttl, why, sizeof why))
+            m->ttl = -1;
     }
     return m;
 }

@@ -8,6 +8,7 @@
 
 #include "amq/methods.h"
 #include "amq/table.h"
+#include "qfeat.h"
 #include "store.h"
 #include "util.h"
 
@@ -397,7 +398,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
                             (int)name.len, name.p, v->name);
         }
     }
-    return 0;
+    return qfeat_check(args, name, v->name, e->text, sizeof e->text);
 }
 
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
