@@ -8,6 +8,7 @@
 #include "qsched.h"
 #include "store.h"
 #include "util.h"
+#include "vhost.h"
 #include "worker.h"
 
 /* ---- ring of entries ---- */
@@ -190,8 +191,36 @@ void queue_on_timer(queue *q) {
         }
     }
     if (next) arm(q, next + 1);
+    bool unused = false;
+    if (q->feat && q->feat->expires > 0 && !q->nconsumers) {
+        uint64_t at = q->tm.last_used + (uint64_t)q->feat->expires;
+        if (now >= at) unused = true;
+        else arm(q, at);
+    }
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
+    if (unused) vhost_queue_expire(q->vh, q);
+}
+
+/* x-expires: the period starts again now (caller holds the lock). */
+static void touch_locked(queue *q) {
+    if (!q->feat || q->feat->expires <= 0) return;
+    q->tm.last_used = now_ms();
+    arm(q, q->tm.last_used + (uint64_t)q->feat->expires);
+}
+
+void queue_touch(queue *q) {
+    if (!q->feat || q->feat->expires <= 0) return;
+    pthread_mutex_lock(&q->lock);
+    touch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+bool queue_unused_since(queue *q, uint64_t now) {
+    pthread_mutex_lock(&q->lock);
+    bool r = q->feat && q->feat->expires > 0 && !q->nconsumers && now >= q->tm.last_used + (uint64_t)q->feat->expires;
+    pthread_mutex_unlock(&q->lock);
+    return r;
 }
 
 /* Over x-max-length / x-max-length-bytes (ready messages only)? extra: a
@@ -226,6 +255,7 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
     q->owner_conn = owner_conn;
     q->args = bytes_dup(args);
     q->feat = qfeat_parse(args);
+    if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
 }
 
@@ -375,6 +405,7 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
     pthread_mutex_lock(&q->lock);
     bool ok = false;
     uint64_t now = 0;
+    touch_locked(q);
     while (!q->deleted && (ok = pop_next(q, e)) && expired(e, &now)) {
         drop_entry(q, e, DL_EXPIRED);
         ok = false;
@@ -429,6 +460,7 @@ int queue_remove_consumer(queue *q, consumer *c) {
         q->nconsumers--;
         if (q->rr > i) q->rr--;
         left = (int)q->nconsumers;
+        if (!left) touch_locked(q);
         break;
     }
     pthread_mutex_unlock(&q->lock);

@@ -93,6 +93,7 @@ typedef struct queue {
         uint64_t last_exp;  /* expiry of the last entry pushed */
         uint64_t last_sweep;
         bool unordered;     /* some entry expires before one ahead of it */
+        uint64_t last_used; /* x-expires: last consumer, basic.get or declare */
     } tm;
 } queue;
 
@@ -113,6 +114,10 @@ static inline amq_bytes queue_name(const queue *q) {
 int queue_publish(queue *q, msg *m);
 /* Timer callback (qsched.c): expire messages, x-expires. */
 void queue_on_timer(queue *q);
+/* The queue was used (declare, basic.get): restarts its x-expires period. */
+void queue_touch(queue *q);
+/* x-expires: no consumer and unused for the whole period as of now. */
+bool queue_unused_since(queue *q, uint64_t now);
 /* Put a message back at its original position (takes ownership of the
  * caller's reference on m) and dispatch. exp: its expiry as delivered. */
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);

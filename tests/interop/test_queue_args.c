@@ -486,3 +486,49 @@ Test(queue_args, reject_publish_dlx_nacks_and_dead_letters) {
     free(dlq);
     h_close(c);
 }
+
+/* ---- x-expires ---- */
+
+static bool queue_exists(const char *q) {
+    amqp_connection_state_t c = h_connect();
+    amqp_queue_declare(c, 1, amqp_cstring_bytes(q), 1, 0, 0, 0, amqp_empty_table);
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+    bool ok = r.reply_type == AMQP_RESPONSE_NORMAL;
+    if (!ok) h_expect_channel_close(r, 404, "NOT_FOUND - no queue");
+    amqp_destroy_connection(c);
+    return ok;
+}
+
+Test(queue_args, x_expires_deletes_unused_queue) {
+    amqp_connection_state_t c = h_connect();
+    args_t a = {0};
+    a_int(&a, "x-expires", 300);
+    char *q = declare_args(c, "qa-xp", &a);
+    h_publish(c, 1, "", q, "m", false, NULL);
+    h_close(c);
+    usleep(1000 * 1000);
+    cr_assert(!queue_exists(q), "queue %s should have expired", q);
+    free(q);
+}
+
+Test(queue_args, x_expires_waits_for_consumers_and_gets) {
+    amqp_connection_state_t c = h_connect();
+    args_t a = {0};
+    a_int(&a, "x-expires", 400);
+    char *q = declare_args(c, "qa-xp2", &a);
+    for (int i = 0; i < 6; i++) { /* basic.get is use */
+        cr_assert_null(h_get(c, 1, q, true, NULL, NULL));
+        usleep(150 * 1000);
+    }
+    const char *tag = tbu_consume(c, 1, q, true);
+    usleep(800 * 1000); /* a consumer keeps it */
+    amqp_basic_cancel(c, 1, amqp_cstring_bytes(tag));
+    cr_assert(amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL);
+    usleep(150 * 1000);
+    amqp_queue_declare(c, 1, amqp_cstring_bytes(q), 1, 0, 0, 0, amqp_empty_table);
+    cr_assert(amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL, "queue expired too early");
+    usleep(1000 * 1000);
+    h_close(c);
+    cr_assert(!queue_exists(q), "queue %s should have expired after its consumer left", q);
+    free(q);
+}
