@@ -203,7 +203,7 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
         return 0;
     }
     if (!qe.redelivered) store_delivered(q, qe.m);
-    channel_track_get(ch, tag, q, qe.m, qe.seq);
+    channel_track_get(ch, tag, q, qe.m, qe.seq, qe.exp);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "amq/fast.h"
 #include "amq/frame.h"
 #include "config.h"
+#include "qfeat.h"
 #include "reply_to.h"
 #include "store.h"
 #include "util.h"
@@ -77,12 +78,17 @@ static void ua_compact(channel *ch) {
     }
 }
 
-/* Settle one entry: requeue it or drop it; returns its consumer (reference
- * handed to the caller, may be NULL) for credit accounting. */
-static consumer *settle(channel *ch, unacked *u, bool requeue) {
+enum { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
+
+/* Settle one entry: ack it, requeue it or reject it (dead-lettered if its
+ * queue says so); returns its consumer (reference handed to the caller, may
+ * be NULL) for credit accounting. */
+static consumer *settle(channel *ch, unacked *u, int how) {
     consumer *c = u->c;
-    if (requeue) {
-        queue_requeue(u->q, u->m, u->seq, true);
+    if (how == SETTLE_REQUEUE) {
+        queue_requeue(u->q, u->m, u->seq, u->exp, true);
+    } else if (how == SETTLE_REJECT && u->q->feat) {
+        queue_discard(u->q, u->m);
     } else {
         store_ack(u->q, u->m);
         msg_unref(&u->m);
@@ -95,13 +101,13 @@ static consumer *settle(channel *ch, unacked *u, bool requeue) {
 }
 
 /* Settle entries [0..last] (multiple) or just idx; credit goes back per consumer in runs. */
-static void settle_range(channel *ch, long first, long last, bool requeue) {
+static void settle_range(channel *ch, long first, long last, int how) {
     consumer *run = NULL;
     unsigned n = 0;
     for (long i = first; i <= last; i++) {
         unacked *u = ua_at(ch, (size_t)i);
         if (u->done) continue;
-        consumer *c = settle(ch, u, requeue);
+        consumer *c = settle(ch, u, how);
         if (c != run) {
             if (run) consumer_release(run, n), consumer_unref(&run);
             run = c;
@@ -145,7 +151,7 @@ int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
     long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_ACK, .tag = tag, .multiple = multiple});
-    settle_range(ch, first, last, false);
+    settle_range(ch, first, last, SETTLE_ACK);
     return 0;
 }
 
@@ -154,12 +160,12 @@ int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e)
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx)
         return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
-    settle_range(ch, first, last, requeue);
+    settle_range(ch, first, last, requeue ? SETTLE_REQUEUE : SETTLE_REJECT);
     return 0;
 }
 
 void ch_requeue_all(channel *ch) {
-    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, true);
+    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_REQUEUE);
 }
 
 /* ---- consumers ---- */
@@ -222,7 +228,7 @@ void channel_free(channel *ch) {
 
 /* ---- deliveries ---- */
 
-void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, bool redelivered) {
+void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
     conn *c = ch->conn;
     uint64_t tag = ++ch->next_tag;
     amq_put_basic_deliver(&c->out, ch->id, (amq_bytes){(const uint8_t *)cs->tag, cs->tag_len}, tag, redelivered,
@@ -236,7 +242,7 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
         return;
     }
     if (!redelivered) store_delivered(q, m);
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq});
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp});
 }
 
 /* ---- publishing ---- */
@@ -269,6 +275,14 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
         return ch_fail(e, AMQ_PRECONDITION_FAILED,
                        "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
                        (int)p.user_id.len, p.user_id.p, ch->conn->user);
+    if (p.flags & AMQ_BASIC_PROP_EXPIRATION) {
+        int64_t ttl;
+        char why[128];
+        if (qfeat_parse_expiration(p.expiration, &ttl, why, sizeof why))
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
+                           (int)p.expiration.len, p.expiration.p, why);
+        m->ttl = ttl; /* not routed yet: still ours to set */
+    }
     if ((p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to)) {
         /* A request expecting a direct reply: name this channel's reply consumer. */
         if (!ch->reply_consumer)
@@ -298,13 +312,21 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_b
     verr ve;
     pthread_rwlock_rdlock(&v->lock);
     int rc = vhost_route(v, xn, rk, headers, &ch->rs, &ve);
-    size_t routed = 0;
+    size_t routed = 0, refused = 0;
     if (!rc) {
         /* The record goes to the log before the message is visible in any queue. */
         *wait = store_message(m, (queue *const *)ch->rs.dests.v, ch->rs.dests.n);
-        for (size_t i = 0; i < ch->rs.dests.n; i++) routed += queue_publish(ch->rs.dests.v[i], m) == 0;
+        for (size_t i = 0; i < ch->rs.dests.n; i++) {
+            int r = queue_publish(ch->rs.dests.v[i], m);
+            routed += r >= 0;
+            if (r > 0) { /* x-overflow reject-publish: the publisher gets a nack */
+                refused++;
+                if (r == 1) store_ack(ch->rs.dests.v[i], m);
+            }
+        }
     }
     pthread_rwlock_unlock(&v->lock);
+    if (refused) *wait = UINT64_MAX;
     if (rc) return ch_fail(e, rc, "%s", ve.text);
     if (!routed && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
@@ -565,6 +587,6 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
     if (rc) raise_error(ch, id, &e);
 }
 
-void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq) {
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq});
+void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq, uint64_t exp) {
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq, .exp = exp});
 }

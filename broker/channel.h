@@ -21,6 +21,7 @@ typedef struct unacked {
     msg *m;        /* reference held */
     consumer *c;   /* reference held; NULL for basic.get */
     uint64_t seq;
+    uint64_t exp;  /* expiry as delivered (kept on requeue) */
     bool done;     /* acked/rejected out of order: skip */
 } unacked;
 
@@ -91,7 +92,7 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id);
 void channel_on_header(channel *ch, amq_bytes payload);
 void channel_on_body(channel *ch, amq_bytes payload);
 /* Deliveries arriving from the mailbox. */
-void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, bool redelivered);
+void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
 void channel_consumer_cancelled(channel *ch, consumer *cs);
 /* Emit pending publisher confirms (end of a read batch). */
 void channel_flush_confirms(channel *ch);
@@ -118,5 +119,5 @@ int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e)
 void ch_requeue_all(channel *ch);
 int ch_tx_commit(channel *ch, ch_err *e);
 /* Track a basic.get delivery awaiting its ack (takes the q and m references). */
-void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq);
+void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq, uint64_t exp);
 #endif

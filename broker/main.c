@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "qsched.h"
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
@@ -183,6 +184,7 @@ int main(int argc, char **argv) {
         worker_post(ws[i], &m);
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
+    qsched_stop(); /* pending dead-letters and timers, before the log closes */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     close(ep);

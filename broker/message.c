@@ -27,6 +27,7 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     if (props.len) memcpy(p, props.p, props.len);
     m->delivery_mode = 0; /* the caller sets these from the properties it decoded */
     m->priority = 0;
+    m->ttl = -1;
     return m;
 }
 
@@ -37,6 +38,7 @@ msg *msg_with_props(const msg *m, amq_bytes props) {
     n->body_have = m->body_len;
     n->delivery_mode = m->delivery_mode;
     n->priority = m->priority;
+    n->ttl = m->ttl;
     return n;
 }
 

@@ -18,6 +18,7 @@ typedef struct msg {
     uint64_t body_len;
     uint64_t body_have; /* bytes received so far (assembly only) */
     uint64_t pos;       /* position of its record in the durable log, 0 = not logged */
+    int64_t ttl;        /* its expiration property in ms, -1 = none (or invalid) */
     uint8_t exchange_len, rk_len;
     uint8_t delivery_mode, priority;
     uint8_t data[]; /* exchange, routing key, props, body */

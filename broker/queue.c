@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qfeat.h"
+#include "qsched.h"
 #include "store.h"
 #include "util.h"
+#include "vhost.h"
 #include "worker.h"
 
 /* ---- ring of entries ---- */
@@ -82,6 +85,160 @@ static bool pop_next(queue *q, qentry *e) {
     return true;
 }
 
+/* ---- expiry, dead-lettering, limits (only queues or messages that use them) ---- */
+
+/* A message leaves q for good for reason: dead-lettered when q has a DLX,
+ * else acked in the log. Takes e's reference. */
+static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
+    if (q->feat && q->feat->has_dlx) {
+        qsched_deadletter(q, e->m, reason);
+        e->m = NULL;
+        return;
+    }
+    if (msg_is_lazy(e->m)) store_ack_pos(q, msg_lazy_pos(e->m));
+    else store_ack(q, e->m);
+    msg_release(&e->m);
+}
+
+void queue_discard(queue *q, msg *m) {
+    qentry e = {.m = m};
+    drop_entry(q, &e, DL_REJECTED);
+}
+
+static inline bool expired(const qentry *e, uint64_t *now) {
+    if (!e->exp) return false;
+    if (!*now) *now = now_ms();
+    return e->exp < *now;
+}
+
+/* Arm the queue's timer for when (monotonic ms) unless an earlier one is armed. */
+static void arm(queue *q, uint64_t when) {
+    if (q->tm.armed_at && q->tm.armed_at <= when) return;
+    q->tm.armed_at = when;
+    qsched_arm(q, when);
+}
+
+/* Expiry of an entry entering q now: the lower of the queue's TTL and the message's. */
+static uint64_t entry_exp(queue *q, int64_t msg_ttl) {
+    int64_t t = msg_ttl;
+    if (q->feat && q->feat->msg_ttl >= 0 && (t < 0 || q->feat->msg_ttl < t)) t = q->feat->msg_ttl;
+    if (t < 0) return 0;
+    return now_ms() + (uint64_t)t;
+}
+
+/* A new entry with an expiry was pushed: keep a timer for it. */
+static void note_exp(queue *q, uint64_t exp) {
+    if (exp < q->tm.last_exp) q->tm.unordered = true;
+    q->tm.last_exp = exp;
+    arm(q, exp + 1);
+}
+
+/* Drop expired entries from the head of the queue. */
+static void expire_head(queue *q, uint64_t now) {
+    qring *r;
+    while ((r = next_ring(q)) && ring_at(r, 0)->exp && ring_at(r, 0)->exp < now) {
+        qentry e;
+        pop_next(q, &e);
+        drop_entry(q, &e, DL_EXPIRED);
+    }
+}
+
+/* Remove expired entries anywhere in r (per-message TTLs out of order);
+ * returns the lowest expiry left (0 = none). */
+static uint64_t sweep_ring(queue *q, qring *r, uint64_t now) {
+    size_t j = 0;
+    uint64_t min = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        qentry e = *ring_at(r, i);
+        if (e.exp && e.exp < now) {
+            q->ready_bytes -= e.size;
+            drop_entry(q, &e, DL_EXPIRED);
+            continue;
+        }
+        if (e.exp && (!min || e.exp < min)) min = e.exp;
+        *ring_at(r, j++) = e;
+    }
+    r->n = j;
+    return min;
+}
+
+static uint64_t head_exp(queue *q) {
+    qring *r = next_ring(q);
+    return r ? ring_at(r, 0)->exp : 0;
+}
+
+static void dispatch_locked(queue *q);
+
+void queue_on_timer(queue *q) {
+    pthread_mutex_lock(&q->lock);
+    if (q->deleted) {
+        pthread_mutex_unlock(&q->lock);
+        return;
+    }
+    q->tm.armed_at = 0;
+    uint64_t now = now_ms();
+    expire_head(q, now);
+    uint64_t next = head_exp(q);
+    if (q->tm.unordered) {
+        if (now - q->tm.last_sweep >= 100) { /* at most ten sweeps a second */
+            q->tm.last_sweep = now;
+            uint64_t a = sweep_ring(q, &q->ready, now), b = sweep_ring(q, &q->requeued, now);
+            uint64_t m = a && (!b || a < b) ? a : b;
+            if (!m) q->tm.unordered = false;
+            else if (!next || m < next) next = m;
+        } else {
+            arm(q, q->tm.last_sweep + 100);
+        }
+    }
+    if (next) arm(q, next + 1);
+    bool unused = false;
+    if (q->feat && q->feat->expires > 0 && !q->nconsumers) {
+        uint64_t at = q->tm.last_used + (uint64_t)q->feat->expires;
+        if (now >= at) unused = true;
+        else arm(q, at);
+    }
+    dispatch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+    if (unused) vhost_queue_expire(q->vh, q);
+}
+
+/* x-expires: the period starts again now (caller holds the lock). */
+static void touch_locked(queue *q) {
+    if (!q->feat || q->feat->expires <= 0) return;
+    q->tm.last_used = now_ms();
+    arm(q, q->tm.last_used + (uint64_t)q->feat->expires);
+}
+
+void queue_touch(queue *q) {
+    if (!q->feat || q->feat->expires <= 0) return;
+    pthread_mutex_lock(&q->lock);
+    touch_locked(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+bool queue_unused_since(queue *q, uint64_t now) {
+    pthread_mutex_lock(&q->lock);
+    bool r = q->feat && q->feat->expires > 0 && !q->nconsumers && now >= q->tm.last_used + (uint64_t)q->feat->expires;
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
+/* Over x-max-length / x-max-length-bytes (ready messages only)? extra: a
+ * message of that size about to be added. */
+static bool over_limit(queue *q, bool adding, uint64_t size) {
+    qfeat *f = q->feat;
+    uint64_t n = q->ready.n + q->requeued.n + adding, bytes = q->ready_bytes + (adding ? size : 0);
+    return (f->max_len >= 0 && n > (uint64_t)f->max_len) || (f->max_bytes >= 0 && bytes > (uint64_t)f->max_bytes);
+}
+
+static void drop_head_over_limit(queue *q) {
+    while ((q->ready.n || q->requeued.n) && over_limit(q, false, 0)) {
+        qentry e;
+        pop_next(q, &e);
+        drop_entry(q, &e, DL_MAXLEN);
+    }
+}
+
 /* ---- queue ---- */
 
 queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
@@ -97,6 +254,8 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
     q->auto_delete = auto_delete;
     q->owner_conn = owner_conn;
     q->args = bytes_dup(args);
+    q->feat = qfeat_parse(args);
+    if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
 }
 
@@ -112,6 +271,7 @@ void queue_unref(queue **qp) {
     for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
     free(q->consumers);
     free((void *)q->args.p);
+    free(q->feat);
     pthread_mutex_destroy(&q->lock);
     free(q);
 }
@@ -145,14 +305,20 @@ static consumer *pick(queue *q) {
 }
 
 static void dispatch_locked(queue *q) {
+    uint64_t now = 0;
     while (!q->deleted && q->nconsumers && (q->ready.n || q->requeued.n)) {
         consumer *c = pick(q);
         if (!c) return;
         mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
         qentry e;
         pop_next(q, &e);
+        if (expired(&e, &now)) { /* never delivered */
+            drop_entry(q, &e, DL_EXPIRED);
+            continue;
+        }
         m.m = e.m;
         m.seq = e.seq;
+        m.exp = e.exp;
         m.redelivered = (uint8_t)e.redelivered;
         if (!c->no_ack) {
             atomic_fetch_add_explicit(&c->unacked, 1, memory_order_relaxed);
@@ -177,16 +343,31 @@ int queue_publish(queue *q, msg *m) {
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    if (q->qid && m->pos && q->ready.n + q->requeued.n >= QUEUE_RAM_MAX) {
+    qfeat *f = q->feat;
+    bool limited = f && (f->max_len >= 0 || f->max_bytes >= 0);
+    if (limited && f->overflow != OVF_DROP_HEAD && over_limit(q, true, m->body_len)) {
+        if (f->overflow == OVF_REJECT_PUBLISH_DLX && f->has_dlx) {
+            msg_ref(m);
+            qsched_deadletter(q, m, DL_MAXLEN); /* acks it in the log too */
+            pthread_mutex_unlock(&q->lock);
+            return 2;
+        }
+        pthread_mutex_unlock(&q->lock);
+        return 1;
+    }
+    uint64_t exp = (m->ttl >= 0 || f) ? entry_exp(q, m->ttl) : 0;
+    if (q->qid && m->pos && q->ready.n + q->requeued.n >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0)) {
         /* Deep durable queue: the message is in the log, keep only its position. */
-        ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++});
+        ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp});
     } else {
         msg_ref(m);
         uint32_t size = m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
-        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++, .size = size});
+        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++, .exp = exp, .size = size});
         q->ready_bytes += size;
     }
+    if (exp) note_exp(q, exp);
     dispatch_locked(q);
+    if (limited) drop_head_over_limit(q);
     pthread_mutex_unlock(&q->lock);
     return 0;
 }
@@ -195,14 +376,17 @@ void queue_restore(queue *q, uint64_t pos, bool redelivered) {
     msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
     pthread_mutex_lock(&q->lock);
     uint64_t seq = q->next_seq++;
+    /* The queue's TTL starts again at recovery (the log keeps no enqueue time). */
+    uint64_t exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
-        ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = 1});
+        ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1});
     else
-        ring_push(&q->ready, (qentry){.m = m, .seq = seq});
+        ring_push(&q->ready, (qentry){.m = m, .seq = seq, .exp = exp});
+    if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
 
-void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
+void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
@@ -213,14 +397,21 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered) {
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
-    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .redelivered = redelivered, .size = size});
+    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size});
+    if (exp) arm(q, exp + 1);
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
 }
 
 int queue_get(queue *q, qentry *e, uint32_t *left) {
     pthread_mutex_lock(&q->lock);
-    bool ok = !q->deleted && pop_next(q, e);
+    bool ok = false;
+    uint64_t now = 0;
+    touch_locked(q);
+    while (!q->deleted && (ok = pop_next(q, e)) && expired(e, &now)) {
+        drop_entry(q, e, DL_EXPIRED);
+        ok = false;
+    }
     *left = (uint32_t)(q->ready.n + q->requeued.n);
     pthread_mutex_unlock(&q->lock);
     return ok;
@@ -271,6 +462,7 @@ int queue_remove_consumer(queue *q, consumer *c) {
         q->nconsumers--;
         if (q->rr > i) q->rr--;
         left = (int)q->nconsumers;
+        if (!left) touch_locked(q);
         break;
     }
     pthread_mutex_unlock(&q->lock);

@@ -30,6 +30,7 @@ struct channel;
 typedef struct qentry {
     msg *m;
     uint64_t seq;
+    uint64_t exp; /* monotonic ms after which it expires (message TTL), 0 = never */
     uint32_t redelivered;
     uint32_t size; /* body bytes (capped), so accounting never touches a cold message */
 } qentry;
@@ -86,6 +87,14 @@ typedef struct queue {
     consumer **consumers;
     size_t nconsumers, cap_consumers, rr;
     uint64_t ready_bytes;
+    struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none; immutable */
+    struct {                /* timers (qsched.h), under lock */
+        uint64_t armed_at;  /* earliest timer armed (monotonic ms), 0 = none */
+        uint64_t last_exp;  /* expiry of the last entry pushed */
+        uint64_t last_sweep;
+        bool unordered;     /* some entry expires before one ahead of it */
+        uint64_t last_used; /* x-expires: last consumer, basic.get or declare */
+    } tm;
 } queue;
 
 /* A new queue with refs = 1 (the vhost's). Copies name and args. */
@@ -98,12 +107,23 @@ static inline amq_bytes queue_name(const queue *q) {
     return (amq_bytes){(const uint8_t *)q->name, q->name_len};
 }
 
-/* Enqueue (takes its own reference on m) and dispatch. Returns 0, or -1 if the
- * queue was deleted meanwhile. Any thread. */
+/* Enqueue (takes its own reference on m) and dispatch. Returns 0, -1 if the
+ * queue was deleted meanwhile, or 1 if its x-overflow rule refused the
+ * message (reject-publish: the caller acks it in the log and nacks the
+ * publisher). Any thread. */
 int queue_publish(queue *q, msg *m);
+/* Timer callback (qsched.c): expire messages, x-expires. */
+void queue_on_timer(queue *q);
+/* The queue was used (declare, basic.get): restarts its x-expires period. */
+void queue_touch(queue *q);
+/* x-expires: no consumer and unused for the whole period as of now. */
+bool queue_unused_since(queue *q, uint64_t now);
 /* Put a message back at its original position (takes ownership of the
- * caller's reference on m) and dispatch. */
-void queue_requeue(queue *q, msg *m, uint64_t seq, bool redelivered);
+ * caller's reference on m) and dispatch. exp: its expiry as delivered. */
+void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
+/* A message left q without requeue (reject/nack): dead-letter it if q has a
+ * dead-letter exchange, else ack it in the log. Takes the reference. */
+void queue_discard(queue *q, msg *m);
 /* Recovery: append the message whose record is at pos; its body stays on disk. */
 void queue_restore(queue *q, uint64_t pos, bool redelivered);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the

@@ -262,6 +262,12 @@ void store_ack(queue *q, msg *m) {
     wlog_live(log_, m->pos, -1);
 }
 
+void store_ack_pos(queue *q, uint64_t pos) {
+    if (!log_ || !q->qid || !pos) return;
+    queue_event(REC_ACK, q, pos);
+    wlog_live(log_, pos, -1);
+}
+
 void store_delivered(queue *q, msg *m) {
     if (!log_ || !q->qid || !m->pos) return;
     queue_event(REC_DELIVERED, q, m->pos);

@@ -62,6 +62,8 @@ void store_dropped(struct queue *q, msg *m);
 
 /* True if the record at pos was in a batch the log could not make durable. */
 bool store_lost(uint64_t pos);
+/* store_ack for a message held as a lazy position. */
+void store_ack_pos(struct queue *q, uint64_t pos);
 /* Liveness only, for a message held as a lazy position. */
 void store_dropped_pos(struct queue *q, uint64_t pos);
 /* Read a message back from the log (a lazy queue entry at delivery). NULL if

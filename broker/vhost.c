@@ -8,6 +8,7 @@
 
 #include "amq/methods.h"
 #include "amq/table.h"
+#include "qfeat.h"
 #include "store.h"
 #include "util.h"
 
@@ -397,7 +398,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
                             (int)name.len, name.p, v->name);
         }
     }
-    return 0;
+    return qfeat_check(args, name, v->name, e->text, sizeof e->text);
 }
 
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
@@ -438,6 +439,7 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
     store_queue_declared(v, q);
 out:
     if (!rc && q) {
+        queue_touch(q);
         queue_ref(q);
         *out = q;
     }
@@ -536,6 +538,13 @@ void vhost_queue_autodelete(vhost *v, queue *q) {
     uint32_t cons;
     queue_counts(q, NULL, &cons);
     if (cons == 0 && !q->deleted && strmap_get(&v->queues, queue_name(q)) == q)
+        queue_remove_locked(v, q, NULL);
+    pthread_rwlock_unlock(&v->lock);
+}
+
+void vhost_queue_expire(vhost *v, queue *q) {
+    pthread_rwlock_wrlock(&v->lock);
+    if (!q->deleted && strmap_get(&v->queues, queue_name(q)) == q && queue_unused_since(q, now_ms()))
         queue_remove_locked(v, q, NULL);
     pthread_rwlock_unlock(&v->lock);
 }

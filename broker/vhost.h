@@ -75,6 +75,8 @@ int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, 
                        uint32_t *count, verr *e);
 /* Delete q if it is auto-delete and has no consumers left (after a cancel). */
 void vhost_queue_autodelete(vhost *v, queue *q);
+/* x-expires: delete q if it is still unused (queue scheduler thread). */
+void vhost_queue_expire(vhost *v, queue *q);
 /* Delete every exclusive queue owned by conn_id (connection closed). */
 void vhost_drop_exclusive(vhost *v, uint64_t conn_id);
 

@@ -184,7 +184,7 @@ static void on_deliver(mail *m) {
     bool was_full = atomic_fetch_sub(&c->inflight, 1) == CONSUMER_INFLIGHT_MAX;
     if (atomic_load(&c->cancelled) || !c->ch) {
         if (m->q) { /* never written: back to its place (the channel and its credit are gone) */
-            queue_requeue(m->q, m->m, m->seq, m->redelivered);
+            queue_requeue(m->q, m->m, m->seq, m->exp, m->redelivered);
         } else {
             msg_unref(&m->m);
         }
@@ -205,7 +205,7 @@ static void on_deliver(mail *m) {
         }
     }
     if (was_full && q) queue_ref(q);
-    channel_deliver(c->ch, c, m->q, m->m, m->seq, m->redelivered); /* takes c, q, m references */
+    channel_deliver(c->ch, c, m->q, m->m, m->seq, m->exp, m->redelivered); /* takes c, q, m references */
     if (was_full && q) {
         queue_dispatch(q);
         queue_unref(&q);

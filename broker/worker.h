@@ -37,6 +37,7 @@ typedef struct mail {
     msg *m;
     struct queue *q;
     uint64_t seq;
+    uint64_t exp; /* MAIL_DELIVER: the entry's expiry (kept if it is requeued) */
     int fd;
 } mail;
 

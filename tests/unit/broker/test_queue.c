@@ -67,8 +67,8 @@ Test(queue, requeue_returns_to_original_position) {
     expect_get(q, "1", false, &e1);
     expect_get(q, "2", false, &e2);
     /* put 2 back first, then 1: order must still be 1, 2, 3 */
-    queue_requeue(q, e2.m, e2.seq, true);
-    queue_requeue(q, e1.m, e1.seq, true);
+    queue_requeue(q, e2.m, e2.seq, 0, true);
+    queue_requeue(q, e1.m, e1.seq, 0, true);
     expect_get(q, "1", true, NULL);
     expect_get(q, "2", true, NULL);
     expect_get(q, "3", false, NULL);
@@ -76,7 +76,7 @@ Test(queue, requeue_returns_to_original_position) {
     qentry e4;
     expect_get(q, "4", false, &e4);
     publish(q, "6");
-    queue_requeue(q, e4.m, e4.seq, true);
+    queue_requeue(q, e4.m, e4.seq, 0, true);
     expect_get(q, "4", true, NULL);
     expect_get(q, "5", false, NULL);
     expect_get(q, "6", false, NULL);
@@ -103,7 +103,7 @@ Test(queue, purge_counts_and_empties) {
     publish(q, "b");
     qentry e;
     expect_get(q, "a", false, &e);
-    queue_requeue(q, e.m, e.seq, true);
+    queue_requeue(q, e.m, e.seq, 0, true);
     cr_assert_eq(queue_purge(q), 2);
     uint32_t n;
     queue_counts(q, &n, NULL);

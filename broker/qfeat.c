@@ -1,0 +1,192 @@
+/* qfeat.c — see qfeat.h. */
+#include "qfeat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amq/table.h"
+#include "util.h"
+
+/* RabbitMQ's names of field types, as its error texts print them. */
+static const char *type_name(char t) {
+    switch (t) {
+    case 'b': return "byte";
+    case 'B': return "unsignedbyte";
+    case 's': return "short";
+    case 'u': return "unsignedshort";
+    case 'I': return "signedint";
+    case 'i': return "unsignedint";
+    case 'l': case 'L': return "long";
+    case 'f': return "float";
+    case 'd': return "double";
+    case 'D': return "decimal";
+    case 'S': return "longstr";
+    case 'x': return "binary";
+    case 't': return "bool";
+    case 'T': return "timestamp";
+    case 'F': return "table";
+    case 'A': return "array";
+    default: return "void";
+    }
+}
+
+static bool is_int(const amq_field *f) {
+    return strchr("bBsuIilL", f->type) != NULL && f->type != 0;
+}
+
+static bool is_str(const amq_field *f) { return f->type == 'S' || f->type == 'x'; }
+
+enum { INT_NONNEG, INT_POSITIVE, INT_EXPIRY, INT_PRIORITY };
+
+/* Check an integer argument; writes RabbitMQ's reason into why. */
+static bool check_int(const amq_field *f, int kind, char *why, size_t n) {
+    int64_t v;
+    if (!is_int(f) || !amq_field_as_i64(f, &v)) {
+        snprintf(why, n, "\"expected integer, got %s\"", type_name(f->type));
+        return false;
+    }
+    if (v < 0) {
+        snprintf(why, n, "{value_negative,%lld}", (long long)v);
+        return false;
+    }
+    if (kind == INT_POSITIVE && v == 0) {
+        snprintf(why, n, "{value_zero,0}");
+        return false;
+    }
+    if ((kind == INT_EXPIRY || kind == INT_POSITIVE) && v > QFEAT_MAX_EXPIRY) {
+        snprintf(why, n, "{value_too_large,%lld}", (long long)v);
+        return false;
+    }
+    if (kind == INT_PRIORITY && v > 255) {
+        snprintf(why, n, "{max_value_exceeded,%lld}", (long long)v);
+        return false;
+    }
+    return true;
+}
+
+int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn) {
+    if (!args.len) return 0;
+    static const struct {
+        const char *key;
+        int kind;
+    } ints[] = {{"x-expires", INT_POSITIVE}, {"x-message-ttl", INT_EXPIRY}, {NULL, 0},
+                {"x-max-length", INT_NONNEG}, {"x-max-length-bytes", INT_NONNEG}, {"x-max-priority", INT_PRIORITY}};
+    char why[160];
+    amq_field f;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!ints[i].key) { /* dead-lettering comes between TTL and length, as RabbitMQ orders its checks */
+            bool dlx = amq_table_get(args, "x-dead-letter-exchange", &f) == 1;
+            if (dlx && !is_str(&f)) {
+                snprintf(err, errn,
+                         "PRECONDITION_FAILED - invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%.*s' in vhost '%s'",
+                         type_name(f.type), (int)qname.len, qname.p, vhost);
+                return 406;
+            }
+            if (amq_table_get(args, "x-dead-letter-routing-key", &f) == 1) {
+                if (!is_str(&f)) {
+                    snprintf(err, errn,
+                             "PRECONDITION_FAILED - invalid type '%s' for arg 'x-dead-letter-routing-key' in queue '%.*s' in vhost '%s'",
+                             type_name(f.type), (int)qname.len, qname.p, vhost);
+                    return 406;
+                }
+                if (!dlx) {
+                    snprintf(why, sizeof why, "routing_key_but_no_dlx_defined");
+                    goto bad_arg_dlrk;
+                }
+            }
+            continue;
+        }
+        if (amq_table_get(args, ints[i].key, &f) == 1 && !check_int(&f, ints[i].kind, why, sizeof why)) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s': %s",
+                     ints[i].key, (int)qname.len, qname.p, vhost, why);
+            return 406;
+        }
+    }
+    if (amq_table_get(args, "x-overflow", &f) == 1) {
+        if (!is_str(&f)) {
+            snprintf(why, sizeof why, "{unacceptable_type,%s}", type_name(f.type));
+        } else if (amq_bytes_eqs(f.v.str, "drop-head") || amq_bytes_eqs(f.v.str, "reject-publish") ||
+                   amq_bytes_eqs(f.v.str, "reject-publish-dlx")) {
+            return 0;
+        } else {
+            snprintf(why, sizeof why, "invalid_overflow");
+        }
+        snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
+                 (int)qname.len, qname.p, vhost, why);
+        return 406;
+    }
+    return 0;
+bad_arg_dlrk:
+    snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '%.*s' in vhost '%s': %s",
+             (int)qname.len, qname.p, vhost, why);
+    return 406;
+}
+
+static int64_t int_arg(amq_bytes args, const char *key) {
+    amq_field f;
+    int64_t v;
+    if (amq_table_get(args, key, &f) == 1 && is_int(&f) && amq_field_as_i64(&f, &v) && v >= 0) return v;
+    return -1;
+}
+
+qfeat *qfeat_parse(amq_bytes args) {
+    if (!args.len) return NULL;
+    qfeat q;
+    memset(&q, 0, sizeof q);
+    q.msg_ttl = int_arg(args, "x-message-ttl");
+    q.max_len = int_arg(args, "x-max-length");
+    q.max_bytes = int_arg(args, "x-max-length-bytes");
+    q.expires = int_arg(args, "x-expires");
+    amq_field f;
+    bool any = q.msg_ttl >= 0 || q.max_len >= 0 || q.max_bytes >= 0 || q.expires > 0;
+    if (amq_table_get(args, "x-overflow", &f) == 1 && is_str(&f)) {
+        if (amq_bytes_eqs(f.v.str, "reject-publish")) q.overflow = OVF_REJECT_PUBLISH;
+        else if (amq_bytes_eqs(f.v.str, "reject-publish-dlx")) q.overflow = OVF_REJECT_PUBLISH_DLX;
+    }
+    if (amq_table_get(args, "x-dead-letter-exchange", &f) == 1 && is_str(&f) && f.v.str.len <= 255) {
+        q.has_dlx = true;
+        q.dlx_len = (uint8_t)f.v.str.len;
+        memcpy(q.dlx, f.v.str.p, f.v.str.len);
+        any = true;
+        if (amq_table_get(args, "x-dead-letter-routing-key", &f) == 1 && is_str(&f) && f.v.str.len <= 255) {
+            q.has_dlrk = true;
+            q.dlrk_len = (uint8_t)f.v.str.len;
+            memcpy(q.dlrk, f.v.str.p, f.v.str.len);
+        }
+    }
+    if (!any) return NULL;
+    qfeat *r = xmalloc(sizeof *r);
+    *r = q;
+    return r;
+}
+
+int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn) {
+    size_t i = 0;
+    bool neg = false;
+    if (i < s.len && (s.p[i] == '-' || s.p[i] == '+')) neg = s.p[i++] == '-';
+    if (i >= s.len || s.p[i] < '0' || s.p[i] > '9') {
+        snprintf(why, whyn, "no_integer");
+        return -1;
+    }
+    int64_t v = 0;
+    bool big = false;
+    for (; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++) {
+        if (v > (INT64_MAX - 9) / 10) big = true;
+        else v = v * 10 + (s.p[i] - '0');
+    }
+    if (i < s.len) {
+        snprintf(why, whyn, "{leftover_string,\"%.*s\"}", (int)(s.len - i), s.p + i);
+        return -1;
+    }
+    if (neg) {
+        snprintf(why, whyn, "{value_negative,-%.*s}", (int)(s.len - 1), s.p + 1);
+        return -1;
+    }
+    if (big || v > QFEAT_MAX_EXPIRY) {
+        snprintf(why, whyn, "{value_too_large,%.*s}", (int)s.len, s.p);
+        return -1;
+    }
+    *ms = v;
+    return 0;
+}

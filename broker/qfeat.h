@@ -1,0 +1,37 @@
+/* qfeat.h — the optional queue features RabbitMQ drives with declare
+ * arguments: message TTL, dead-lettering, length limits (issue 5).
+ *
+ * A queue declared with none of these arguments has q->feat == NULL and
+ * pays nothing for them. A qfeat is parsed once at declare time and is
+ * immutable afterwards. */
+#ifndef WARREN_QFEAT_H
+#define WARREN_QFEAT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amq/buf.h"
+
+/* RabbitMQ's upper bound on TTLs and expirations (ten years, in ms). */
+#define QFEAT_MAX_EXPIRY 315360000000LL
+
+enum { OVF_DROP_HEAD, OVF_REJECT_PUBLISH, OVF_REJECT_PUBLISH_DLX };
+
+typedef struct qfeat {
+    int64_t msg_ttl;     /* x-message-ttl, -1 = none */
+    int64_t max_len;     /* x-max-length, -1 = none */
+    int64_t max_bytes;   /* x-max-length-bytes, -1 = none */
+    int64_t expires;     /* x-expires, -1 = none */
+    uint8_t overflow;    /* OVF_* */
+    bool has_dlx, has_dlrk;
+    char dlx[256], dlrk[256];
+    uint8_t dlx_len, dlrk_len;
+} qfeat;
+
+/* Validate the arguments RabbitMQ checks; 0 or 406 with RabbitMQ's text in err. */
+int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn);
+/* The features of a validated argument table, or NULL when it sets none. */
+qfeat *qfeat_parse(amq_bytes args);
+/* Parse a message's expiration property: 0 and *ms, or -1 with RabbitMQ's
+ * reason ("no_integer", "{value_negative,-1}", ...) in why. */
+int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn);
+#endif
