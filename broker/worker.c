@@ -150,12 +150,12 @@ static void advance_waiting(worker *w) {
     }
 }
 
-static void add_conn(worker *w, int fd) {
+static void add_conn(worker *w, int fd, bool tls) {
     if (w->shutting_down) {
         close(fd);
         return;
     }
-    conn *c = conn_new(w, fd);
+    conn *c = conn_new(w, fd, tls);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -228,7 +228,7 @@ static bool drain(worker *w) {
                 if (!atomic_load(&m->c->cancelled) && m->c->ch) channel_consumer_cancelled(m->c->ch, m->c);
                 consumer_unref(&m->c);
                 break;
-            case MAIL_CONN: add_conn(w, m->fd); break;
+            case MAIL_CONN: add_conn(w, m->fd, m->tls); break;
             case MAIL_SHUTDOWN:
                 w->shutting_down = true;
                 w->shutdown_ms = now_ms();
