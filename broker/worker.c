@@ -312,6 +312,13 @@ static void *run(void *arg) {
         }
         more = drain(w);
         dead_seen |= flush_all(w);
+        /* Flushing may post to ourselves (a drained connection un-throttles and
+         * re-runs dispatch): such mail raises no eventfd, so do not sleep on it. */
+        if (!more) {
+            pthread_mutex_lock(&w->box.lock);
+            more = w->box.n > 0;
+            pthread_mutex_unlock(&w->box.lock);
+        }
         now = now_ms();
         if (now >= w->next_tick) {
             w->next_tick = now + 1000;
