@@ -207,6 +207,30 @@ def stalled_handshakes(b):
     assert waited >= HANDSHAKE_TIMEOUT_MS / 1000 - 0.3, f"dropped after {waited:.2f}s, before the timeout"
 
 
+def no_stalls_consuming_large_messages(b):
+    """24 MB of 20 kB messages over TLS: deliveries must flow without pauses (a delivery posted
+    to its own worker while flushing once waited for the 1 s tick, every ~11 MB)."""
+    conn = pika.BlockingConnection(params(b, "client", None))
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    body = b"z" * 20000
+    n = 1200
+    for _ in range(n):
+        ch.basic_publish("", q, body)
+    ch.queue_declare(q, passive=True)
+    last, worst, got = time.monotonic(), 0.0, 0
+    for method, _p, data in ch.consume(q, auto_ack=True, inactivity_timeout=5):
+        assert method is not None, f"only {got} of {n} deliveries arrived"
+        now = time.monotonic()
+        worst = max(worst, now - last)
+        last = now
+        got += 1
+        if got == n:
+            break
+    conn.close()
+    assert worst < 0.7, f"deliveries paused for {worst:.2f}s"
+
+
 def plain_tcp(b):
     conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.tcp))
     round_trip(conn, user_id="guest")
@@ -234,6 +258,7 @@ def suite_required(b):
     check("A EXTERNAL as the certificate's CN", tls_round_trip, b, None, "client", True, "guest")
     check("A EXTERNAL unknown CN refused", expect_login_refused, b, "stranger", True)
     check("A stalled handshakes", stalled_handshakes, b)
+    check("A large messages flow without pauses", no_stalls_consuming_large_messages, b)
     check("A plain TCP works", plain_tcp, b)
     check("A EXTERNAL refused on TCP", external_on_tcp_refused, b)
 
