@@ -52,3 +52,13 @@ int auth_check(amq_bytes mech, amq_bytes resp, bool from_loopback, char *user, s
     if (!from_loopback && config.guest_loopback_only && amq_bytes_eqs(u, "guest")) return AUTH_LOOPBACK_ONLY;
     return AUTH_OK;
 }
+
+bool auth_user_exists(const char *name) { return !strcmp(name, config.default_user); }
+
+int auth_external(const char *cert_name, bool from_loopback, char *user, size_t cap) {
+    snprintf(user, cap, "%s", cert_name ? cert_name : "");
+    if (!cert_name) return AUTH_NO_CERT;
+    if (!auth_user_exists(cert_name)) return AUTH_REFUSED;
+    if (!from_loopback && config.guest_loopback_only && !strcmp(cert_name, "guest")) return AUTH_LOOPBACK_ONLY;
+    return AUTH_OK;
+}

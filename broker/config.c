@@ -14,9 +14,10 @@
 warren_config config;
 
 static const char usage[] =
-    "usage: warren [--port N] [--bind ADDR] [--data-dir DIR] [--threads N] [--config FILE] [--help]\n"
+    "usage: warren [--port N] [--tls-port N] [--bind ADDR] [--data-dir DIR] [--threads N] [--config FILE] [--help]\n"
     "\n"
     "  --port N        AMQP port (default 5672)\n"
+    "  --tls-port N    AMQP over TLS port (listeners.ssl.default; needs ssl_options in --config)\n"
     "  --bind ADDR     listen address (default: all interfaces, IPv4 and IPv6)\n"
     "  --data-dir DIR  where durable data lives (default ./warren-data; created if missing)\n"
     "  --threads N     I/O worker threads (default: number of cores)\n"
@@ -51,6 +52,8 @@ static void defaults(void) {
     gethostname(host, sizeof host - 1);
     snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
     config.log_level = LOG_INFO;
+    config.ssl_depth = -1;
+    config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
 }
 
 static int parse_int(const char *what, const char *s, long lo, long hi, long *out) {
@@ -103,6 +106,57 @@ static char *trim(char *s) {
     char *e = s + strlen(s);
     while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
     return s;
+}
+
+static int bad_value(const char *what, const char *v, const char *expected) {
+    fprintf(stderr, "warren: invalid value for %s: '%s' (expected %s)\n", what, v, expected);
+    return -1;
+}
+
+/* TLS keys (rabbitmq.conf names). 1 = handled, 0 = not a TLS key, -1 = bad value. */
+static int set_tls_key(const char *what, const char *k, const char *v) {
+    long n;
+    if (!strcmp(k, "listeners.ssl.default")) {
+        const char *colon = strrchr(v, ':');
+        config.tls_bind[0] = 0;
+        if (colon) { /* ADDR:PORT, [v6addr]:PORT */
+            const char *a = v, *e = colon;
+            if (*a == '[' && e > a && e[-1] == ']') a++, e--;
+            snprintf(config.tls_bind, sizeof config.tls_bind, "%.*s", (int)(e - a), a);
+            v = colon + 1;
+        }
+        if (parse_int(what, v, 1, 65535, &n)) return -1;
+        config.tls_port = (int)n;
+    } else if (!strcmp(k, "ssl_options.cacertfile")) {
+        snprintf(config.ssl_cacertfile, sizeof config.ssl_cacertfile, "%s", v);
+    } else if (!strcmp(k, "ssl_options.certfile")) {
+        snprintf(config.ssl_certfile, sizeof config.ssl_certfile, "%s", v);
+    } else if (!strcmp(k, "ssl_options.keyfile")) {
+        snprintf(config.ssl_keyfile, sizeof config.ssl_keyfile, "%s", v);
+    } else if (!strcmp(k, "ssl_options.verify")) {
+        if (strcmp(v, "verify_peer") && strcmp(v, "verify_none")) return bad_value(what, v, "verify_peer or verify_none");
+        config.ssl_verify_peer = !strcmp(v, "verify_peer");
+    } else if (!strcmp(k, "ssl_options.fail_if_no_peer_cert")) {
+        if (strcmp(v, "true") && strcmp(v, "false")) return bad_value(what, v, "true or false");
+        config.ssl_fail_if_no_peer_cert = !strcmp(v, "true");
+    } else if (!strcmp(k, "ssl_options.depth")) {
+        if (parse_int(what, v, 0, 100, &n)) return -1;
+        config.ssl_depth = (int)n;
+    } else if (!strncmp(k, "ssl_options.versions.", 21)) {
+        if (!strcmp(v, "tlsv1.2")) config.ssl_versions |= 1u << 2;
+        else if (!strcmp(v, "tlsv1.3")) config.ssl_versions |= 1u << 3;
+        else return bad_value(what, v, "tlsv1.2 or tlsv1.3; Warren supports no older TLS");
+    } else if (!strcmp(k, "ssl_cert_login_from")) {
+        if (strcmp(v, "common_name") && strcmp(v, "distinguished_name"))
+            return bad_value(what, v, "distinguished_name or common_name");
+        config.ssl_cert_login_cn = !strcmp(v, "common_name");
+    } else if (!strcmp(k, "ssl_handshake_timeout")) {
+        if (parse_int(what, v, 100, 3600000, &n)) return -1;
+        config.ssl_handshake_timeout_ms = (uint32_t)n;
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 static int set_key(const char *file, int line, const char *k, const char *v) {
@@ -161,6 +215,8 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
             fprintf(stderr, "warren: invalid value for %s: '%s' (expected debug, info, warning or error)\n", what, v);
             return -1;
         }
+    } else if ((n = set_tls_key(what, k, v)) != 0) {
+        if (n < 0) return -1;
     } else {
         fprintf(stderr, "warren: warning: unknown config key '%s' at %s line %d (ignored)\n", k, file, line);
     }
@@ -208,8 +264,9 @@ int config_load(int argc, char **argv) {
             fputs(usage, stdout);
             return 1;
         }
-        bool takes = !strcmp(a, "--port") || !strcmp(a, "--bind") || !strcmp(a, "--data-dir") ||
-                     !strcmp(a, "--threads") || !strcmp(a, "--config") || !strcmp(a, "--memory-limit");
+        bool takes = !strcmp(a, "--port") || !strcmp(a, "--tls-port") || !strcmp(a, "--bind") ||
+                     !strcmp(a, "--data-dir") || !strcmp(a, "--threads") || !strcmp(a, "--config") ||
+                     !strcmp(a, "--memory-limit");
         if (!takes) {
             fprintf(stderr, "warren: unknown option '%s' (see --help)\n", a);
             return -1;
@@ -222,6 +279,9 @@ int config_load(int argc, char **argv) {
         if (!strcmp(a, "--port")) {
             if (parse_int("--port", v, 0, 65535, &n)) return -1;
             config.port = (int)n;
+        } else if (!strcmp(a, "--tls-port")) {
+            if (parse_int("--tls-port", v, 1, 65535, &n)) return -1;
+            config.tls_port = (int)n;
         } else if (!strcmp(a, "--bind")) {
             snprintf(config.bind, sizeof config.bind, "%s", v);
         } else if (!strcmp(a, "--data-dir")) {

@@ -27,6 +27,16 @@ typedef struct {
     bool guest_loopback_only; /* loopback_users includes the default user "guest" */
     char cluster_name[300];
     int log_level;
+    /* TLS (amqps) listener: listeners.ssl.default, ssl_options.*, ssl_cert_login_from. */
+    int tls_port;               /* 0 = no TLS listener */
+    char tls_bind[128];         /* "" = all interfaces */
+    char ssl_cacertfile[512], ssl_certfile[512], ssl_keyfile[512];
+    bool ssl_verify_peer;       /* ssl_options.verify = verify_peer (default verify_none) */
+    bool ssl_fail_if_no_peer_cert;
+    int ssl_depth;              /* ssl_options.depth; -1 = OpenSSL's default */
+    unsigned ssl_versions;      /* bit 2 = TLS 1.2, bit 3 = TLS 1.3; 0 = both */
+    bool ssl_cert_login_cn;     /* ssl_cert_login_from = common_name (default distinguished_name) */
+    uint32_t ssl_handshake_timeout_ms;
 } warren_config;
 
 extern warren_config config;

@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "config.h"
+#include "transport.h"
 #include "util.h"
 #include "vhost.h"
 
@@ -51,9 +52,10 @@ static void peer_name(conn *c) {
     }
 }
 
-conn *conn_new(worker *w, int fd) {
+conn *conn_new(worker *w, int fd, bool tls) {
     conn *c = xcalloc(1, sizeof *c);
     c->fd = fd;
+    c->tr = &transport_tcp;
     c->w = w;
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->state = CONN_AWAIT_HEADER;
@@ -64,7 +66,8 @@ conn *conn_new(worker *w, int fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     peer_name(c);
-    log_info("accepting AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
+    log_info("accepting AMQP connection %s (id %llu)%s", c->peer, (unsigned long long)c->id, tls ? " over TLS" : "");
+    if (tls) tls_attach(c);
     return c;
 }
 
@@ -143,7 +146,10 @@ static void send_start(conn *c) {
     amq_connection_start m = {.version_major = 0,
                               .version_minor = 9,
                               .server_properties = {t.data + 4, t.len - 4},
-                              .mechanisms = amq_cstr("PLAIN AMQPLAIN"),
+                              /* EXTERNAL on every TLS connection, as RabbitMQ's
+                               * rabbitmq_auth_mechanism_ssl offers it (refused later
+                               * when no certificate was presented). */
+                              .mechanisms = amq_cstr(c->tr->secure ? "PLAIN AMQPLAIN EXTERNAL" : "PLAIN AMQPLAIN"),
                               .locales = amq_cstr("en_US")};
     send_method(c, 0, AMQ_CONNECTION_START, &m);
     amq_wr_destroy(&t);
@@ -160,7 +166,11 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
             c->cap_blocked = true;
     }
     char user[256];
-    int rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
+    int rc;
+    if (c->tr->secure && amq_bytes_eqs(m->mechanism, "EXTERNAL"))
+        rc = auth_external(c->tr->peer_cert_name(c), c->peer_loopback, user, sizeof user);
+    else
+        rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
     if (rc == AUTH_BAD_MECHANISM) {
         conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
                    "ACCESS_REFUSED - unsupported authentication mechanism '%.*s'", (int)m->mechanism.len,
@@ -169,7 +179,9 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
     }
     if (rc != AUTH_OK) {
         log_warn("authentication failed for user '%s' from %s (%s)", user, c->peer,
-                 rc == AUTH_LOOPBACK_ONLY ? "user may only connect via localhost" : "bad credentials");
+                 rc == AUTH_LOOPBACK_ONLY ? "user may only connect via localhost"
+                 : rc == AUTH_NO_CERT     ? "connection peer presented no TLS (x.509) certificate"
+                                          : "bad credentials");
         if (rc == AUTH_LOOPBACK_ONLY)
             conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
                        "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
@@ -485,7 +497,8 @@ void conn_on_readable(conn *c) {
         conn_block(c);
         return;
     }
-    while (c->state < CONN_FLUSH_CLOSE && budget && !c->reading_paused) {
+    /* Past the budget, still drain what TLS holds decrypted: epoll cannot see it. */
+    while (c->state < CONN_FLUSH_CLOSE && (budget || c->tr->pending(c)) && !c->reading_paused) {
         size_t need = c->in_len + READ_CHUNK;
         if (c->in_cap < need) {
             size_t cap = c->in_cap ? c->in_cap : READ_CHUNK;
@@ -493,7 +506,7 @@ void conn_on_readable(conn *c) {
             c->in = xrealloc(c->in, cap);
             c->in_cap = cap;
         }
-        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        ssize_t n = c->tr->read(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (c->state == CONN_OPEN)
                 log_warn("client unexpectedly closed TCP connection %s (id %llu)", c->peer,
@@ -517,12 +530,13 @@ void conn_on_readable(conn *c) {
         c->in = NULL;
         c->in_cap = 0;
     }
-    if (budget == 0 || c->state == CONN_FLUSH_CLOSE) worker_want_flush(c->w, c);
+    if (budget == 0 || c->state == CONN_FLUSH_CLOSE || (c->tr->wants_write(c) && !c->want_out))
+        worker_want_flush(c->w, c);
 }
 
 void conn_flush(conn *c) {
     while (c->out.len && c->state != CONN_DEAD) {
-        ssize_t n = write(c->fd, c->out.data, c->out.len);
+        ssize_t n = c->tr->write(c, c->out.data, c->out.len);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
@@ -532,7 +546,7 @@ void conn_flush(conn *c) {
         amq_wr_consume(&c->out, (size_t)n);
         c->last_send_ms = now_ms();
     }
-    bool want_out = c->out.len > 0;
+    bool want_out = c->out.len > 0 || c->tr->wants_write(c);
     if (want_out != c->want_out) {
         c->want_out = want_out;
         uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
@@ -558,11 +572,16 @@ void conn_flush(conn *c) {
     if (c->state == CONN_FLUSH_CLOSE && c->out.len == 0) c->state = CONN_DEAD;
 }
 
-void conn_on_writable(conn *c) { conn_flush(c); }
+void conn_on_writable(conn *c) {
+    if (c->tr->wants_write(c)) conn_on_readable(c); /* a TLS handshake or read waits to write */
+    if (c->state != CONN_DEAD) conn_flush(c);
+}
 
 void conn_tick(conn *c, uint64_t now) {
-    if (c->state < CONN_OPEN && now - c->created_ms > config.handshake_timeout_ms) {
-        log_warn("closing connection %s: handshake timeout", c->peer);
+    bool tls_hs = c->tr->handshaking(c);
+    if (c->state < CONN_OPEN &&
+        now - c->created_ms > (tls_hs ? config.ssl_handshake_timeout_ms : config.handshake_timeout_ms)) {
+        log_warn("closing connection %s: %shandshake timeout", c->peer, tls_hs ? "TLS " : "");
         c->state = CONN_DEAD;
         return;
     }
@@ -603,7 +622,7 @@ void conn_free(conn *c) {
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);
-    close(c->fd);
+    c->tr->close(c); /* closes the fd */
     free(c->in);
     amq_wr_destroy(&c->out);
     free(c);

@@ -12,6 +12,7 @@
 
 struct channel;
 struct vhost;
+struct transport;
 
 enum conn_state {
     CONN_AWAIT_HEADER,
@@ -30,6 +31,8 @@ enum conn_state {
 
 typedef struct conn {
     int fd;
+    const struct transport *tr; /* plain TCP or TLS (transport.h) */
+    void *tr_state;
     worker *w;
     uint64_t id;
     enum conn_state state;
@@ -58,8 +61,9 @@ typedef struct conn {
     bool in_flush_list;
 } conn;
 
-/* Take over an accepted socket on worker w (the current thread's). */
-conn *conn_new(worker *w, int fd);
+/* Take over an accepted socket on worker w (the current thread's); tls: it
+ * came from the TLS listener. */
+conn *conn_new(worker *w, int fd, bool tls);
 /* Socket events. */
 void conn_on_readable(conn *c);
 void conn_on_writable(conn *c);

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "qsched.h"
 #include "store.h"
+#include "transport.h"
 #include "util.h"
 #include "vhost.h"
 #include "worker.h"
@@ -26,6 +27,7 @@
 #define MAX_LISTENERS 8
 
 static int listeners[MAX_LISTENERS];
+static bool listener_tls[MAX_LISTENERS]; /* accepted sockets speak TLS */
 static int nlisteners;
 
 static int listen_on(const struct sockaddr *sa, socklen_t len, int family) {
@@ -43,29 +45,33 @@ static int listen_on(const struct sockaddr *sa, socklen_t len, int family) {
     return fd;
 }
 
-static int open_listeners(void) {
+/* Listen on bind:port_num ("" = every interface); tls marks the listeners. */
+static int open_listeners(const char *bind_addr, int port_num, bool tls) {
     char port[16];
-    snprintf(port, sizeof port, "%d", config.port);
-    if (!config.bind[0]) {
+    snprintf(port, sizeof port, "%d", port_num);
+    int first = nlisteners;
+    const char *what = tls ? "TLS port" : "port";
+    if (!bind_addr[0]) {
         /* One dual-stack socket serves IPv4 and IPv6 on every interface. */
-        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)config.port),
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port_num),
                                   .sin6_addr = in6addr_any};
         int fd = listen_on((struct sockaddr *)&a6, sizeof a6, AF_INET6);
         if (fd < 0 && errno == EADDRINUSE) goto in_use;
         if (fd < 0) { /* no IPv6 on this host: IPv4 only */
-            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)config.port),
+            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_num),
                                      .sin_addr.s_addr = htonl(INADDR_ANY)};
             fd = listen_on((struct sockaddr *)&a4, sizeof a4, AF_INET);
             if (fd < 0) goto fail;
         }
+        listener_tls[nlisteners] = tls;
         listeners[nlisteners++] = fd;
         return 0;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
-    int rc = getaddrinfo(config.bind, port, &hints, &res);
+    int rc = getaddrinfo(bind_addr, port, &hints, &res);
     if (rc) {
-        fprintf(stderr, "warren: cannot bind to '%s': %s\n", config.bind, gai_strerror(rc));
+        fprintf(stderr, "warren: cannot bind to '%s': %s\n", bind_addr, gai_strerror(rc));
         return -1;
     }
     for (struct addrinfo *ai = res; ai && nlisteners < MAX_LISTENERS; ai = ai->ai_next) {
@@ -77,16 +83,19 @@ static int open_listeners(void) {
             if (e == EADDRINUSE) goto in_use;
             goto fail;
         }
+        listener_tls[nlisteners] = tls;
         listeners[nlisteners++] = fd;
     }
     freeaddrinfo(res);
     return 0;
 in_use:
-    fprintf(stderr, "warren: port %d is already in use (%s)\n", config.port, config.bind[0] ? config.bind : "all interfaces");
-    return -1;
+    fprintf(stderr, "warren: %s %d is already in use (%s)\n", what, port_num, bind_addr[0] ? bind_addr : "all interfaces");
+    goto close_new;
 fail:
-    fprintf(stderr, "warren: cannot listen on %s port %d: %s\n", config.bind[0] ? config.bind : "all interfaces",
-            config.port, strerror(errno));
+    fprintf(stderr, "warren: cannot listen on %s %s %d: %s\n", bind_addr[0] ? bind_addr : "all interfaces", what,
+            port_num, strerror(errno));
+close_new:
+    while (nlisteners > first) close(listeners[--nlisteners]);
     return -1;
 }
 
@@ -136,7 +145,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
-    if (open_listeners()) return 1;
+    if (config.tls_port && tls_init()) return 1;
+    if (open_listeners(config.bind, config.port, false)) return 1;
+    if (config.tls_port && open_listeners(config.tls_bind, config.tls_port, true)) return 1;
     vhosts_init();
     store_set_listener(durable_advanced, durable_failed);
     if (store_open(config.data_dir)) return 1;
@@ -145,12 +156,18 @@ int main(int argc, char **argv) {
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
              config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
              config.threads == 1 ? "" : "s", config.data_dir);
+    if (config.tls_port)
+        log_info("TLS (amqps) listener on %s port %d, client certificates %s", config.tls_bind[0] ? config.tls_bind : "all interfaces",
+                 config.tls_port,
+                 !config.ssl_verify_peer ? "not requested (verify_none)"
+                 : config.ssl_fail_if_no_peer_cert ? "required (verify_peer, fail_if_no_peer_cert)"
+                                                   : "verified when presented (verify_peer)");
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = sfd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)MAX_LISTENERS << 32 | (uint32_t)sfd};
     epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
     for (int i = 0; i < nlisteners; i++) {
-        ev.data.fd = listeners[i];
+        ev.data.u64 = (uint64_t)i << 32 | (uint32_t)listeners[i];
         epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
     }
     int next = 0;
@@ -159,7 +176,8 @@ int main(int argc, char **argv) {
         struct epoll_event evs[16];
         int n = epoll_wait(ep, evs, 16, -1);
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == sfd) {
+            int li = (int)(evs[i].data.u64 >> 32);
+            if (li == MAX_LISTENERS) {
                 struct signalfd_siginfo si;
                 if (read(sfd, &si, sizeof si) == sizeof si)
                     log_info("received %s: shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -167,12 +185,12 @@ int main(int argc, char **argv) {
                 continue;
             }
             for (;;) {
-                int fd = accept4(evs[i].data.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = accept4(listeners[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EMFILE || errno == ENFILE) log_warn("accept: %s", strerror(errno));
                     break;
                 }
-                mail m = {.kind = MAIL_CONN, .fd = fd};
+                mail m = {.kind = MAIL_CONN, .fd = fd, .tls = listener_tls[li]};
                 worker_post(ws[next], &m);
                 next = (next + 1) % config.threads;
             }
@@ -187,6 +205,7 @@ int main(int argc, char **argv) {
     qsched_stop(); /* pending dead-letters and timers, before the log closes */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
+    tls_shutdown();
     close(ep);
     close(sfd);
     log_info("Warren stopped");

@@ -158,12 +158,12 @@ static void advance_waiting(worker *w) {
     }
 }
 
-static void add_conn(worker *w, int fd) {
+static void add_conn(worker *w, int fd, bool tls) {
     if (w->shutting_down) {
         close(fd);
         return;
     }
-    conn *c = conn_new(w, fd);
+    conn *c = conn_new(w, fd, tls);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -236,7 +236,7 @@ static bool drain(worker *w) {
                 if (!atomic_load(&m->c->cancelled) && m->c->ch) channel_consumer_cancelled(m->c->ch, m->c);
                 consumer_unref(&m->c);
                 break;
-            case MAIL_CONN: add_conn(w, m->fd); break;
+            case MAIL_CONN: add_conn(w, m->fd, m->tls); break;
             case MAIL_SHUTDOWN:
                 w->shutting_down = true;
                 w->shutdown_ms = now_ms();
@@ -321,6 +321,13 @@ static void *run(void *arg) {
         more = drain(w);
         if (w->nblocked && !mem_over_limit()) unblock_all(w);
         dead_seen |= flush_all(w);
+        /* Flushing may post to ourselves (a drained connection un-throttles and
+         * re-runs dispatch): such mail raises no eventfd, so do not sleep on it. */
+        if (!more) {
+            pthread_mutex_lock(&w->box.lock);
+            more = w->box.n > 0;
+            pthread_mutex_unlock(&w->box.lock);
+        }
         now = now_ms();
         if (now >= w->next_tick) {
             w->next_tick = now + 1000;

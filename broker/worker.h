@@ -24,7 +24,7 @@ struct conn;
 enum mail_kind {
     MAIL_DELIVER,  /* m from q for consumer c (refs held on c, m, q) */
     MAIL_CANCEL,   /* queue of consumer c was deleted: notify the client */
-    MAIL_CONN,     /* a new accepted socket fd */
+    MAIL_CONN,     /* a new accepted socket fd (tls: from the TLS listener) */
     MAIL_SHUTDOWN, /* close every connection with 320 and exit */
     MAIL_KICK,     /* re-run dispatch for consumer c's queue (credit returned) */
     MAIL_LOG,      /* the durable log advanced: advance waiting channels */
@@ -33,6 +33,7 @@ enum mail_kind {
 typedef struct mail {
     uint8_t kind;
     uint8_t redelivered;
+    uint8_t tls;
     struct consumer *c;
     msg *m;
     struct queue *q;
