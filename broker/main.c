@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
 #include "store.h"
 #include "util.h"
@@ -111,6 +112,19 @@ static int check_data_dir(void) {
     return 0;
 }
 
+/* First boot: the default vhost, and the default user with every permission
+ * on it and the administrator tag, as RabbitMQ creates them. */
+static void seed_defaults(void) {
+    char err[300];
+    vhost_add(config.default_vhost, NULL);
+    if (access_user_add(config.default_user, config.default_pass, "administrator", err, sizeof err) ||
+        access_set_permissions(config.default_user, config.default_vhost, ".*", ".*", ".*", err, sizeof err))
+        log_err("cannot create the default user: %s", err);
+    else
+        log_info("first boot: created vhost '%s' and user '%s' (administrator, full permissions there)",
+                 config.default_vhost, config.default_user);
+}
+
 static void durable_advanced(uint64_t pos) {
     (void)pos;
     workers_log_progress();
@@ -137,6 +151,7 @@ int main(int argc, char **argv) {
     if (open_listeners()) return 1;
     vhosts_init();
     store_set_listener(durable_advanced, durable_failed);
+    store_set_first_boot(seed_defaults);
     if (store_open(config.data_dir)) return 1;
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
@@ -184,6 +199,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
+    access_destroy();
     close(ep);
     close(sfd);
     log_info("Warren stopped");
