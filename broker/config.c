@@ -156,6 +156,12 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
+    } else if (!strcmp(k, "load_definitions")) {
+        if (!*v) {
+            fprintf(stderr, "warren: invalid value for %s: expected a file name\n", what);
+            return -1;
+        }
+        snprintf(config.load_definitions, sizeof config.load_definitions, "%s", v);
     } else if (!strcmp(k, "log.level")) {
         if (!strcmp(v, "debug")) config.log_level = LOG_DEBUG;
         else if (!strcmp(v, "info")) config.log_level = LOG_INFO;

@@ -25,6 +25,7 @@ typedef struct {
     char default_vhost[256];
     char loopback_users[1024]; /* users allowed from loopback only, comma-separated ("guest") */
     char cluster_name[300];
+    char load_definitions[512]; /* definitions JSON imported at boot ("" = none) */
     int log_level;
 } warren_config;
 

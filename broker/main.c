@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "config.h"
+#include "definitions.h"
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
@@ -116,6 +117,7 @@ static int check_data_dir(void) {
  * on it and the administrator tag, as RabbitMQ creates them. */
 static void seed_defaults(void) {
     char err[300];
+    if (config.load_definitions[0]) return; /* RabbitMQ: definitions at boot replace the defaults */
     vhost_add(config.default_vhost, NULL);
     if (access_user_add(config.default_user, config.default_pass, "administrator", err, sizeof err) ||
         access_set_permissions(config.default_user, config.default_vhost, ".*", ".*", ".*", err, sizeof err))
@@ -153,6 +155,16 @@ int main(int argc, char **argv) {
     store_set_listener(durable_advanced, durable_failed);
     store_set_first_boot(seed_defaults);
     if (store_open(config.data_dir)) return 1;
+    if (config.load_definitions[0]) {
+        char report[4096];
+        int drc = defs_import_file(config.load_definitions, report, sizeof report);
+        if (drc < 0) {
+            log_err("load_definitions: %s", report);
+            return 1;
+        }
+        log_info("imported definitions from %s%s", config.load_definitions,
+                 drc ? " (some items skipped: see the warnings above)" : "");
+    }
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
