@@ -1,6 +1,7 @@
 /* Users, password hashes and permission patterns (broker/access.c). The
  * hashes below were made by RabbitMQ 3.10.8 (tests/fixtures). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "access.h"
@@ -73,5 +74,34 @@ Test(access, permission_patterns_like_rabbitmq) {
     cr_assert_null(access_grant_get("p", "/"));
     cr_assert(!access_grant_allows(g, PERM_READ, B("foo")) == false); /* the old grant stays valid */
     access_grant_unref(&g);
+    access_destroy();
+}
+
+/* guest from a non-loopback address: auth_check with a fake peer (the
+ * connection passes peer_loopback = false for any other address). */
+#include "auth.h"
+#include "config.h"
+
+Test(access, loopback_users_only_from_loopback) {
+    char *argv[] = {"warren", NULL};
+    cr_assert_eq(config_load(1, argv), 0);
+    char err[200], user[256];
+    cr_assert_eq(access_user_add("guest", "guest", "administrator", err, sizeof err), 0);
+    cr_assert_eq(access_user_add("bob", "bobpw", "", err, sizeof err), 0);
+    static const char g[] = "\0guest\0guest", b[] = "\0bob\0bobpw", bad[] = "\0guest\0nope";
+    amq_bytes plain = amq_cstr("PLAIN");
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)g, sizeof g - 1}, true, user, sizeof user), AUTH_OK);
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)g, sizeof g - 1}, false, user, sizeof user),
+                 AUTH_LOOPBACK_ONLY);
+    cr_assert_str_eq(user, "guest");
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)bad, sizeof bad - 1}, false, user, sizeof user),
+                 AUTH_REFUSED);
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)b, sizeof b - 1}, false, user, sizeof user), AUTH_OK);
+    cr_assert_eq(auth_check(amq_cstr("EXTERNAL"), (amq_bytes){0}, false, user, sizeof user), AUTH_BAD_MECHANISM);
+    /* loopback_users = none lifts the restriction; loopback_users.bob = true adds bob */
+    snprintf(config.loopback_users, sizeof config.loopback_users, "bob");
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)g, sizeof g - 1}, false, user, sizeof user), AUTH_OK);
+    cr_assert_eq(auth_check(plain, (amq_bytes){(const uint8_t *)b, sizeof b - 1}, false, user, sizeof user),
+                 AUTH_LOOPBACK_ONLY);
     access_destroy();
 }
