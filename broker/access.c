@@ -164,11 +164,13 @@ static int put_locked(const char *name, int algo, const char *hash, const char *
         memset(u, 0, sizeof *u);
         u->name = xstrdup(name);
     }
+    /* hash and tags may be the user's own strings: copy before freeing */
+    char *nh = xstrdup(hash), *nt = norm_tags(tags);
     free(u->hash);
     free(u->tags);
     u->algo = algo;
-    u->hash = xstrdup(hash);
-    u->tags = norm_tags(tags);
+    u->hash = nh;
+    u->tags = nt;
     store_user_put(u->name, u->algo, u->hash, u->tags);
     changed();
     return 0;
@@ -252,9 +254,7 @@ int access_user_set_tags(const char *name, const char *tags, char *err, size_t c
     if (!u) {
         set_err(err, cap, "user '%s' does not exist%s", name, "");
     } else {
-        char *h = xstrdup(u->hash);
-        rc = put_locked(name, u->algo, h, tags, false, err, cap);
-        free(h);
+        rc = put_locked(name, u->algo, u->hash, tags, false, err, cap);
     }
     pthread_rwlock_unlock(&lock);
     return rc;
