@@ -1,10 +1,10 @@
 /* auth.c — see auth.h. */
 #include "auth.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "amq/table.h"
 #include "config.h"
 
@@ -31,11 +31,6 @@ static int parse_amqplain(amq_bytes r, amq_bytes *user, amq_bytes *pass) {
     return 0;
 }
 
-static bool eq_secret(amq_bytes a, const char *s) {
-    size_t n = strlen(s);
-    return a.len == n && CRYPTO_memcmp(a.p, s, n) == 0;
-}
-
 int auth_check(amq_bytes mech, amq_bytes resp, bool from_loopback, char *user, size_t cap) {
     amq_bytes u = {0}, p = {0};
     snprintf(user, cap, "%s", "");
@@ -48,17 +43,17 @@ int auth_check(amq_bytes mech, amq_bytes resp, bool from_loopback, char *user, s
         return AUTH_BAD_MECHANISM;
     if (rc) return AUTH_REFUSED;
     snprintf(user, cap, "%.*s", (int)(u.len < 255 ? u.len : 255), u.p);
-    if (!amq_bytes_eqs(u, config.default_user) || !eq_secret(p, config.default_pass)) return AUTH_REFUSED;
-    if (!from_loopback && config.guest_loopback_only && amq_bytes_eqs(u, "guest")) return AUTH_LOOPBACK_ONLY;
+    if (!access_authenticate(u, p)) return AUTH_REFUSED;
+    if (!from_loopback && config_is_loopback_user(user)) return AUTH_LOOPBACK_ONLY;
     return AUTH_OK;
 }
 
-bool auth_user_exists(const char *name) { return !strcmp(name, config.default_user); }
+bool auth_user_exists(const char *name) { return access_user_exists(name); }
 
 int auth_external(const char *cert_name, bool from_loopback, char *user, size_t cap) {
     snprintf(user, cap, "%s", cert_name ? cert_name : "");
     if (!cert_name) return AUTH_NO_CERT;
     if (!auth_user_exists(cert_name)) return AUTH_REFUSED;
-    if (!from_loopback && config.guest_loopback_only && !strcmp(cert_name, "guest")) return AUTH_LOOPBACK_ONLY;
+    if (!from_loopback && config_is_loopback_user(cert_name)) return AUTH_LOOPBACK_ONLY;
     return AUTH_OK;
 }

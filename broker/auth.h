@@ -1,5 +1,5 @@
-/* auth.h — SASL PLAIN and AMQPLAIN against the user table (for now the one
- * default user from the configuration; users and permissions come later). */
+/* auth.h — SASL PLAIN and AMQPLAIN against the user table (access.h);
+ * users listed in loopback_users only from loopback addresses. */
 #ifndef WARREN_AUTH_H
 #define WARREN_AUTH_H
 #include <stdbool.h>

@@ -7,6 +7,7 @@
 #include "amq/frame.h"
 #include "amq/table.h"
 #include "channel.h"
+#include "access.h"
 #include "reply_to.h"
 #include "store.h"
 #include "util.h"
@@ -66,6 +67,8 @@ static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
 
 static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
     if (reply_to_is_queue(m->queue)) return consume_reply_to(ch, m, e);
+    int prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
+    if (prc) return prc;
     char tag[256];
     amq_bytes t = m->consumer_tag;
     if (!t.len) {
@@ -149,8 +152,25 @@ static int on_cancel(channel *ch, amq_basic_cancel *m) {
     return 0;
 }
 
+/* Write permission on the exchange, remembered for the last exchange name
+ * (until users or permissions change) so a publishing loop pays once. */
+static int publish_perm(channel *ch, amq_bytes x, ch_err *e) {
+    conn *c = ch->conn;
+    uint64_t gen = access_generation();
+    if (c->wcache_gen == gen && c->wcache_len == (int)x.len && !memcmp(c->wcache, x.p, x.len)) return 0;
+    int rc = ch_perm(ch, PERM_WRITE, "exchange", x, e);
+    if (!rc) {
+        memcpy(c->wcache, x.p, x.len);
+        c->wcache_len = (int)x.len;
+        c->wcache_gen = gen;
+    }
+    return rc;
+}
+
 static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
     if (m->immediate) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true");
+    int prc = publish_perm(ch, m->exchange, e);
+    if (prc) return prc;
     ch->pub_mandatory = m->mandatory;
     ch->conn->published = true;
     ch->pub_x_len = (uint8_t)m->exchange.len;
@@ -164,6 +184,8 @@ static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
 static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
     verr ve;
     queue *q;
+    int prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
+    if (prc) return prc;
     int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
     if (rc) return ch_fail(e, rc, "%s", ve.text);
     qentry qe;

@@ -2,12 +2,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
+#include "amq/table.h"
 #include "channel.h"
 #include "reply_to.h"
 #include "util.h"
 
 static int fail_verr(ch_err *e, int rc, const verr *ve) { return ch_fail(e, rc, "%s", ve->text); }
 
+int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e) {
+    char text[400];
+    int rc = conn_check_perm(ch->conn, kind, rtype, name, text, sizeof text);
+    return rc ? ch_fail(e, rc, "%s", text) : 0;
+}
+
+/* A string argument (e.g. alternate-exchange), or an empty slice. */
+static amq_bytes str_arg(amq_bytes args, const char *key) {
+    amq_field f;
+    if (args.len && amq_table_get(args, key, &f) == 1 && (f.type == 'S' || f.type == 'x')) return f.v.str;
+    return (amq_bytes){0};
+}
+
+/* RabbitMQ's order: write on the destination, then (unless either end is
+ * the default exchange, refused later) read on the source exchange. */
+static int bind_perms(channel *ch, const char *dtype, amq_bytes dest, amq_bytes src, ch_err *e) {
+    int rc = ch_perm(ch, PERM_WRITE, dtype, dest, e);
+    if (rc || src.len == 0 || (dest.len == 0 && !strcmp(dtype, "exchange"))) return rc;
+    return ch_perm(ch, PERM_READ, "exchange", src, e);
+}
 int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
     vhost *v = ch->conn->vh;
     verr ve;
@@ -15,6 +37,15 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
     switch (m->id) {
     case AMQ_EXCHANGE_DECLARE: {
         amq_exchange_declare *d = &m->u.exchange_declare;
+        exch_type t;
+        if (!d->passive && d->exchange.len && exch_type_parse(d->type, &t) == 0) {
+            if ((rc = ch_perm(ch, PERM_CONFIGURE, "exchange", d->exchange, e))) return rc;
+            amq_bytes ae = str_arg(d->arguments, "alternate-exchange");
+            if (ae.len && !vhost_exchange_exists(v, d->exchange) &&
+                ((rc = ch_perm(ch, PERM_READ, "exchange", d->exchange, e)) ||
+                 (rc = ch_perm(ch, PERM_WRITE, "exchange", ae, e))))
+                return rc;
+        }
         rc = vhost_exchange_declare(v, d->exchange, d->type, d->passive, d->durable, d->auto_delete,
                                     d->internal, d->arguments, &ve);
         if (rc) return fail_verr(e, rc, &ve);
@@ -23,6 +54,7 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
     }
     case AMQ_EXCHANGE_DELETE: {
         amq_exchange_delete *d = &m->u.exchange_delete;
+        if (d->exchange.len && (rc = ch_perm(ch, PERM_CONFIGURE, "exchange", d->exchange, e))) return rc;
         rc = vhost_exchange_delete(v, d->exchange, d->if_unused, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         if (!d->no_wait) ch_send(ch, AMQ_EXCHANGE_DELETE_OK, NULL);
@@ -32,6 +64,7 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_EXCHANGE_UNBIND: {
         bool unbind = m->id == AMQ_EXCHANGE_UNBIND;
         amq_exchange_bind *b = &m->u.exchange_bind; /* bind and unbind share a layout */
+        if ((rc = bind_perms(ch, "exchange", b->destination, b->source, e))) return rc;
         if (unbind) {
             amq_exchange_unbind *u = &m->u.exchange_unbind;
             rc = vhost_exchange_bind(v, u->destination, u->source, u->routing_key, u->arguments, true, &ve);
@@ -64,8 +97,25 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
             if (!d->no_wait) ch_send(ch, AMQ_QUEUE_DECLARE_OK, &ok);
             return 0;
         }
-        rc = vhost_queue_declare(v, d->queue, d->passive, d->durable, d->exclusive, d->auto_delete,
-                                 d->arguments, c->id, &q, &ve);
+        char gen[64];
+        amq_bytes qn = d->queue;
+        if (!d->passive) {
+            if (qn.len == 0) { /* name it here so the check sees the name */
+                vhost_gen_queue_name(gen, sizeof gen);
+                qn = amq_cstr(gen);
+            }
+            if ((rc = ch_perm(ch, PERM_CONFIGURE, "queue", qn, e))) return rc;
+            amq_bytes dlx = str_arg(d->arguments, "x-dead-letter-exchange");
+            if (dlx.len && ((rc = ch_perm(ch, PERM_READ, "queue", qn, e)) ||
+                            (rc = ch_perm(ch, PERM_WRITE, "exchange", dlx, e))))
+                return rc;
+        }
+        if (qn.p == (const uint8_t *)gen)
+            rc = vhost_queue_declare_generated(v, qn, d->durable, d->exclusive, d->auto_delete, d->arguments,
+                                               c->id, &q, &ve);
+        else
+            rc = vhost_queue_declare(v, qn, d->passive, d->durable, d->exclusive, d->auto_delete, d->arguments,
+                                     c->id, &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         if (!d->no_wait) {
             amq_queue_declare_ok ok = {.queue = queue_name(q)};
@@ -77,6 +127,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     }
     case AMQ_QUEUE_BIND: {
         amq_queue_bind *b = &m->u.queue_bind;
+        if ((rc = bind_perms(ch, "queue", b->queue, b->exchange, e))) return rc;
         rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, false, c->id, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         if (!b->no_wait) ch_send(ch, AMQ_QUEUE_BIND_OK, NULL);
@@ -84,6 +135,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     }
     case AMQ_QUEUE_UNBIND: {
         amq_queue_unbind *b = &m->u.queue_unbind;
+        if ((rc = bind_perms(ch, "queue", b->queue, b->exchange, e))) return rc;
         rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, true, c->id, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         ch_send(ch, AMQ_QUEUE_UNBIND_OK, NULL);
@@ -92,6 +144,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_QUEUE_PURGE: {
         amq_queue_purge *p = &m->u.queue_purge;
         queue *q;
+        if ((rc = ch_perm(ch, PERM_READ, "queue", p->queue, e))) return rc;
         rc = vhost_queue_get(v, p->queue, c->id, &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         amq_queue_purge_ok ok = {.message_count = queue_purge(q)};
@@ -102,6 +155,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_QUEUE_DELETE: {
         amq_queue_delete *d = &m->u.queue_delete;
         amq_queue_delete_ok ok = {0};
+        if ((rc = ch_perm(ch, PERM_CONFIGURE, "queue", d->queue, e))) return rc;
         rc = vhost_queue_delete(v, d->queue, d->if_unused, d->if_empty, c->id, &ok.message_count, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         if (!d->no_wait) ch_send(ch, AMQ_QUEUE_DELETE_OK, &ok);

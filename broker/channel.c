@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "amq/fast.h"
 #include "amq/frame.h"
 #include "config.h"
@@ -271,7 +272,8 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
     amq_bytes headers = (p.flags & AMQ_BASIC_PROP_HEADERS) ? p.headers : (amq_bytes){0};
     amq_bytes xn = msg_exchange(m), rk = msg_rk(m);
     msg *rewritten = NULL;
-    if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, ch->conn->user))
+    if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, ch->conn->user) &&
+        !access_user_has_tag(ch->conn->user, "impersonator"))
         return ch_fail(e, AMQ_PRECONDITION_FAILED,
                        "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
                        (int)p.user_id.len, p.user_id.p, ch->conn->user);

@@ -107,6 +107,8 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, 
 /* Helpers shared by the handlers. */
 int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
+/* Permission check (access.h PERM_*) on a "queue" or "exchange": 0 or 403 in e. */
+int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e);
 /* Route and enqueue a complete message (publish or tx commit). */
 /* *wait gets the log position the confirm must wait for (0 = none). p: the
  * message's decoded properties, or NULL to decode them here. */

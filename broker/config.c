@@ -47,7 +47,7 @@ static void defaults(void) {
     snprintf(config.default_user, sizeof config.default_user, "guest");
     snprintf(config.default_pass, sizeof config.default_pass, "guest");
     snprintf(config.default_vhost, sizeof config.default_vhost, "/");
-    config.guest_loopback_only = true;
+    snprintf(config.loopback_users, sizeof config.loopback_users, "guest");
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
@@ -159,6 +159,41 @@ static int set_tls_key(const char *what, const char *k, const char *v) {
     return 1;
 }
 
+bool config_is_loopback_user(const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = config.loopback_users; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !memcmp(p, name, n)) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* Add or remove one name in the comma-separated loopback_users list. */
+static void loopback_set(const char *name, bool on) {
+    char out[sizeof config.loopback_users] = "";
+    size_t n = strlen(name), o = 0;
+    for (const char *p = config.loopback_users; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!(len == n && !memcmp(p, name, n)) && o + len + 2 < sizeof out) {
+            if (o) out[o++] = ',';
+            memcpy(out + o, p, len);
+            o += len;
+            out[o] = 0;
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+    if (on && o + n + 2 < sizeof out) {
+        if (o) out[o++] = ',';
+        memcpy(out + o, name, n + 1);
+    }
+    memcpy(config.loopback_users, out, sizeof out);
+}
+
 static int set_key(const char *file, int line, const char *k, const char *v) {
     long n;
     char what[300];
@@ -177,14 +212,14 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
         snprintf(config.default_pass, sizeof config.default_pass, "%s", v);
     } else if (!strcmp(k, "default_vhost")) {
         snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
-    } else if (!strcmp(k, "loopback_users.guest")) {
+    } else if (!strncmp(k, "loopback_users.", 15) && k[15]) {
         if (strcmp(v, "true") && strcmp(v, "false")) {
             fprintf(stderr, "warren: invalid value for %s: '%s' (expected true or false)\n", what, v);
             return -1;
         }
-        config.guest_loopback_only = !strcmp(v, "true");
+        loopback_set(k + 15, !strcmp(v, "true"));
     } else if (!strcmp(k, "loopback_users")) {
-        if (!strcmp(v, "none")) config.guest_loopback_only = false;
+        if (!strcmp(v, "none")) config.loopback_users[0] = 0;
         else {
             fprintf(stderr, "warren: invalid value for %s: '%s' (expected none)\n", what, v);
             return -1;
@@ -206,6 +241,12 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
         config.max_message_size = (uint64_t)n;
     } else if (!strcmp(k, "vm_memory_high_watermark.absolute") || !strcmp(k, "vm_memory_high_watermark.relative")) {
         if (parse_memory(what, v, &config.memory_limit)) return -1;
+    } else if (!strcmp(k, "load_definitions")) {
+        if (!*v) {
+            fprintf(stderr, "warren: invalid value for %s: expected a file name\n", what);
+            return -1;
+        }
+        snprintf(config.load_definitions, sizeof config.load_definitions, "%s", v);
     } else if (!strcmp(k, "log.level")) {
         if (!strcmp(v, "debug")) config.log_level = LOG_DEBUG;
         else if (!strcmp(v, "info")) config.log_level = LOG_INFO;

@@ -24,8 +24,9 @@ typedef struct {
     char default_user[256];
     char default_pass[256];
     char default_vhost[256];
-    bool guest_loopback_only; /* loopback_users includes the default user "guest" */
+    char loopback_users[1024]; /* users allowed from loopback only, comma-separated ("guest") */
     char cluster_name[300];
+    char load_definitions[512]; /* definitions JSON imported at boot ("" = none) */
     int log_level;
     /* TLS (amqps) listener: listeners.ssl.default, ssl_options.*, ssl_cert_login_from. */
     int tls_port;               /* 0 = no TLS listener */
@@ -44,4 +45,6 @@ extern warren_config config;
 /* Parse argv into config. Returns 0 to run, 1 when --help was printed
  * (exit 0), -1 after printing one clear error line (exit non-zero). */
 int config_load(int argc, char **argv);
+/* Is name in loopback_users? */
+bool config_is_loopback_user(const char *name);
 #endif

@@ -16,6 +16,7 @@
 
 #include "amq/frame.h"
 #include "amq/methods.h"
+#include "access.h"
 #include "amq/table.h"
 #include "auth.h"
 #include "channel.h"
@@ -59,6 +60,7 @@ conn *conn_new(worker *w, int fd, bool tls) {
     c->w = w;
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->state = CONN_AWAIT_HEADER;
+    c->wcache_len = -1;
     amq_wr_init(&c->out);
     c->frame_max = config.frame_max;
     c->channel_max = config.channel_max;
@@ -178,20 +180,18 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
         return;
     }
     if (rc != AUTH_OK) {
+        /* Same answer whatever the reason; the reason goes to the log. The
+         * refusal is held back for a second (conn_tick) to slow guessing down
+         * without blocking the worker. */
         log_warn("authentication failed for user '%s' from %s (%s)", user, c->peer,
-                 rc == AUTH_LOOPBACK_ONLY ? "user may only connect via localhost"
+                 rc == AUTH_LOOPBACK_ONLY ? "user can only log in via localhost"
                  : rc == AUTH_NO_CERT     ? "connection peer presented no TLS (x.509) certificate"
-                                          : "bad credentials");
-        if (rc == AUTH_LOOPBACK_ONLY)
-            conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
-                       "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
-                       "details see the broker logfile.",
-                       (int)m->mechanism.len, m->mechanism.p);
-        else
-            conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
-                       "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
-                       "details see the broker logfile.",
-                       (int)m->mechanism.len, m->mechanism.p);
+                                          : "invalid credentials");
+        snprintf(c->auth_fail_text, sizeof c->auth_fail_text,
+                 "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For details see "
+                 "the broker logfile.",
+                 (int)(m->mechanism.len < 40 ? m->mechanism.len : 40), m->mechanism.p);
+        c->auth_fail_at = now_ms();
         return;
     }
     snprintf(c->user, sizeof c->user, "%s", user);
@@ -226,6 +226,13 @@ static void on_open(conn *c, amq_connection_open *m) {
                    (int)m->virtual_host.len, m->virtual_host.p);
         return;
     }
+    c->grant_gen = access_generation();
+    c->grant = access_grant_get(c->user, v->name);
+    if (!c->grant) {
+        conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_OPEN, "NOT_ALLOWED - access to vhost '%s' refused for user '%s'",
+                   v->name, c->user);
+        return;
+    }
     c->vh = v;
     amq_connection_open_ok ok = {.reserved_1 = {0}};
     send_method(c, 0, AMQ_CONNECTION_OPEN_OK, &ok);
@@ -243,7 +250,21 @@ static void conn_release(conn *c) {
 
 /* ---- frames ---- */
 
+int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *text, size_t cap) {
+    uint64_t gen = access_generation();
+    if (gen != c->grant_gen) { /* users or permissions changed: take a fresh grant */
+        access_grant_unref(&c->grant);
+        c->grant = access_grant_get(c->user, c->vh->name);
+        c->grant_gen = gen;
+    }
+    if (access_grant_allows(c->grant, kind, name)) return 0;
+    snprintf(text, cap, "ACCESS_REFUSED - access to %s '%.*s' in vhost '%s' refused for user '%s'", rtype,
+             (int)(name.len ? name.len : 11), name.len ? (const char *)name.p : "amq.default", c->vh->name, c->user);
+    return AMQ_ACCESS_REFUSED;
+}
+
 static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
+    if (c->auth_fail_at) return; /* login refused: the close follows shortly */
     if (c->state == CONN_CLOSING) {
         if (id == AMQ_CONNECTION_CLOSE_OK) c->state = CONN_FLUSH_CLOSE;
         if (id == AMQ_CONNECTION_CLOSE) {
@@ -578,6 +599,15 @@ void conn_on_writable(conn *c) {
 }
 
 void conn_tick(conn *c, uint64_t now) {
+    if (c->auth_fail_at && c->state == CONN_AWAIT_START_OK && now - c->auth_fail_at >= 1000) {
+        c->auth_fail_at = 0;
+        conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK, "%s", c->auth_fail_text);
+        return;
+    }
+    if (c->state == CONN_OPEN && c->vh && atomic_load_explicit(&c->vh->deleted, memory_order_relaxed)) {
+        conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - vhost '%s' is deleted", c->vh->name);
+        return;
+    }
     bool tls_hs = c->tr->handshaking(c);
     if (c->state < CONN_OPEN &&
         now - c->created_ms > (tls_hs ? config.ssl_handshake_timeout_ms : config.handshake_timeout_ms)) {
@@ -619,6 +649,7 @@ void conn_shutdown(conn *c) {
 void conn_free(conn *c) {
     conn_release(c);
     if (c->mem_blocked) worker_blocked(c->w, -1);
+    access_grant_unref(&c->grant);
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);

@@ -13,6 +13,7 @@
 struct channel;
 struct vhost;
 struct transport;
+struct access_grant;
 
 enum conn_state {
     CONN_AWAIT_HEADER,
@@ -49,6 +50,13 @@ typedef struct conn {
     uint64_t created_ms, last_recv_ms, last_send_ms;
     struct vhost *vh;
     char user[256];
+    struct access_grant *grant; /* user's permissions on vh (NULL: none) */
+    uint64_t grant_gen;         /* access_generation() it was taken at */
+    char wcache[256];           /* last exchange publish was allowed on */
+    int wcache_len;             /* -1: none */
+    uint64_t wcache_gen;
+    uint64_t auth_fail_at;      /* failed login: the refusal is sent 1 s later */
+    char auth_fail_text[160];
     bool cap_cancel_notify;
     bool cap_blocked;   /* client understands connection.blocked */
     bool published;     /* has published: blocked when memory runs over the limit */
@@ -85,6 +93,9 @@ void conn_output_added(conn *c);
 bool conn_is_open(const conn *c);
 /* Memory is back under the limit: send connection.unblocked, read again. */
 void conn_unblock(conn *c);
+/* May this connection's user do kind (PERM_*) on resource type rtype
+ * ("queue"/"exchange") named name? 0, or 403 with RabbitMQ's text in text. */
+int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *text, size_t cap);
 /* Open channels by id (binary search); remove forgets one (caller frees it). */
 struct channel *conn_channel(conn *c, uint16_t id);
 void conn_channel_remove(conn *c, uint16_t id);

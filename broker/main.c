@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
+#include "definitions.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -121,6 +123,20 @@ static int check_data_dir(void) {
     return 0;
 }
 
+/* First boot: the default vhost, and the default user with every permission
+ * on it and the administrator tag, as RabbitMQ creates them. */
+static void seed_defaults(void) {
+    char err[300];
+    if (config.load_definitions[0]) return; /* RabbitMQ: definitions at boot replace the defaults */
+    vhost_add(config.default_vhost, NULL);
+    if (access_user_add(config.default_user, config.default_pass, "administrator", err, sizeof err) ||
+        access_set_permissions(config.default_user, config.default_vhost, ".*", ".*", ".*", err, sizeof err))
+        log_err("cannot create the default user: %s", err);
+    else
+        log_info("first boot: created vhost '%s' and user '%s' (administrator, full permissions there)",
+                 config.default_vhost, config.default_user);
+}
+
 static void durable_advanced(uint64_t pos) {
     (void)pos;
     workers_log_progress();
@@ -150,7 +166,18 @@ int main(int argc, char **argv) {
     if (config.tls_port && open_listeners(config.tls_bind, config.tls_port, true)) return 1;
     vhosts_init();
     store_set_listener(durable_advanced, durable_failed);
+    store_set_first_boot(seed_defaults);
     if (store_open(config.data_dir)) return 1;
+    if (config.load_definitions[0]) {
+        char report[4096];
+        int drc = defs_import_file(config.load_definitions, report, sizeof report);
+        if (drc < 0) {
+            log_err("load_definitions: %s", report);
+            return 1;
+        }
+        log_info("imported definitions from %s%s", config.load_definitions,
+                 drc ? " (some items skipped: see the warnings above)" : "");
+    }
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
@@ -206,6 +233,7 @@ int main(int argc, char **argv) {
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     tls_shutdown();
+    access_destroy();
     close(ep);
     close(sfd);
     log_info("Warren stopped");

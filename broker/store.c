@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "amq/methods.h"
+#include "access.h"
 #include "amq/table.h"
 #include "config.h"
 #include "queue.h"
@@ -28,16 +29,30 @@ enum {
     REC_Q_DELETE = 13,  /* u64 qid | str8 name */
     REC_BIND = 14,      /* str8 src | u8 dest_is_queue | str8 dest | str8 key | u32 len args */
     REC_UNBIND = 15,
-    SNAP_HEADER = 20,   /* u64 log position S | u64 next qid */
+    SNAP_HEADER = 20,   /* u64 log position S | u64 next qid | u32 format version (2; absent = 1) */
+    /* Format 2: the records above, scoped to a vhost — type + VSCOPED with a
+     * leading str8 vhost name. Format-1 records (10..15) mean vhost "/". */
+    VSCOPED = 20,       /* 30..35 */
+    REC_USER = 40,      /* str8 name | u8 algo | str8 hash (base64) | u32 len tags */
+    REC_USER_DEL = 41,  /* str8 name */
+    REC_VHOST_ADD = 42, /* str8 name */
+    REC_VHOST_DEL = 43, /* str8 name */
+    REC_PERM = 44,      /* str8 user | str8 vhost | u32 len configure | u32 len write | u32 len read */
+    REC_PERM_CLEAR = 45, /* str8 user | str8 vhost */
 };
+#define STORE_FORMAT 2
 
 static wlog *log_;
 static wdefs *defs;
 static _Atomic uint64_t next_qid = 1;
 static bool replaying;
+static bool initialised; /* a format-2 snapshot or access records were found */
 static uint64_t replay_qid;
 static void (*on_durable_cb)(uint64_t);
 static void (*on_failed_cb)(uint64_t, uint64_t);
+static void (*first_boot_cb)(void);
+
+void store_set_first_boot(void (*seed)(void)) { first_boot_cb = seed; }
 
 bool store_active(void) { return log_ != NULL; }
 
@@ -150,6 +165,12 @@ static void append_def(uint8_t type, enc *e) {
     enc_free(e);
 }
 
+/* A vhost-scoped definition record. */
+static void enc_scoped(enc *e, const vhost *v) {
+    enc_init(e);
+    put_str8(e, amq_cstr(v->name));
+}
+
 static amq_bytes xname_of(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
 
 static void enc_exchange(enc *e, const exchange *x) {
@@ -160,21 +181,19 @@ static void enc_exchange(enc *e, const exchange *x) {
 }
 
 void store_exchange_declared(vhost *v, const exchange *x) {
-    (void)v;
     if (!log_ || replaying || !x->durable) return;
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, v);
     enc_exchange(&e, x);
-    append_def(REC_X_DECLARE, &e);
+    append_def(REC_X_DECLARE + VSCOPED, &e);
 }
 
 void store_exchange_deleted(vhost *v, amq_bytes name) {
-    (void)v;
     if (!log_ || replaying) return;
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, v);
     put_str8(&e, name);
-    append_def(REC_X_DELETE, &e);
+    append_def(REC_X_DELETE + VSCOPED, &e);
 }
 
 static void enc_queue(enc *e, const queue *q) {
@@ -185,7 +204,6 @@ static void enc_queue(enc *e, const queue *q) {
 }
 
 void store_queue_declared(vhost *v, queue *q) {
-    (void)v;
     if (!q->durable || q->exclusive) return;
     if (replaying) { /* the log may not be open yet while the snapshot replays */
         q->qid = replay_qid;
@@ -194,34 +212,81 @@ void store_queue_declared(vhost *v, queue *q) {
     if (!log_) return;
     q->qid = atomic_fetch_add(&next_qid, 1);
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, v);
     enc_queue(&e, q);
-    append_def(REC_Q_DECLARE, &e);
+    append_def(REC_Q_DECLARE + VSCOPED, &e);
 }
 
 void store_queue_deleted(vhost *v, queue *q) {
-    (void)v;
     if (!log_ || replaying || !q->qid) return;
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, v);
     put_le(&e, q->qid, 8);
     put_str8(&e, queue_name(q));
-    append_def(REC_Q_DELETE, &e);
+    append_def(REC_Q_DELETE + VSCOPED, &e);
 }
 
 void store_binding(vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
                    bool add) {
-    (void)v;
     if (!log_ || replaying) return;
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, v);
     put_str8(&e, src);
     put_le(&e, dest_is_queue, 1);
     put_str8(&e, dest);
     put_str8(&e, key);
     put_blob(&e, args);
-    append_def(add ? REC_BIND : REC_UNBIND, &e);
+    append_def((uint8_t)((add ? REC_BIND : REC_UNBIND) + VSCOPED), &e);
 }
+
+/* ---- users, vhosts, permissions ---- */
+
+static void enc_user(enc *e, const char *name, int algo, const char *hash, const char *tags) {
+    put_str8(e, amq_cstr(name));
+    put_le(e, (uint64_t)algo, 1);
+    put_str8(e, amq_cstr(hash));
+    put_blob(e, amq_cstr(tags));
+}
+
+static void enc_perm(enc *e, const char *u, const char *v, const char *c, const char *w, const char *r) {
+    put_str8(e, amq_cstr(u));
+    put_str8(e, amq_cstr(v));
+    put_blob(e, amq_cstr(c));
+    put_blob(e, amq_cstr(w));
+    put_blob(e, amq_cstr(r));
+}
+
+static void append_names(uint8_t type, const char *a, const char *b) {
+    if (!log_ || replaying) return;
+    enc e;
+    enc_init(&e);
+    put_str8(&e, amq_cstr(a));
+    if (b) put_str8(&e, amq_cstr(b));
+    append_def(type, &e);
+}
+
+void store_user_put(const char *name, int algo, const char *hash, const char *tags) {
+    if (!log_ || replaying) return;
+    enc e;
+    enc_init(&e);
+    enc_user(&e, name, algo, hash, tags);
+    append_def(REC_USER, &e);
+}
+
+void store_user_deleted(const char *name) { append_names(REC_USER_DEL, name, NULL); }
+void store_vhost_added(const char *name) { append_names(REC_VHOST_ADD, name, NULL); }
+void store_vhost_deleted(const char *name) { append_names(REC_VHOST_DEL, name, NULL); }
+void store_perm_clear(const char *user, const char *vhost) { append_names(REC_PERM_CLEAR, user, vhost); }
+
+void store_perm_set(const char *u, const char *v, const char *c, const char *w, const char *r) {
+    if (!log_ || replaying) return;
+    enc e;
+    enc_init(&e);
+    enc_perm(&e, u, v, c, w, r);
+    append_def(REC_PERM, &e);
+}
+
+bool store_initialised(void) { return initialised; }
 
 uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     if (!log_ || m->delivery_mode != 2) return 0;
@@ -372,9 +437,92 @@ static void apply_binding(dec *d, bool add) {
     if (rc && add) log_warn("recovery: binding %.*s -> %.*s not restored: %s", (int)src.len, src.p, (int)dest.len, dest.p, e.text);
 }
 
+/* A NUL-terminated copy of a str8/blob field (at most 64 KiB). */
+static char *get_cstr(dec *d, bool blob) {
+    amq_bytes b = blob ? get_blob(d) : get_str8(d);
+    return d->ok ? xstrndup_bytes(b) : NULL;
+}
+
+/* Forget the recovery state of the queues of a vhost that goes away. */
+static void forget_vhost_queues(vhost *v) {
+    for (size_t i = 0; i < R.nqs; i++)
+        if (R.qs[i].q && R.qs[i].q->vh == v) {
+            R.qs[i].q = NULL;
+            R.qs[i].n = 0;
+        }
+}
+
+static void apply_access(uint8_t type, dec *d) {
+    char err[300];
+    initialised = true;
+    switch (type) {
+    case REC_USER: {
+        char *name = get_cstr(d, false);
+        int algo = (int)get_le(d, 1);
+        char *hash = get_cstr(d, false), *tags = get_cstr(d, true);
+        if (d->ok && access_user_put_hash(name, algo, hash, tags, err, sizeof err))
+            log_warn("recovery: user not restored: %s", err);
+        free(name), free(hash), free(tags);
+        break;
+    }
+    case REC_USER_DEL: {
+        char *name = get_cstr(d, false);
+        if (d->ok) access_user_delete(name, err, sizeof err);
+        free(name);
+        break;
+    }
+    case REC_VHOST_ADD: {
+        char *name = get_cstr(d, false);
+        if (d->ok) vhost_add(name, NULL);
+        free(name);
+        break;
+    }
+    case REC_VHOST_DEL: {
+        char *name = get_cstr(d, false);
+        vhost *v = d->ok ? vhost_find(amq_cstr(name)) : NULL;
+        if (v) {
+            forget_vhost_queues(v);
+            vhost_delete(name);
+            access_vhost_deleted(name);
+        }
+        free(name);
+        break;
+    }
+    case REC_PERM: {
+        char *u = get_cstr(d, false), *v = get_cstr(d, false);
+        char *c = get_cstr(d, true), *w = get_cstr(d, true), *r = get_cstr(d, true);
+        if (d->ok && access_set_permissions(u, v, c, w, r, err, sizeof err))
+            log_warn("recovery: permissions not restored: %s", err);
+        free(u), free(v), free(c), free(w), free(r);
+        break;
+    }
+    case REC_PERM_CLEAR: {
+        char *u = get_cstr(d, false), *v = get_cstr(d, false);
+        if (d->ok) access_clear_permissions(u, v, err, sizeof err);
+        free(u), free(v);
+        break;
+    }
+    default: break;
+    }
+}
+
 static void apply_def(uint8_t type, dec *d) {
     verr e;
     uint32_t cnt;
+    if (type >= REC_USER) return apply_access(type, d);
+    if (type >= REC_X_DECLARE + VSCOPED) {
+        amq_bytes vn = get_str8(d);
+        if (!d->ok) return;
+        R.v = vhost_find(vn);
+        if (!R.v) return; /* its vhost was deleted later */
+        type = (uint8_t)(type - VSCOPED);
+    } else { /* format 1: everything lived in "/" */
+        R.v = vhost_find(amq_cstr("/"));
+        if (!R.v) {
+            vhost_add("/", NULL);
+            R.v = vhost_find(amq_cstr("/"));
+        }
+    }
     switch (type) {
     case REC_X_DECLARE: apply_exchange(d); break;
     case REC_X_DELETE: {
@@ -408,6 +556,8 @@ static int replay_snapshot(void *ctx, wlog_pos pos, uint8_t type, const void *p,
         R.snap_pos = get_le(&d, 8);
         uint64_t nq = get_le(&d, 8);
         if (nq > next_qid) next_qid = nq;
+        uint64_t version = get_le(&d, 4);
+        if (d.ok && version >= 2) initialised = true;
         return 0;
     }
     apply_def(type, &d);
@@ -524,55 +674,16 @@ static void restore_messages(void) {
 
 /* ---- snapshot ---- */
 
-typedef struct {
-    vhost *v;
-    uint64_t pos;
-} snap_ctx;
-
-static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args);
-
+/* Emission runs on main only (open, close): plain statics carry the state. */
 static wdefs_writer *snap_w;
+static vhost *snap_v;
 static amq_bytes snap_src;
 static int snap_rc;
+static uint64_t snap_pos;
 
-static int emit_enc(wdefs_writer *w, uint8_t type, enc *e) {
-    int rc = wdefs_emit(w, type, e->p, e->n);
+static void emit_enc(uint8_t type, enc *e) {
+    if (!snap_rc && wdefs_emit(snap_w, type, e->p, e->n)) snap_rc = -1;
     enc_free(e);
-    return rc;
-}
-
-static int emit_all(void *ctx, wdefs_writer *w) {
-    snap_ctx *s = ctx;
-    enc e;
-    enc_init(&e);
-    put_le(&e, s->pos, 8);
-    put_le(&e, next_qid, 8);
-    if (emit_enc(w, SNAP_HEADER, &e)) return -1;
-    size_t it = 0;
-    exchange *x;
-    while ((x = strmap_next(&s->v->exchanges, &it, NULL))) {
-        if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) continue;
-        enc_init(&e);
-        enc_exchange(&e, x);
-        if (emit_enc(w, REC_X_DECLARE, &e)) return -1;
-    }
-    it = 0;
-    queue *q;
-    while ((q = strmap_next(&s->v->queues, &it, NULL))) {
-        if (!q->qid) continue;
-        enc_init(&e);
-        enc_queue(&e, q);
-        if (emit_enc(w, REC_Q_DECLARE, &e)) return -1;
-    }
-    it = 0;
-    snap_w = w;
-    snap_rc = 0;
-    while ((x = strmap_next(&s->v->exchanges, &it, NULL))) {
-        if (!x->durable || x->name_len == 0) continue;
-        snap_src = xname_of(x);
-        exch_foreach(x->rt, emit_binding, s->v);
-    }
-    return snap_rc;
 }
 
 static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
@@ -589,20 +700,90 @@ static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
         dn = queue_name(q);
     }
     enc e;
-    enc_init(&e);
+    enc_scoped(&e, snap_v);
     put_str8(&e, snap_src);
     put_le(&e, !is_x, 1);
     put_str8(&e, dn);
     put_str8(&e, key);
     put_blob(&e, args);
-    if (emit_enc(snap_w, REC_BIND, &e)) snap_rc = -1;
+    emit_enc(REC_BIND + VSCOPED, &e);
 }
 
-static int snapshot(vhost *v) {
+static void emit_vhost_name(void *ctx, vhost *v) {
+    (void)ctx;
+    enc e;
+    enc_init(&e);
+    put_str8(&e, amq_cstr(v->name));
+    emit_enc(REC_VHOST_ADD, &e);
+}
+
+static void emit_user(void *ctx, const char *name, int algo, const char *hash, const char *tags) {
+    (void)ctx;
+    enc e;
+    enc_init(&e);
+    enc_user(&e, name, algo, hash, tags);
+    emit_enc(REC_USER, &e);
+}
+
+static void emit_perm(void *ctx, const char *u, const char *v, const char *c, const char *w, const char *r) {
+    (void)ctx;
+    enc e;
+    enc_init(&e);
+    enc_perm(&e, u, v, c, w, r);
+    emit_enc(REC_PERM, &e);
+}
+
+/* One vhost's durable exchanges, queues and bindings. */
+static void emit_vhost_defs(void *ctx, vhost *v) {
+    (void)ctx;
+    enc e;
     pthread_rwlock_rdlock(&v->lock);
-    snap_ctx s = {v, wlog_tail(log_)};
-    int rc = wdefs_rewrite(defs, emit_all, &s);
+    size_t it = 0;
+    exchange *x;
+    while ((x = strmap_next(&v->exchanges, &it, NULL))) {
+        if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) continue;
+        enc_scoped(&e, v);
+        enc_exchange(&e, x);
+        emit_enc(REC_X_DECLARE + VSCOPED, &e);
+    }
+    it = 0;
+    queue *q;
+    while ((q = strmap_next(&v->queues, &it, NULL))) {
+        if (!q->qid) continue;
+        enc_scoped(&e, v);
+        enc_queue(&e, q);
+        emit_enc(REC_Q_DECLARE + VSCOPED, &e);
+    }
+    it = 0;
+    snap_v = v;
+    while ((x = strmap_next(&v->exchanges, &it, NULL))) {
+        if (!x->durable || x->name_len == 0) continue;
+        snap_src = xname_of(x);
+        exch_foreach(x->rt, emit_binding, v);
+    }
     pthread_rwlock_unlock(&v->lock);
+}
+
+static int emit_all(void *ctx, wdefs_writer *w) {
+    (void)ctx;
+    snap_w = w;
+    snap_rc = 0;
+    enc e;
+    enc_init(&e);
+    put_le(&e, snap_pos, 8);
+    put_le(&e, next_qid, 8);
+    put_le(&e, STORE_FORMAT, 4);
+    emit_enc(SNAP_HEADER, &e);
+    vhost_foreach(emit_vhost_name, NULL);
+    access_foreach_user(emit_user, NULL);
+    access_foreach_perm(emit_perm, NULL);
+    vhost_foreach(emit_vhost_defs, NULL);
+    return snap_rc;
+}
+
+static int snapshot(void) {
+    snap_pos = wlog_tail(log_);
+    int rc = wdefs_rewrite(defs, emit_all, NULL);
     if (rc) log_err("durable log: writing the definitions snapshot failed (%s)", wlog_strerror(rc));
     return rc;
 }
@@ -652,7 +833,6 @@ int store_open(const char *data_dir) {
     snprintf(dir, sizeof dir, "%s/log", data_dir);
     uint64_t t0 = now_ms();
     memset(&R, 0, sizeof R);
-    R.v = vhost_find(amq_cstr("/"));
     u64set_init(&R.dead);
     u64set_init(&R.delivered);
     replaying = true;
@@ -678,7 +858,9 @@ int store_open(const char *data_dir) {
     }
     restore_messages();
     replaying = false;
-    if (snapshot(R.v) == 0) wlog_reclaim(log_);
+    if (!initialised && first_boot_cb) first_boot_cb(); /* recorded, then covered by the snapshot */
+    initialised = true;
+    if (snapshot() == 0) wlog_reclaim(log_);
     log_info("durable log recovered in %llu ms (%d segment file(s))", (unsigned long long)(now_ms() - t0),
              wlog_segment_count(log_));
     return 0;
@@ -687,8 +869,7 @@ int store_open(const char *data_dir) {
 void store_close(void) {
     if (!log_) return;
     wlog_sync(log_);
-    vhost *v = vhost_find(amq_cstr("/"));
-    if (v) snapshot(v);
+    snapshot();
     wlog_close(&log_);
     wdefs_close(&defs);
 }

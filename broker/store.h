@@ -6,7 +6,9 @@
  *   - per-queue events: ack (also reject/nack without requeue and no-ack
  *     delivery), first delivery, purge;
  *   - definition changes: durable exchanges, queues (non-exclusive) and
- *     bindings between durable ends.
+ *     bindings between durable ends, each naming its vhost (format 2; format-1
+ *     records without a vhost name are read as vhost "/"); users, vhosts and
+ *     permissions. Queue ids are global across vhosts.
  * A snapshot file (wdefs) holds the definitions as of a log position S;
  * replay applies definition records at positions >= S on top of it. Keeping
  * definition changes in the same log as messages orders them for free: a
@@ -45,6 +47,20 @@ void store_queue_declared(struct vhost *v, struct queue *q);
 void store_queue_deleted(struct vhost *v, struct queue *q);
 void store_binding(struct vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key,
                    amq_bytes args, bool add);
+
+/* Users, vhosts and permissions (access.c and vhost.c call these; appends only). */
+void store_user_put(const char *name, int algo, const char *hash_b64, const char *tags);
+void store_user_deleted(const char *name);
+void store_vhost_added(const char *name);
+void store_vhost_deleted(const char *name);
+void store_perm_set(const char *user, const char *vhost, const char *conf, const char *write, const char *read);
+void store_perm_clear(const char *user, const char *vhost);
+/* After store_open: did the data dir already hold users and vhosts (format 2)?
+ * If not, the broker seeds the default user and vhost (first boot). */
+bool store_initialised(void);
+/* Called by store_open, once recovery is done, when the data dir held no
+ * users or vhosts yet (first boot): the broker seeds its defaults there. */
+void store_set_first_boot(void (*seed)(void));
 
 /* Messages. store_message: if m is persistent and any of qs is durable, append
  * its record, set m->pos and count one liveness per durable queue. Returns

@@ -91,3 +91,10 @@ void log_msg(int level, const char *fmt, ...) {
     line[len++] = '\n';
     fwrite(line, 1, len, stderr); /* one write per line: lines from threads do not interleave */
 }
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s);
+    char *p = xmalloc(n + 1);
+    memcpy(p, s, n + 1);
+    return p;
+}

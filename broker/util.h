@@ -14,6 +14,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 /* Copy of a byte slice as a NUL-terminated heap string. Caller frees. */
 char *xstrndup_bytes(amq_bytes b);
+/* strdup or abort. */
+char *xstrdup(const char *s);
 /* Owned copy of a slice (p malloc'd, may be NULL when len == 0). Free with free((void*)b.p). */
 amq_bytes bytes_dup(amq_bytes b);
 

@@ -2,6 +2,7 @@
 #include "vhost.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #define XOF(d) ((exchange *)((uintptr_t)(d) & ~(uintptr_t)1u))
 
 static vhost *default_vhost;
+static void queue_remove_locked(vhost *v, queue *q, uint32_t *count);
+static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passive, bool durable, bool exclusive,
+                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
 
 int verr_set(verr *e, int code, const char *fmt, ...) {
     va_list ap;
@@ -87,11 +91,23 @@ static vhost *vhost_new(const char *name) {
     return v;
 }
 
-void vhosts_init(void) { default_vhost = vhost_new("/"); }
+/* The vhost table. Deleted vhosts go to a graveyard and are freed only at
+ * exit: connections, queues and consumers may still point at them. */
+static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
+static vhost **table, **graveyard;
+static size_t ntable, captable, ngrave, capgrave;
 
-void vhosts_destroy(void) {
-    vhost *v = default_vhost;
-    if (!v) return;
+static void push(vhost ***a, size_t *n, size_t *cap, vhost *v) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *a = xrealloc(*a, *cap * sizeof **a);
+    }
+    (*a)[(*n)++] = v;
+}
+
+void vhosts_init(void) {}
+
+static void vhost_free(vhost *v) {
     size_t it = 0;
     exchange *x;
     while ((x = strmap_next(&v->exchanges, &it, NULL))) exchange_free(x);
@@ -105,12 +121,103 @@ void vhosts_destroy(void) {
     strmap_destroy(&v->queues);
     pthread_rwlock_destroy(&v->lock);
     free(v);
+}
+
+void vhosts_destroy(void) {
+    pthread_rwlock_wrlock(&table_lock);
+    for (size_t i = 0; i < ntable; i++) vhost_free(table[i]);
+    for (size_t i = 0; i < ngrave; i++) vhost_free(graveyard[i]);
+    free(table);
+    free(graveyard);
+    table = graveyard = NULL;
+    ntable = captable = ngrave = capgrave = 0;
+    pthread_rwlock_unlock(&table_lock);
     default_vhost = NULL;
 }
 
-vhost *vhost_find(amq_bytes name) {
-    if (amq_bytes_eqs(name, "/")) return default_vhost;
+static vhost *find_locked(amq_bytes name) {
+    for (size_t i = 0; i < ntable; i++)
+        if (amq_bytes_eqs(name, table[i]->name)) return table[i];
     return NULL;
+}
+
+vhost *vhost_find(amq_bytes name) {
+    pthread_rwlock_rdlock(&table_lock);
+    vhost *v = find_locked(name);
+    pthread_rwlock_unlock(&table_lock);
+    return v;
+}
+
+int vhost_add(const char *name, bool *created) {
+    if (created) *created = false;
+    if (!*name || strlen(name) > 255) return -1;
+    pthread_rwlock_wrlock(&table_lock);
+    if (!find_locked(amq_cstr(name))) {
+        vhost *v = vhost_new(name);
+        push(&table, &ntable, &captable, v);
+        if (!strcmp(name, "/")) default_vhost = v;
+        store_vhost_added(name);
+        if (created) *created = true;
+    }
+    pthread_rwlock_unlock(&table_lock);
+    return 0;
+}
+
+int vhost_delete(const char *name) {
+    pthread_rwlock_wrlock(&table_lock);
+    vhost *v = NULL;
+    for (size_t i = 0; i < ntable; i++)
+        if (!strcmp(table[i]->name, name)) {
+            v = table[i];
+            table[i] = table[--ntable];
+            break;
+        }
+    if (v) {
+        if (v == default_vhost) default_vhost = NULL;
+        push(&graveyard, &ngrave, &capgrave, v);
+        store_vhost_deleted(name);
+    }
+    pthread_rwlock_unlock(&table_lock);
+    if (!v) return -1;
+    /* Empty it: queues go (their consumers are cancelled), then exchanges. */
+    pthread_rwlock_wrlock(&v->lock);
+    atomic_store(&v->deleted, true);
+    for (;;) {
+        size_t it = 0;
+        queue *q = strmap_next(&v->queues, &it, NULL);
+        if (!q) break;
+        queue_remove_locked(v, q, NULL);
+    }
+    for (;;) {
+        size_t it = 0;
+        exchange *x = strmap_next(&v->exchanges, &it, NULL);
+        if (!x) break;
+        strmap_del(&v->exchanges, xname(x));
+        exchange_free(x);
+    }
+    pthread_rwlock_unlock(&v->lock);
+    return 0;
+}
+
+size_t vhost_names(char ***out) {
+    pthread_rwlock_rdlock(&table_lock);
+    char **v = xcalloc(ntable + 1, sizeof *v);
+    for (size_t i = 0; i < ntable; i++) v[i] = xstrdup(table[i]->name);
+    size_t n = ntable;
+    pthread_rwlock_unlock(&table_lock);
+    *out = v;
+    return n;
+}
+
+void vhost_names_free(char **names) {
+    for (size_t i = 0; names && names[i]; i++) free(names[i]);
+    free(names);
+}
+
+void vhost_foreach(void (*cb)(void *ctx, vhost *v), void *ctx) {
+    pthread_rwlock_rdlock(&table_lock);
+    for (size_t i = 0; i < ntable; i++) cb(ctx, table[i]);
+    pthread_rwlock_unlock(&table_lock);
 }
 
 static int default_exchange_refused(verr *e);
@@ -215,6 +322,13 @@ static int default_exchange_refused(verr *e) {
     return verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - operation not permitted on the default exchange");
 }
 
+bool vhost_exchange_exists(vhost *v, amq_bytes name) {
+    pthread_rwlock_rdlock(&v->lock);
+    bool r = strmap_get(&v->exchanges, name) != NULL;
+    pthread_rwlock_unlock(&v->lock);
+    return r;
+}
+
 int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
     int rc = 0;
     if (name.len == 0) return default_exchange_refused(e);
@@ -299,7 +413,7 @@ static int locked(verr *e, vhost *v, amq_bytes name) {
                     (int)name.len, name.p, v->name);
 }
 
-static void gen_name(char *out, size_t n) {
+void vhost_gen_queue_name(char *out, size_t n) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     static _Atomic uint64_t counter;
     uint64_t x = atomic_fetch_add(&counter, 1) * 0x9E3779B97F4A7C15ull ^ now_ms() ^ (uint64_t)(uintptr_t)out;
@@ -404,12 +518,22 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
     char gen[64];
-    *out = NULL;
-    bool server_named = name.len == 0 && !passive;
-    if (server_named) {
-        gen_name(gen, sizeof gen);
+    if (name.len == 0 && !passive) {
+        vhost_gen_queue_name(gen, sizeof gen);
         name = amq_cstr(gen);
+        return vhost_queue_declare_generated(v, name, durable, exclusive, auto_delete, args, conn_id, out, e);
     }
+    return queue_declare(v, name, false, passive, durable, exclusive, auto_delete, args, conn_id, out, e);
+}
+
+int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
+                                  amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+    return queue_declare(v, name, true, false, durable, exclusive, auto_delete, args, conn_id, out, e);
+}
+
+static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passive, bool durable, bool exclusive,
+                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+    *out = NULL;
     int rc = 0;
     pthread_rwlock_wrlock(&v->lock);
     queue *q = strmap_get(&v->queues, name);

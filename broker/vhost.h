@@ -32,6 +32,7 @@ typedef struct vhost {
     char name[256];
     strmap exchanges; /* name -> exchange* */
     strmap queues;    /* name -> queue* */
+    _Atomic bool deleted; /* removed from the table: its connections are closed */
 } vhost;
 
 /* Routing result: queues (with a reference each) the message goes to. */
@@ -43,8 +44,20 @@ typedef struct {
 void route_set_init(route_set *r);
 void route_set_destroy(route_set *r);
 
-/* The process-wide vhost table: only "/" for now (the seam for more). */
+/* The process-wide vhost table. A vhost pointer stays valid until
+ * vhosts_destroy (deleted vhosts are emptied and kept aside). */
 vhost *vhost_find(amq_bytes name);
+/* Create name if missing (*created tells). 0, or -1 for a bad name. Durable. */
+int vhost_add(const char *name, bool *created);
+/* Remove name with everything in it. 0, or -1 if there is no such vhost. */
+int vhost_delete(const char *name);
+/* A NULL-terminated copy of the names; returns the count. */
+size_t vhost_names(char ***out);
+void vhost_names_free(char **names);
+/* cb for every vhost, under the table's shared lock. */
+void vhost_foreach(void (*cb)(void *ctx, vhost *v), void *ctx);
+/* A server-generated queue name ("amq.gen-..."). */
+void vhost_gen_queue_name(char *out, size_t n);
 void vhosts_init(void);
 void vhosts_destroy(void);
 /* Free this thread's routing scratch space (a worker calls it as it exits). */
@@ -59,6 +72,7 @@ int verr_set(verr *e, int code, const char *fmt, ...) __attribute__((format(prin
 /* Exchanges. */
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
                            bool auto_delete, bool internal, amq_bytes args, verr *e);
+bool vhost_exchange_exists(vhost *v, amq_bytes name);
 int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e);
 int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
                         bool unbind, verr *e);
@@ -66,6 +80,9 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
 /* Queues. declare: *out gets the queue (with a reference) and counts. */
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+/* Declare a queue under a name from vhost_gen_queue_name (exempt from the amq. prefix rule). */
+int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
+                                  amq_bytes args, uint64_t conn_id, queue **out, verr *e);
 /* Look a queue up for use by conn_id (exclusive check -> 405); reference held. */
 int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e);
 int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args,

@@ -83,8 +83,14 @@ static void broker_start(void) {
             /* The test runner itself runs with leak checks off (libcriterion leaks a
              * little); the broker under test must be leak-free: check it at exit. */
             setenv("LSAN_OPTIONS", "leak_check_at_exit=1", 1);
-            execl(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--data-dir", data_dir,
-                  "--threads", "2", (char *)NULL);
+            /* A test binary may ask for a config file (e.g. load_definitions). */
+            const char *cfg = getenv("WARREN_TEST_CONFIG");
+            if (cfg && *cfg)
+                execl(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--data-dir", data_dir, "--threads", "2",
+                      "--config", cfg, (char *)NULL);
+            else
+                execl(bin, bin, "--port", portstr, "--bind", "127.0.0.1", "--data-dir", data_dir,
+                      "--threads", "2", (char *)NULL);
             perror("harness: exec warren");
             _exit(127);
         }

@@ -7,7 +7,9 @@
  *     reference RabbitMQ);
  *   - otherwise it starts $WARREN_BIN (default: the build's warren) on a free
  *     port with a fresh temporary --data-dir, waits until it accepts, and stops
- *     it with SIGTERM after the last test, checking it exits 0.
+ *     it with SIGTERM after the last test, checking it exits 0; with
+ *     WARREN_TEST_CONFIG set (a test binary may set it from a constructor)
+ *     it also passes --config $WARREN_TEST_CONFIG.
  * Tests run in forked children (Criterion), so each test opens its own
  * connections; name queues/exchanges with h_name() so tests never collide. */
 #ifndef INTEROP_HARNESS_H

@@ -1,0 +1,439 @@
+/* definitions.c — see definitions.h. */
+#include "definitions.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "amq/table.h"
+#include "config.h"
+#include "queue.h"
+#include "util.h"
+#include "vhost.h"
+
+/* ---- report ---- */
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    int skipped;
+} report;
+
+static void skip(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip(report *r, const char *fmt, ...) {
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_warn("definitions: %s", line);
+    r->skipped++;
+    if (r->buf && r->len + 1 < r->cap) {
+        int n = snprintf(r->buf + r->len, r->cap - r->len, "%s\n", line);
+        if (n > 0) r->len = r->len + (size_t)n < r->cap ? r->len + (size_t)n : r->cap - 1;
+    }
+}
+
+/* ---- JSON <-> AMQP field tables ---- */
+
+static void put_json_value(amq_wr *w, json_t *v);
+
+static void put_json_table(amq_wr *w, json_t *obj) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        if (strlen(k) > 255) continue;
+        amq_table_put_key(w, k);
+        put_json_value(w, v);
+    }
+}
+
+static void put_json_value(amq_wr *w, json_t *v) {
+    amq_field f;
+    switch (json_typeof(v)) {
+    case JSON_STRING: f = amq_field_str((amq_bytes){(const uint8_t *)json_string_value(v), json_string_length(v)}); break;
+    case JSON_INTEGER: f = amq_field_i64((int64_t)json_integer_value(v)); break;
+    case JSON_REAL:
+        f.type = 'd';
+        f.v.f64 = json_real_value(v);
+        break;
+    case JSON_TRUE: f = amq_field_bool(true); break;
+    case JSON_FALSE: f = amq_field_bool(false); break;
+    case JSON_OBJECT: {
+        amq_put_u8(w, 'F');
+        size_t b = amq_table_begin(w);
+        put_json_table(w, v);
+        amq_table_end(w, b);
+        return;
+    }
+    case JSON_ARRAY: {
+        amq_put_u8(w, 'A');
+        size_t b = amq_table_begin(w);
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) put_json_value(w, e);
+        amq_table_end(w, b);
+        return;
+    }
+    default: f.type = 'V'; break;
+    }
+    amq_put_field(w, &f);
+}
+
+/* args (an object or absent) as a table body in w; returns the slice. */
+static amq_bytes args_of(json_t *o, amq_wr *w) {
+    amq_wr_init(w);
+    json_t *a = json_object_get(o, "arguments");
+    if (!json_is_object(a) || json_object_size(a) == 0) return (amq_bytes){0};
+    size_t b = amq_table_begin(w);
+    put_json_table(w, a);
+    amq_table_end(w, b);
+    return (amq_bytes){w->data + 4, w->len - 4};
+}
+
+static json_t *field_json(const amq_field *f, int depth);
+
+static json_t *table_json(amq_bytes t, int depth) {
+    json_t *o = json_object();
+    amq_rd r = {t.p, t.len, 0};
+    amq_bytes k;
+    amq_field f;
+    while (amq_table_next(&r, &k, &f) == 1) {
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)k.len, k.p);
+        json_object_set_new(o, key, field_json(&f, depth + 1));
+    }
+    return o;
+}
+
+static json_t *field_json(const amq_field *f, int depth) {
+    int64_t i;
+    if (depth > 16) return json_null();
+    switch (f->type) {
+    case 'S':
+    case 'x': return json_stringn((const char *)f->v.str.p, f->v.str.len);
+    case 't': return json_boolean(f->v.b);
+    case 'f': return json_real(f->v.f32);
+    case 'd': return json_real(f->v.f64);
+    case 'F': return table_json(f->v.str, depth);
+    case 'A': {
+        json_t *a = json_array();
+        amq_rd r = {f->v.str.p, f->v.str.len, 0};
+        amq_field e;
+        while (amq_array_next(&r, &e) == 1) json_array_append_new(a, field_json(&e, depth + 1));
+        return a;
+    }
+    default:
+        if (amq_field_as_i64(f, &i)) return json_integer(i);
+        return json_null();
+    }
+}
+
+/* ---- import ---- */
+
+static const char *str(json_t *o, const char *k, const char *dflt) {
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static bool flag(json_t *o, const char *k) { return json_is_true(json_object_get(o, k)); }
+
+/* Tags: a list (3.x) or a comma-separated string (older exports). */
+static void tags_of(json_t *u, char *out, size_t cap) {
+    json_t *t = json_object_get(u, "tags");
+    out[0] = 0;
+    if (json_is_string(t)) {
+        snprintf(out, cap, "%s", json_string_value(t));
+        return;
+    }
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(t, i, e) {
+        if (!json_is_string(e)) continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? "," : "", json_string_value(e));
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
+static void import_users(json_t *root, report *r) {
+    size_t i;
+    json_t *u;
+    char err[300], tags[512];
+    json_array_foreach(json_object_get(root, "users"), i, u) {
+        const char *name = str(u, "name", NULL);
+        if (!name) {
+            skip(r, "a user without a name");
+            continue;
+        }
+        tags_of(u, tags, sizeof tags);
+        const char *hash = str(u, "password_hash", NULL), *pw = str(u, "password", NULL);
+        int rc;
+        if (!hash && pw) {
+            rc = access_user_delete(name, err, sizeof err); /* replace, with a fresh hash */
+            rc = access_user_add(name, pw, tags, err, sizeof err);
+        } else {
+            int algo = access_hash_parse(str(u, "hashing_algorithm", NULL));
+            if (algo < 0) {
+                skip(r, "user '%s': hashing algorithm '%s' not supported", name, str(u, "hashing_algorithm", ""));
+                continue;
+            }
+            rc = access_user_put_hash(name, algo, hash ? hash : "", tags, err, sizeof err);
+        }
+        if (rc) skip(r, "user '%s': %s", name, err);
+        json_t *lim = json_object_get(u, "limits");
+        if (json_object_size(lim)) skip(r, "user '%s': user limits not supported", name);
+    }
+}
+
+static void import_vhosts(json_t *root, report *r) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(root, "vhosts"), i, v) {
+        const char *name = str(v, "name", NULL);
+        if (!name || vhost_add(name, NULL)) skip(r, "vhost '%s': invalid name", name ? name : "");
+        json_t *lim = json_object_get(v, "limits");
+        if ((json_is_object(lim) && json_object_size(lim)) || (json_is_array(lim) && json_array_size(lim)))
+            skip(r, "vhost '%s': vhost limits not supported", name ? name : "");
+    }
+}
+
+static void import_permissions(json_t *root, report *r) {
+    size_t i;
+    json_t *p;
+    char err[300];
+    json_array_foreach(json_object_get(root, "permissions"), i, p) {
+        const char *u = str(p, "user", ""), *v = str(p, "vhost", "/");
+        if (!vhost_find(amq_cstr(v))) {
+            skip(r, "permissions of user '%s': no vhost '%s'", u, v);
+            continue;
+        }
+        if (access_set_permissions(u, v, str(p, "configure", ""), str(p, "write", ""), str(p, "read", ""), err,
+                                   sizeof err))
+            skip(r, "permissions of user '%s' in vhost '%s': %s", u, v, err);
+    }
+}
+
+static vhost *vhost_of(json_t *o, const char *what, const char *name, report *r) {
+    const char *vn = str(o, "vhost", "/");
+    vhost *v = vhost_find(amq_cstr(vn));
+    if (!v) skip(r, "%s '%s': no vhost '%s'", what, name, vn);
+    return v;
+}
+
+static void import_exchanges(json_t *root, report *r) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(root, "exchanges"), i, x) {
+        const char *name = str(x, "name", ""), *type = str(x, "type", "direct");
+        vhost *v = vhost_of(x, "exchange", name, r);
+        if (!v) continue;
+        exch_type t;
+        if (exch_type_parse(amq_cstr(type), &t)) {
+            skip(r, "exchange '%s' in vhost '%s': type '%s' not supported", name, v->name, type);
+            continue;
+        }
+        amq_wr w;
+        amq_bytes args = args_of(x, &w);
+        verr e;
+        if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"), flag(x, "auto_delete"),
+                                   flag(x, "internal"), args, &e))
+            skip(r, "exchange '%s' in vhost '%s': %s", name, v->name, e.text);
+        amq_wr_destroy(&w);
+    }
+}
+
+static void import_queues(json_t *root, report *r) {
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(root, "queues"), i, q) {
+        const char *name = str(q, "name", "");
+        vhost *v = vhost_of(q, "queue", name, r);
+        if (!v) continue;
+        amq_wr w;
+        amq_bytes args = args_of(q, &w);
+        verr e;
+        queue *qq;
+        if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args, 0,
+                                &qq, &e))
+            skip(r, "queue '%s' in vhost '%s': %s", name, v->name, e.text);
+        else
+            queue_unref(&qq);
+        amq_wr_destroy(&w);
+    }
+}
+
+static void import_bindings(json_t *root, report *r) {
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(root, "bindings"), i, b) {
+        const char *src = str(b, "source", ""), *dst = str(b, "destination", "");
+        const char *dt = str(b, "destination_type", "queue"), *key = str(b, "routing_key", "");
+        vhost *v = vhost_of(b, "binding from", src, r);
+        if (!v) continue;
+        amq_wr w;
+        amq_bytes args = args_of(b, &w);
+        verr e;
+        int rc = !strcmp(dt, "exchange")
+                     ? vhost_exchange_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, &e)
+                     : vhost_queue_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, 0, &e);
+        if (rc) skip(r, "binding '%s' -> %s '%s' in vhost '%s': %s", src, dt, dst, v->name, e.text);
+        amq_wr_destroy(&w);
+    }
+}
+
+static void report_unsupported(json_t *root, report *r) {
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(root, "policies"), i, p)
+        skip(r, "policy '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""), str(p, "vhost", "/"));
+    json_array_foreach(json_object_get(root, "operator_policies"), i, p)
+        skip(r, "operator policy '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""), str(p, "vhost", "/"));
+    json_array_foreach(json_object_get(root, "parameters"), i, p)
+        skip(r, "parameter '%s' of component '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""),
+             str(p, "component", ""), str(p, "vhost", "/"));
+    json_array_foreach(json_object_get(root, "global_parameters"), i, p) {
+        const char *n = str(p, "name", "");
+        if (strcmp(n, "cluster_name") && strcmp(n, "internal_cluster_id")) /* node identity: not definitions */
+            skip(r, "global parameter '%s' not supported (ignored)", n);
+    }
+    json_array_foreach(json_object_get(root, "topic_permissions"), i, p)
+        skip(r, "topic permissions of user '%s' on exchange '%s' in vhost '%s' not supported (ignored)",
+             str(p, "user", ""), str(p, "exchange", ""), str(p, "vhost", "/"));
+}
+
+int defs_import(const char *text, size_t len, char *buf, size_t cap) {
+    report r = {buf, cap, 0, 0};
+    if (buf && cap) buf[0] = 0;
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (!root || !json_is_object(root)) {
+        if (buf) snprintf(buf, cap, "not a definitions document: %s (line %d)", root ? "not a JSON object" : je.text,
+                          root ? 0 : je.line);
+        json_decref(root);
+        return -1;
+    }
+    import_vhosts(root, &r);
+    import_users(root, &r);
+    import_permissions(root, &r);
+    import_exchanges(root, &r);
+    import_queues(root, &r);
+    import_bindings(root, &r);
+    report_unsupported(root, &r);
+    json_decref(root);
+    return r.skipped ? 1 : 0;
+}
+
+int defs_import_file(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (buf) snprintf(buf, cap, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = 0, c = 65536;
+    char *t = xmalloc(c);
+    size_t k;
+    while ((k = fread(t + n, 1, c - n, f)) > 0) {
+        n += k;
+        if (n == c) t = xrealloc(t, c *= 2);
+    }
+    fclose(f);
+    int rc = defs_import(t, n, buf, cap);
+    free(t);
+    return rc;
+}
+
+/* ---- export ---- */
+
+static void ex_user(void *ctx, const char *name, int algo, const char *hash, const char *tags) {
+    json_t *tl = json_array();
+    char *t = xstrdup(tags);
+    for (char *s = strtok(t, ","); s; s = strtok(NULL, ",")) json_array_append_new(tl, json_string(s));
+    free(t);
+    json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:o,s:{}}", "name", name, "password_hash", hash,
+                                         "hashing_algorithm", access_hash_name(algo), "tags", tl, "limits"));
+}
+
+static void ex_perm(void *ctx, const char *u, const char *v, const char *c, const char *w, const char *r) {
+    json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:s}", "user", u, "vhost", v, "configure", c, "write", w,
+                                         "read", r));
+}
+
+typedef struct {
+    json_t *vhosts, *exchanges, *queues, *bindings;
+    vhost *v;
+    const char *src;
+} ex_ctx;
+
+static json_t *args_json(amq_bytes a) { return a.len ? table_json(a, 0) : json_object(); }
+
+static void ex_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+    ex_ctx *x = ctx;
+    const char *dt = "queue";
+    char dn[256];
+    if ((uintptr_t)dest & 1u) {
+        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
+        snprintf(dn, sizeof dn, "%.*s", (int)d->name_len, d->name);
+        dt = "exchange";
+    } else {
+        amq_bytes n = queue_name(dest);
+        snprintf(dn, sizeof dn, "%.*s", (int)n.len, n.p);
+    }
+    json_array_append_new(x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", x->src, "vhost", x->v->name,
+                                                 "destination", dn, "destination_type", dt, "routing_key",
+                                                 key.len ? (const char *)key.p : "", key.len, "arguments", args_json(args)));
+}
+
+static void ex_vhost(void *ctx, vhost *v) {
+    ex_ctx *x = ctx;
+    x->v = v;
+    json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", v->name, "limits"));
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    exchange *e;
+    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
+        if (e->name_len == 0 || (e->name_len >= 4 && !memcmp(e->name, "amq.", 4))) continue;
+        json_array_append_new(x->exchanges,
+                              json_pack("{s:s%,s:s,s:s,s:b,s:b,s:b,s:o}", "name", e->name, (size_t)e->name_len, "vhost",
+                                        v->name, "type", exch_type_name(e->type), "durable", e->durable, "auto_delete",
+                                        e->auto_delete, "internal", e->internal, "arguments", args_json(e->args)));
+    }
+    it = 0;
+    queue *q;
+    while ((q = strmap_next(&v->queues, &it, NULL))) {
+        if (q->exclusive) continue;
+        amq_bytes n = queue_name(q);
+        json_array_append_new(x->queues, json_pack("{s:s%,s:s,s:b,s:b,s:o}", "name", (const char *)n.p, n.len, "vhost",
+                                                   v->name, "durable", q->durable, "auto_delete", q->auto_delete,
+                                                   "arguments", args_json(q->args)));
+    }
+    it = 0;
+    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
+        if (e->name_len == 0) continue;
+        char src[256];
+        snprintf(src, sizeof src, "%.*s", (int)e->name_len, e->name);
+        x->src = src;
+        exch_foreach(e->rt, ex_binding, x);
+    }
+    pthread_rwlock_unlock(&v->lock);
+}
+
+char *defs_export(void) {
+    json_t *users = json_array(), *perms = json_array();
+    ex_ctx x = {json_array(), json_array(), json_array(), json_array(), NULL, NULL};
+    access_foreach_user(ex_user, users);
+    access_foreach_perm(ex_perm, perms);
+    vhost_foreach(ex_vhost, &x);
+    json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:[],s:[],s:[],s:[],s:o,s:o,s:o}", "rabbit_version", "3.10.8",
+                             "rabbitmq_version", "3.10.8", "product_name", "Warren", "product_version", WARREN_VERSION,
+                             "users", users, "vhosts", x.vhosts, "permissions", perms, "topic_permissions",
+                             "parameters", "global_parameters", "policies", "queues", x.queues, "exchanges",
+                             x.exchanges, "bindings", x.bindings);
+    char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(root);
+    return out;
+}

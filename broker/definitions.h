@@ -1,0 +1,19 @@
+/* definitions.h — RabbitMQ's definitions JSON (rabbitmqctl export_definitions
+ * / import_definitions, load_definitions at boot): users (with their password
+ * hashes), vhosts, permissions, exchanges, queues and bindings. What Warren
+ * does not support (policies, parameters, global parameters, topic
+ * permissions, unknown exchange types) is reported by name, not dropped
+ * silently. JSON through Debian's libjansson. Any thread (control socket or
+ * main); takes the access and vhost locks as the operations it performs do. */
+#ifndef WARREN_DEFINITIONS_H
+#define WARREN_DEFINITIONS_H
+#include <stddef.h>
+
+/* Import a JSON text. Returns 0 if everything was applied, 1 if something
+ * was skipped (each skip logged and listed in report), -1 if the text is not
+ * a definitions document (reason in report). report may be NULL. */
+int defs_import(const char *json, size_t len, char *report, size_t cap);
+int defs_import_file(const char *path, char *report, size_t cap);
+/* The current definitions as a malloc'd JSON text (caller frees). */
+char *defs_export(void);
+#endif
