@@ -26,6 +26,13 @@ fi
 
 echo "starting reference RabbitMQ on port $port ..."
 pid=$("$starter" "$port") || { echo "against-rabbitmq: broker did not start" >&2; exit 2; }
+# The access tests use the users, vhosts and permissions of a definitions file
+# exported from RabbitMQ 3.10 (Warren loads it at boot): load it here too.
+fixture=$(cd "$(dirname "$0")/../fixtures" && pwd)/rabbitmq-3.10-definitions.json
+if [ -f "$fixture" ]; then
+  RABBITMQ_NODENAME=ref$port@localhost rabbitmqctl -q -n "ref$port@localhost" import_definitions "$fixture" >/dev/null \
+    || echo "against-rabbitmq: could not import $fixture (the access tests will fail)" >&2
+fi
 stop_broker() {
   [ -n "${pid:-}" ] || return
   kill "$pid" 2>/dev/null
