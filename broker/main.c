@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "config.h"
+#include "ctl_server.h"
 #include "definitions.h"
 #include "qsched.h"
 #include "store.h"
@@ -180,6 +181,7 @@ int main(int argc, char **argv) {
     }
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
+    ctl_start(config.data_dir);
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
              config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
              config.threads == 1 ? "" : "s", config.data_dir);
@@ -224,6 +226,7 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
+    ctl_stop(); /* before the workers go: it may be waiting on them */
     for (int i = 0; i < config.threads; i++) {
         mail m = {.kind = MAIL_SHUTDOWN};
         worker_post(ws[i], &m);

@@ -129,6 +129,21 @@ void worker_wait_del(worker *w, channel *ch) {
     if (!w->waiting) atomic_fetch_and(&waiting_workers, ~(1ull << w->id));
 }
 
+typedef struct worker_call_req {
+    worker_fn fn;
+    void *arg;
+} worker_call_req;
+
+void worker_call(worker *w, worker_fn fn, void *arg) {
+    worker_call_req *r = xcalloc(1, sizeof *r);
+    r->fn = fn;
+    r->arg = arg;
+    mail m = {.kind = MAIL_CALL, .seq = (uint64_t)(uintptr_t)r};
+    worker_post(w, &m);
+}
+
+conn *worker_conns(worker *w) { return w->conns; }
+
 void worker_blocked(worker *w, int delta) { w->nblocked += delta; }
 
 /* Memory went back under the limit: let the blocked connections read again. */
@@ -249,6 +264,12 @@ static bool drain(worker *w) {
                 atomic_store(&w->log_mail_posted, false);
                 advance_waiting(w);
                 break;
+            case MAIL_CALL: {
+                worker_call_req *r = (worker_call_req *)(uintptr_t)m->seq;
+                r->fn(w, r->arg);
+                free(r);
+                break;
+            }
             case MAIL_KICK:
                 if (m->c) {
                     queue_dispatch(m->c->q);
