@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ctl_server.h"
 #include "definitions.h"
+#include "diskmon.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -179,6 +180,7 @@ int main(int argc, char **argv) {
         log_info("imported definitions from %s%s", config.load_definitions,
                  drc ? " (some items skipped: see the warnings above)" : "");
     }
+    diskmon_start(config.data_dir, config.disk_free_limit);
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
@@ -200,10 +202,20 @@ int main(int argc, char **argv) {
         epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
     }
     int next = 0;
-    bool stop = false;
+    bool stop = false, at_max = false;
     while (!stop) {
         struct epoll_event evs[16];
-        int n = epoll_wait(ep, evs, 16, -1);
+        int n = epoll_wait(ep, evs, 16, at_max ? 100 : -1);
+        /* connection_max, as RabbitMQ's listener does it: at the limit nothing
+         * is accepted; new clients wait in the backlog until one closes. */
+        if (at_max && (int)config.connection_max > workers_live_conns()) {
+            at_max = false;
+            for (int i = 0; i < nlisteners; i++) {
+                ev.data.u64 = (uint64_t)i << 32 | (uint32_t)listeners[i];
+                epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
+            }
+            log_info("connections under connection_max (%u) again: accepting", config.connection_max);
+        }
         for (int i = 0; i < n; i++) {
             int li = (int)(evs[i].data.u64 >> 32);
             if (li == MAX_LISTENERS) {
@@ -214,11 +226,19 @@ int main(int argc, char **argv) {
                 continue;
             }
             for (;;) {
+                if (at_max) break;
+                if (config.connection_max && workers_live_conns() >= (int)config.connection_max) {
+                    at_max = true;
+                    for (int k = 0; k < nlisteners; k++) epoll_ctl(ep, EPOLL_CTL_DEL, listeners[k], NULL);
+                    log_warn("connection_max (%u) reached: new connections wait until one closes", config.connection_max);
+                    break;
+                }
                 int fd = accept4(listeners[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EMFILE || errno == ENFILE) log_warn("accept: %s", strerror(errno));
                     break;
                 }
+                workers_conn_accepted();
                 mail m = {.kind = MAIL_CONN, .fd = fd, .tls = listener_tls[li]};
                 worker_post(ws[next], &m);
                 next = (next + 1) % config.threads;
@@ -232,6 +252,7 @@ int main(int argc, char **argv) {
         worker_post(ws[i], &m);
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
+    diskmon_stop();
     qsched_stop(); /* pending dead-letters and timers, before the log closes */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();

@@ -57,6 +57,10 @@ void worker_post(worker *w, const mail *m);
 /* The worker running on this thread, or NULL on a non-worker thread. */
 worker *worker_current(void);
 int worker_id(const worker *w);
+/* Connections accepted and not yet freed, on every worker (any thread):
+ * the acceptor counts one in before posting it (connection_max). */
+void workers_conn_accepted(void);
+int workers_live_conns(void);
 /* Number of live connections on w (approximate, any thread). */
 int worker_conn_count(const worker *w);
 
