@@ -32,7 +32,8 @@ static const char usage[] =
     "  --json          machine-readable output (lists: an array of objects)\n"
     "  -q, --quiet     no informational lines, only the data\n"
     "  -p VHOST        virtual host (default /)\n"
-    "  --data-dir DIR  the broker's data dir; the socket is DIR/warren.sock (default ./warren-data)\n"
+    "  --data-dir DIR  the broker's data dir; the socket is DIR/warren.sock\n"
+    "                  (default $WARREN_DATA_DIR, else ./warren-data)\n"
     "  --socket PATH   the control socket itself\n"
     "\n"
     "Exit codes: 0 ok, 64 usage, 69 broker not running, 70 command failed, 77 not allowed.\n";
@@ -255,7 +256,8 @@ static void print_status(json_t *s) {
 }
 
 int main(int argc, char **argv) {
-    const char *vh = "/", *data_dir = "warren-data", *sock = NULL;
+    const char *vh = "/", *data_dir = getenv("WARREN_DATA_DIR"), *sock = NULL;
+    if (!data_dir || !*data_dir) data_dir = "warren-data";
     const char *pos[64];
     int npos = 0;
     bool opts_done = false;
