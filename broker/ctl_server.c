@@ -25,6 +25,7 @@
 #include "channel.h"
 #include "definitions.h"
 #include "queue.h"
+#include "store.h"
 #include "util.h"
 #include "vhost.h"
 #include "worker.h"
@@ -539,7 +540,14 @@ static void serve(int fd) {
     const char *cmd = json_string_value(json_object_get(req, "command"));
     if (cmd && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") && strcmp(cmd, "export_definitions"))
         log_info("control socket: %s", cmd);
-    reply(fd, handle(req));
+    json_t *r = handle(req);
+    /* A change is answered once it is on disk, as rabbitmqctl returns after the commit. */
+    if (cmd && json_is_true(json_object_get(r, "ok")) && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") &&
+        strcmp(cmd, "export_definitions") && store_sync()) {
+        json_decref(r);
+        r = fail("the change could not be written to the data directory (see the broker log)");
+    }
+    reply(fd, r);
     json_decref(req);
 }
 
