@@ -51,6 +51,20 @@ static json_t *fail(const char *fmt, ...) {
     return json_pack("{s:b,s:s}", "ok", 0, "error", text);
 }
 
+/* A failure with rabbitmqctl's exit code: 67 no such user, 65 no such vhost. */
+static json_t *fail_code(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *fail_code(int code, const char *fmt, ...) {
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", text, "code", code);
+}
+
+#define NO_USER(u) fail_code(67, "User \"%s\" does not exist", u)
+#define NO_VHOST(v) fail_code(65, "Virtual host '%s' does not exist", v)
+
 static json_t *done(void) { return json_pack("{s:b}", "ok", 1); }
 
 /* A table reply: columns, then rows appended by the caller. */
@@ -115,7 +129,7 @@ static json_t *list_vhosts(void) {
 }
 
 static json_t *delete_vhost(const char *name) {
-    if (vhost_delete(name)) return fail("Virtual host '%s' does not exist", name);
+    if (vhost_delete(name)) return NO_VHOST(name);
     access_vhost_deleted(name);
     return done();
 }
@@ -131,7 +145,7 @@ static void perm_row(void *ctx, const char *u, const char *v, const char *c, con
 }
 
 static json_t *list_permissions(const char *vh) {
-    if (!find_vhost(vh)) return fail("Virtual host '%s' does not exist", vh);
+    if (!find_vhost(vh)) return NO_VHOST(vh);
     static const char *const cols[] = {"user", "configure", "write", "read", NULL};
     json_t *rows, *r = table(&rows, cols);
     perm_ctx p = {rows, vh};
@@ -146,7 +160,7 @@ static json_t *str_of(const char *p, size_t n) { return json_stringn(p, n); }
 
 static json_t *list_queues(const char *vh) {
     vhost *v = find_vhost(vh);
-    if (!v) return fail("Virtual host '%s' does not exist", vh);
+    if (!v) return NO_VHOST(vh);
     static const char *const cols[] = {"name", "messages", "consumers", NULL};
     json_t *rows, *r = table(&rows, cols);
     pthread_rwlock_rdlock(&v->lock);
@@ -166,7 +180,7 @@ static json_t *list_queues(const char *vh) {
 
 static json_t *list_exchanges(const char *vh) {
     vhost *v = find_vhost(vh);
-    if (!v) return fail("Virtual host '%s' does not exist", vh);
+    if (!v) return NO_VHOST(vh);
     static const char *const cols[] = {"name", "type", NULL};
     json_t *rows, *r = table(&rows, cols);
     pthread_rwlock_rdlock(&v->lock);
@@ -202,7 +216,7 @@ static void binding_row(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
 
 static json_t *list_bindings(const char *vh) {
     vhost *v = find_vhost(vh);
-    if (!v) return fail("Virtual host '%s' does not exist", vh);
+    if (!v) return NO_VHOST(vh);
     static const char *const cols[] = {"source_name", "source_kind", "destination_name", "destination_kind",
                                        "routing_key", "arguments", NULL};
     json_t *rows, *r = table(&rows, cols);
@@ -447,6 +461,10 @@ static json_t *handle(json_t *req) {
     char err[300] = "";
     const char *a0 = arg(args, 0), *a1 = arg(args, 1);
     if (!strcmp(cmd, "status")) return status();
+    bool user_cmd = !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") || !strcmp(cmd, "set_user_tags") ||
+                    !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
+    if (user_cmd && !access_user_exists(a0)) return NO_USER(a0);
+    if ((!strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions")) && !find_vhost(vh)) return NO_VHOST(vh);
     if (!strcmp(cmd, "list_users")) return list_users();
     if (!strcmp(cmd, "add_user"))
         return access_user_add(a0, a1, "", err, sizeof err) ? fail("%s", err) : done();
@@ -459,7 +477,6 @@ static json_t *handle(json_t *req) {
         return vhost_add(a0, NULL) ? fail("'%s' is not a valid virtual host name", a0) : done();
     if (!strcmp(cmd, "delete_vhost")) return delete_vhost(a0);
     if (!strcmp(cmd, "set_permissions")) {
-        if (!find_vhost(vh)) return fail("Virtual host '%s' does not exist", vh);
         return access_set_permissions(a0, vh, a1, arg(args, 2), arg(args, 3), err, sizeof err) ? fail("%s", err)
                                                                                                 : done();
     }
@@ -519,8 +536,16 @@ static void serve(int fd) {
             }
             buf = xrealloc(buf, cap *= 2);
         }
-        ssize_t r = recv(fd, buf + len, cap - len, 0);
-        if (r < 0 && errno == EINTR) continue;
+        /* Wait for the client, but never hold up a broker shutdown (or a 10 s stall). */
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = stop_pipe[0], .events = POLLIN}};
+        int pr = poll(p, 2, 10000);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0 || p[1].revents) {
+            free(buf);
+            return;
+        }
+        ssize_t r = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (r <= 0) break;
         char *nl = memchr(buf + len, '\n', (size_t)r);
         len += (size_t)r;

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* rabbitmqctl's exit codes (sysexits.h). */
-enum { EX_OK_ = 0, EX_USAGE_ = 64, EX_DATAERR_ = 65, EX_UNAVAILABLE_ = 69, EX_SOFTWARE_ = 70, EX_NOPERM_ = 77 };
+enum { EX_OK_ = 0, EX_USAGE_ = 64, EX_DATAERR_ = 65, EX_NOUSER_ = 67, EX_UNAVAILABLE_ = 69, EX_SOFTWARE_ = 70, EX_NOPERM_ = 77 };
 
 static const char usage[] =
     "usage: warrenctl [--json] [-q] [-p VHOST] [--data-dir DIR | --socket PATH] COMMAND [ARGS...]\n"
@@ -36,7 +36,8 @@ static const char usage[] =
     "                  (default $WARREN_DATA_DIR, else ./warren-data)\n"
     "  --socket PATH   the control socket itself\n"
     "\n"
-    "Exit codes: 0 ok, 64 usage, 69 broker not running, 70 command failed, 77 not allowed.\n";
+    "Exit codes: 0 ok, 64 usage, 65 no such vhost / bad input file, 67 no such user,\n"
+    "69 broker not running, 70 command failed, 77 not allowed.\n";
 
 static bool json_out, quiet;
 
@@ -339,8 +340,10 @@ int main(int argc, char **argv) {
             json_decref(o);
         }
         fprintf(stderr, "Error:\n%s\n", e ? e : "unknown error");
+        json_t *code = json_object_get(rep, "code"); /* rabbitmqctl's: 65 no such vhost, 67 no such user */
+        int rc = refused ? EX_NOPERM_ : json_is_integer(code) ? (int)json_integer_value(code) : EX_SOFTWARE_;
         json_decref(rep);
-        return refused ? EX_NOPERM_ : EX_SOFTWARE_;
+        return rc;
     }
     if (json_object_get(rep, "columns")) {
         print_table(rep);

@@ -128,7 +128,9 @@ def run(b, tmp):
     rc, out, _ = ctl(b, "set_permissions", "-p", "v1", "alice", "^a-", "^(a-|amq\\.default)", "^a-")
     check(rc == 0, "set_permissions -p v1")
     rc, _, err = ctl(b, "set_permissions", "-p", "nope", "alice", ".*", ".*", ".*")
-    check(rc == 70 and "nope" in err, "set_permissions on a missing vhost: exit 70")
+    check(rc == 65 and "Virtual host 'nope' does not exist" in err, "set_permissions on a missing vhost: exit 65 as rabbitmqctl")
+    rc, _, err = ctl(b, "set_permissions", "nobody-here", ".*", ".*", ".*")
+    check(rc == 67 and 'User "nobody-here" does not exist' in err, "set_permissions for a missing user: exit 67 as rabbitmqctl")
     perms = rows(b, "list_permissions", "-p", "v1")
     check(perms == [{"user": "alice", "configure": "^a-", "write": "^(a-|amq\\.default)", "read": "^a-"}], "list_permissions %r" % perms)
     c = connect(b, "alice", "s3cret", "v1")
@@ -165,7 +167,7 @@ def run(b, tmp):
     check(any(x["source_name"] == "" and x["destination_name"] == "a-q2" and x["routing_key"] == "a-q2" for x in bs),
           "list_bindings: the default exchange's implicit binding")
     rc, _, err = ctl(b, "list_queues", "-p", "nope")
-    check(rc == 70 and "does not exist" in err, "list_queues on a missing vhost: exit 70")
+    check(rc == 65 and "does not exist" in err, "list_queues on a missing vhost: exit 65")
 
     # connections
     conns = rows(b, "list_connections")
@@ -230,13 +232,16 @@ def run(b, tmp):
     rc, _, _ = ctl(b, "delete_vhost", "v2")
     check(rc == 0 and "v2" not in [v["name"] for v in rows(b, "list_vhosts")], "delete_vhost")
     rc, _, err = ctl(b, "delete_vhost", "v2")
-    check(rc == 70 and "does not exist" in err, "delete_vhost twice: exit 70")
+    check(rc == 65 and "Virtual host 'v2' does not exist" in err, "delete_vhost twice: exit 65 as rabbitmqctl")
     rc, _, _ = ctl(b, "delete_user", "carol")
     check(rc == 0 and "carol" not in [u["user"] for u in rows(b, "list_users")], "delete_user")
     rc, _, err = ctl(b, "delete_user", "carol")
-    check(rc == 70, "delete_user twice: exit 70")
+    check(rc == 67 and 'User "carol" does not exist' in err, "delete_user twice: exit 67 as rabbitmqctl")
+    for cmd in (["change_password", "carol", "x"], ["set_user_tags", "carol", "a"], ["clear_permissions", "carol"]):
+        rc, _, err = ctl(b, *cmd)
+        check(rc == 67, "%s of a missing user: exit 67" % cmd[0])
     rc, out, _ = ctl(b, "delete_user", "carol", json_out=True)
-    check(rc == 70 and json.loads(out)["ok"] is False, "--json error output")
+    check(rc == 67 and json.loads(out)["ok"] is False, "--json error output")
 
     # another uid: first the file mode keeps it out, then the SO_PEERCRED check does
     if os.geteuid() == 0 and shutil.which("setpriv"):
@@ -267,6 +272,11 @@ def run(b, tmp):
     hang.close()
     rc, _, _ = ctl(b, "status")
     check(rc == 0, "control socket serves again after the stuck client left")
+    # A stuck control client does not hold up a shutdown either (stop() wants exit 0 within 5 s).
+    stuck = s.socket(s.AF_UNIX)
+    stuck.connect(sock)
+    stuck.send(b'{"command"')
+    b.stuck = stuck
 
 
 if __name__ == "__main__":
