@@ -273,9 +273,9 @@ def disk():
         c.add_on_connection_blocked_callback(lambda conn, m: blocked.append(m.method.reason))
         ch = c.channel()
         ch.queue_declare("d")
-        ch.basic_publish("", "d", b"x")
         t0 = time.time()
-        while not blocked and time.time() - t0 < 5:
+        while not blocked and time.time() - t0 < 5:  # blocked as it next reads from a publisher
+            ch.basic_publish("", "d", b"x")
             c.process_data_events(0.1)
         check(blocked == ["low on disk"], "disk_free_limit over the free space: connection.blocked 'low on disk' (%r)"
               % blocked)
@@ -283,7 +283,8 @@ def disk():
         ch2 = c2.channel()
         ch2.queue_declare("d2")
         ok = ch2.queue_declare("d", passive=True)
-        check(ok.method.message_count == 0, "non-publishing connections keep working under the disk alarm")
+        check(ok.method.queue == "d" and ch2.basic_get("d2")[0] is None,
+              "non-publishing connections keep working under the disk alarm")
         c2.close()
     finally:
         b.stop()

@@ -154,8 +154,11 @@ def run(b, tmp):
     ch2.queue_declare("a-q2")
     ch2.basic_publish("", "a-q2", b"x")
     ch2.basic_publish("", "a-q2", b"y")
-    time.sleep(0.2)
-    qs = {q["name"]: q for q in rows(b, "list_queues", "-p", "v1")}
+    for _ in range(60):  # publishes are asynchronous: wait until both are in
+        qs = {q["name"]: q for q in rows(b, "list_queues", "-p", "v1")}
+        if qs["a-q2"]["messages"] == 2:
+            break
+        time.sleep(0.05)
     check(qs["a-q2"]["messages"] == 2 and qs["a-q2"]["consumers"] == 0, "list_queues: messages")
     rc, out, _ = ctl(b, "list_queues", "-p", "v1")
     check("name\tmessages\tconsumers" in out and "a-q2\t2\t0" in out, "list_queues columns")
