@@ -537,7 +537,7 @@ static void raise_error(channel *ch, uint32_t id, ch_err *e) {
         conn_error(c, (uint16_t)e->code, id, "%s", e->text);
         return;
     }
-    log_debug("channel %u on %s: %s", ch->id, c->peer, e->text);
+    log_warn("channel error on connection %s, channel %u: %s", c->peer, ch->id, e->text); /* as RabbitMQ logs them */
     amq_channel_close m = {.reply_code = (uint16_t)e->code,
                            .reply_text = amq_cstr(e->text),
                            .class_id = (uint16_t)AMQ_CLASS_OF(id),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -25,6 +26,7 @@ static const char usage[] =
     "  --memory-limit N  message memory (bytes, or with K/M/G suffix, or a fraction\n"
     "                  of RAM such as 0.4) above which publishers are blocked\n"
     "                  (default 0.4 of RAM, as RabbitMQ's vm_memory_high_watermark)\n"
+    "  --print-config  print the effective configuration (rabbitmq.conf syntax, secrets masked) and exit\n"
     "  --help          this text\n"
     "\n"
     "Environment: RABBITMQ_DEFAULT_USER, RABBITMQ_DEFAULT_PASS, RABBITMQ_DEFAULT_VHOST.\n"
@@ -54,6 +56,46 @@ static void defaults(void) {
     config.log_level = LOG_INFO;
     config.ssl_depth = -1;
     config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
+    config.disk_free_limit = 50000000;      /* RabbitMQ's default: 50MB */
+}
+
+static double ram_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (double)pages * (double)psize : 4294967296.0;
+}
+
+/* RabbitMQ's information units: k/K/kiB = 1024, kB/KB = 1000, M/MiB, MB, G/GiB, GB
+ * (case-insensitive, as rabbit_resource_monitor_misc parses them). 0, or -1. */
+static int parse_bytes(const char *v, int64_t *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || d < 0 || !isdigit((unsigned char)v[0])) return -1;
+    static const struct { const char *unit; double mult; } units[] = {
+        {"", 1}, {"k", 1024.0}, {"kib", 1024.0}, {"kb", 1e3}, {"m", 1048576.0}, {"mib", 1048576.0},
+        {"mb", 1e6}, {"g", 1073741824.0}, {"gib", 1073741824.0}, {"gb", 1e9}, {"t", 1099511627776.0},
+        {"tib", 1099511627776.0}, {"tb", 1e12}};
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (!strcasecmp(end, units[i].unit)) {
+            double b = d * units[i].mult;
+            if (b > 9.2e18) return -1;
+            *out = (int64_t)b;
+            return 0;
+        }
+    return -1;
+}
+
+/* A fraction of RAM: "0.4". */
+static int parse_fraction(const char *what, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || d < lo || d > hi) {
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected a number from %g to %g)\n", what, v, lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
 }
 
 static int parse_int(const char *what, const char *s, long lo, long hi, long *out) {
@@ -69,26 +111,21 @@ static int parse_int(const char *what, const char *s, long lo, long hi, long *ou
     return 0;
 }
 
-/* "1073741824", "512M", "2G", or a fraction of RAM such as "0.4". */
+/* "1073741824", "512MiB", "2GB", or a fraction of RAM such as "0.4". */
 static int parse_memory(const char *what, const char *v, int64_t *out) {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (errno || end == v || d <= 0) goto bad;
-    if (*end == 0 && d < 1.0) {
-        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-        *out = (int64_t)((double)pages * (double)psize * d);
+    if (!errno && end != v && *end == 0 && d > 0 && d < 1.0) {
+        *out = (int64_t)(ram_bytes() * d);
         return 0;
     }
-    double mult = 1;
-    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
-    else if (*end == 'M' || *end == 'm') mult = 1048576.0, end++;
-    else if (*end == 'G' || *end == 'g') mult = 1073741824.0, end++;
-    if (*end) goto bad;
-    *out = (int64_t)(d * mult);
-    return 0;
-bad:
-    fprintf(stderr, "warren: invalid value for %s: '%s' (expected bytes, e.g. 512M or 2G, or a fraction of RAM like 0.4)\n",
+    int64_t b;
+    if (!parse_bytes(v, &b) && b > 0) {
+        *out = b;
+        return 0;
+    }
+    fprintf(stderr, "warren: invalid value for %s: '%s' (expected bytes, e.g. 536870912, 512MiB or 2GB, or a fraction of RAM like 0.4)\n",
             what, v);
     return -1;
 }
@@ -239,8 +276,29 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
-    } else if (!strcmp(k, "vm_memory_high_watermark.absolute") || !strcmp(k, "vm_memory_high_watermark.relative")) {
-        if (parse_memory(what, v, &config.memory_limit)) return -1;
+    } else if (!strcmp(k, "vm_memory_high_watermark.absolute")) {
+        int64_t b;
+        if (parse_bytes(v, &b) || b <= 0)
+            return bad_value(what, v, "bytes, e.g. 1073741824, 1024MiB or 2GB");
+        config.memory_limit = b;
+    } else if (!strcmp(k, "vm_memory_high_watermark.relative") || !strcmp(k, "vm_memory_high_watermark")) {
+        double f;
+        if (parse_fraction(what, v, 0.0001, 1.0, &f)) return -1;
+        config.memory_limit = (int64_t)(ram_bytes() * f);
+    } else if (!strcmp(k, "disk_free_limit.absolute")) {
+        int64_t b;
+        if (parse_bytes(v, &b)) return bad_value(what, v, "bytes, e.g. 50000000, 50MB or 2GB");
+        config.disk_free_limit = b;
+    } else if (!strcmp(k, "disk_free_limit.relative")) {
+        double f;
+        if (parse_fraction(what, v, 0.0, 100.0, &f)) return -1;
+        config.disk_free_limit = (int64_t)(ram_bytes() * f); /* RabbitMQ: a multiple of total RAM */
+    } else if (!strcmp(k, "connection_max")) {
+        if (!strcmp(v, "infinity")) config.connection_max = 0;
+        else {
+            if (parse_int(what, v, 1, 10000000, &n)) return -1;
+            config.connection_max = (uint32_t)n;
+        }
     } else if (!strcmp(k, "load_definitions")) {
         if (!*v) {
             fprintf(stderr, "warren: invalid value for %s: expected a file name\n", what);
@@ -292,6 +350,7 @@ static int load_file(const char *path) {
 }
 
 int config_load(int argc, char **argv) {
+    bool print = false;
     defaults();
     env();
     const char *cfg = NULL;
@@ -304,6 +363,10 @@ int config_load(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 1;
+        }
+        if (!strcmp(a, "--print-config")) {
+            print = true;
+            continue;
         }
         bool takes = !strcmp(a, "--port") || !strcmp(a, "--tls-port") || !strcmp(a, "--bind") ||
                      !strcmp(a, "--data-dir") || !strcmp(a, "--threads") || !strcmp(a, "--config") ||
@@ -336,5 +399,54 @@ int config_load(int argc, char **argv) {
     }
     if (config.threads > 64) config.threads = 64;
     log_level = config.log_level;
+    if (print) {
+        config_print(stdout);
+        return 1;
+    }
     return 0;
+}
+
+void config_print(FILE *f) {
+    static const char *const levels[] = {"error", "warning", "info", "debug"}; /* LOG_ERR .. LOG_DEBUG */
+    fprintf(f, "# Warren %s effective configuration (defaults < environment < config file < flags)\n", WARREN_VERSION);
+    fprintf(f, "listeners.tcp.default = %s%s%d\n", config.bind, config.bind[0] ? ":" : "", config.port);
+    if (config.tls_port)
+        fprintf(f, "listeners.ssl.default = %s%s%d\n", config.tls_bind, config.tls_bind[0] ? ":" : "", config.tls_port);
+    else
+        fprintf(f, "# listeners.ssl.default = (none: no TLS listener)\n");
+    fprintf(f, "%sssl_options.cacertfile = %s\n", config.ssl_cacertfile[0] ? "" : "# ", config.ssl_cacertfile);
+    fprintf(f, "%sssl_options.certfile = %s\n", config.ssl_certfile[0] ? "" : "# ", config.ssl_certfile);
+    fprintf(f, "%sssl_options.keyfile = %s\n", config.ssl_keyfile[0] ? "" : "# ", config.ssl_keyfile);
+    fprintf(f, "ssl_options.verify = %s\n", config.ssl_verify_peer ? "verify_peer" : "verify_none");
+    fprintf(f, "ssl_options.fail_if_no_peer_cert = %s\n", config.ssl_fail_if_no_peer_cert ? "true" : "false");
+    if (config.ssl_depth >= 0) fprintf(f, "ssl_options.depth = %d\n", config.ssl_depth);
+    int nv = 1;
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 3))) fprintf(f, "ssl_options.versions.%d = tlsv1.3\n", nv++);
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 2))) fprintf(f, "ssl_options.versions.%d = tlsv1.2\n", nv++);
+    fprintf(f, "ssl_cert_login_from = %s\n", config.ssl_cert_login_cn ? "common_name" : "distinguished_name");
+    fprintf(f, "ssl_handshake_timeout = %u\n", config.ssl_handshake_timeout_ms);
+    fprintf(f, "default_user = %s\n", config.default_user);
+    fprintf(f, "default_pass = ********\n");
+    fprintf(f, "default_vhost = %s\n", config.default_vhost);
+    fprintf(f, "loopback_users = none\n"); /* then the list, so the output reads back the same */
+    for (const char *p = config.loopback_users; *p;) {
+        const char *e = strchr(p, ',');
+        int len = e ? (int)(e - p) : (int)strlen(p);
+        fprintf(f, "loopback_users.%.*s = true\n", len, p);
+        if (!e) break;
+        p = e + 1;
+    }
+    fprintf(f, "heartbeat = %u\n", config.heartbeat);
+    fprintf(f, "frame_max = %u\n", config.frame_max);
+    fprintf(f, "channel_max = %u\n", config.channel_max);
+    fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
+    fprintf(f, "handshake_timeout = %u\n", config.handshake_timeout_ms);
+    if (config.connection_max) fprintf(f, "connection_max = %u\n", config.connection_max);
+    else fprintf(f, "connection_max = infinity\n");
+    fprintf(f, "vm_memory_high_watermark.absolute = %lld\n", (long long)config.memory_limit);
+    fprintf(f, "disk_free_limit.absolute = %lld\n", (long long)config.disk_free_limit);
+    fprintf(f, "log.level = %s\n", levels[config.log_level >= 0 && config.log_level < 4 ? config.log_level : 1]);
+    if (config.load_definitions[0]) fprintf(f, "load_definitions = %s\n", config.load_definitions);
+    else fprintf(f, "# load_definitions = (none)\n");
+    fprintf(f, "# flags only: --data-dir %s --threads %d\n", config.data_dir, config.threads);
 }

@@ -6,6 +6,7 @@
 #define WARREN_CONFIG_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define WARREN_VERSION "0.1.0"
 
@@ -21,6 +22,8 @@ typedef struct {
     uint64_t max_message_size;
     uint32_t segment_size; /* durable log segment file size */
     int64_t memory_limit;  /* bytes of message memory before publishers are blocked */
+    int64_t disk_free_limit; /* publishers are blocked while the data dir's filesystem has less free */
+    uint32_t connection_max; /* 0 = infinity; at the limit new connections wait in the backlog */
     char default_user[256];
     char default_pass[256];
     char default_vhost[256];
@@ -42,9 +45,11 @@ typedef struct {
 
 extern warren_config config;
 
-/* Parse argv into config. Returns 0 to run, 1 when --help was printed
- * (exit 0), -1 after printing one clear error line (exit non-zero). */
+/* Parse argv into config. Returns 0 to run, 1 when --help or --print-config
+ * was printed (exit 0), -1 after printing one clear error line (exit non-zero). */
 int config_load(int argc, char **argv);
+/* The effective configuration in rabbitmq.conf syntax, secrets masked. */
+void config_print(FILE *f);
 /* Is name in loopback_users? */
 bool config_is_loopback_user(const char *name);
 #endif

@@ -494,9 +494,11 @@ static void conn_block(conn *c) {
     c->mem_blocked = true;
     pause_reading(c, true);
     worker_blocked(c->w, 1);
-    log_warn("connection %s blocked: memory in use %lld bytes is over the limit", c->peer, (long long)mem_used());
+    bool disk = disk_alarm_on();
+    if (disk) log_warn("connection %s blocked: free disk space is under disk_free_limit", c->peer);
+    else log_warn("connection %s blocked: memory in use %lld bytes is over the limit", c->peer, (long long)mem_used());
     if (c->cap_blocked && c->state == CONN_OPEN) {
-        amq_connection_blocked b = {.reason = amq_cstr("low on memory")};
+        amq_connection_blocked b = {.reason = amq_cstr(disk ? "low on disk" : "low on memory")};
         send_method(c, 0, AMQ_CONNECTION_BLOCKED, &b);
     }
 }

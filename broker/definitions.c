@@ -371,6 +371,8 @@ typedef struct {
 
 static json_t *args_json(amq_bytes a) { return a.len ? table_json(a, 0) : json_object(); }
 
+json_t *defs_table_json(const uint8_t *p, size_t len) { return args_json((amq_bytes){.p = p, .len = len}); }
+
 static void ex_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
     ex_ctx *x = ctx;
     const char *dt = "queue";

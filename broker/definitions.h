@@ -8,12 +8,16 @@
 #ifndef WARREN_DEFINITIONS_H
 #define WARREN_DEFINITIONS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /* Import a JSON text. Returns 0 if everything was applied, 1 if something
  * was skipped (each skip logged and listed in report), -1 if the text is not
  * a definitions document (reason in report). report may be NULL. */
 int defs_import(const char *json, size_t len, char *report, size_t cap);
 int defs_import_file(const char *path, char *report, size_t cap);
+/* An AMQP field table as a new JSON object (for listings; {} when empty). */
+struct json_t;
+struct json_t *defs_table_json(const uint8_t *p, size_t len);
 /* The current definitions as a malloc'd JSON text (caller frees). */
 char *defs_export(void);
 #endif

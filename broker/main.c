@@ -18,7 +18,9 @@
 
 #include "access.h"
 #include "config.h"
+#include "ctl_server.h"
 #include "definitions.h"
+#include "diskmon.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -178,8 +180,10 @@ int main(int argc, char **argv) {
         log_info("imported definitions from %s%s", config.load_definitions,
                  drc ? " (some items skipped: see the warnings above)" : "");
     }
+    diskmon_start(config.data_dir, config.disk_free_limit);
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
+    ctl_start(config.data_dir);
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
              config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
              config.threads == 1 ? "" : "s", config.data_dir);
@@ -198,10 +202,20 @@ int main(int argc, char **argv) {
         epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
     }
     int next = 0;
-    bool stop = false;
+    bool stop = false, at_max = false;
     while (!stop) {
         struct epoll_event evs[16];
-        int n = epoll_wait(ep, evs, 16, -1);
+        int n = epoll_wait(ep, evs, 16, at_max ? 100 : -1);
+        /* connection_max, as RabbitMQ's listener does it: at the limit nothing
+         * is accepted; new clients wait in the backlog until one closes. */
+        if (at_max && (int)config.connection_max > workers_live_conns()) {
+            at_max = false;
+            for (int i = 0; i < nlisteners; i++) {
+                ev.data.u64 = (uint64_t)i << 32 | (uint32_t)listeners[i];
+                epoll_ctl(ep, EPOLL_CTL_ADD, listeners[i], &ev);
+            }
+            log_info("connections under connection_max (%u) again: accepting", config.connection_max);
+        }
         for (int i = 0; i < n; i++) {
             int li = (int)(evs[i].data.u64 >> 32);
             if (li == MAX_LISTENERS) {
@@ -212,11 +226,19 @@ int main(int argc, char **argv) {
                 continue;
             }
             for (;;) {
+                if (at_max) break;
+                if (config.connection_max && workers_live_conns() >= (int)config.connection_max) {
+                    at_max = true;
+                    for (int k = 0; k < nlisteners; k++) epoll_ctl(ep, EPOLL_CTL_DEL, listeners[k], NULL);
+                    log_warn("connection_max (%u) reached: new connections wait until one closes", config.connection_max);
+                    break;
+                }
                 int fd = accept4(listeners[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EMFILE || errno == ENFILE) log_warn("accept: %s", strerror(errno));
                     break;
                 }
+                workers_conn_accepted();
                 mail m = {.kind = MAIL_CONN, .fd = fd, .tls = listener_tls[li]};
                 worker_post(ws[next], &m);
                 next = (next + 1) % config.threads;
@@ -224,11 +246,13 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
+    ctl_stop(); /* before the workers go: it may be waiting on them */
     for (int i = 0; i < config.threads; i++) {
         mail m = {.kind = MAIL_SHUTDOWN};
         worker_post(ws[i], &m);
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
+    diskmon_stop();
     qsched_stop(); /* pending dead-letters and timers, before the log closes */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();

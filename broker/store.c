@@ -61,6 +61,8 @@ void store_set_listener(void (*durable)(uint64_t), void (*failed)(uint64_t, uint
     on_failed_cb = failed;
 }
 
+int store_sync(void) { return log_ && wlog_sync(log_) ? -1 : 0; }
+
 uint64_t store_durable(void) { return log_ ? wlog_durable(log_) : UINT64_MAX; }
 
 /* ---- little-endian encoding into a stack buffer or an amq_wr ---- */

@@ -87,6 +87,10 @@ void store_dropped_pos(struct queue *q, uint64_t pos);
 msg *store_load(uint64_t pos);
 /* Turn a possibly lazy reference into a real one (loads; NULL on failure). */
 msg *store_materialize(msg *m);
+/* Block until everything appended so far is on disk (the control socket
+ * answers a change only then). Never on a worker thread. 0, or -1 if a
+ * record was lost. */
+int store_sync(void);
 /* Highest durable log position; a record at p is durable when p < this. */
 uint64_t store_durable(void);
 /* Called (any thread) when durability advances or fails; set by the broker. */

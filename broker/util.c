@@ -22,7 +22,12 @@ void mem_account(int64_t delta) {
 }
 
 int64_t mem_used(void) { return atomic_load_explicit(&mem_total, memory_order_relaxed); }
-bool mem_over_limit(void) { return mem_used() > mem_limit; }
+static atomic_bool disk_alarm;
+bool mem_over_limit(void) {
+    return mem_used() > mem_limit || atomic_load_explicit(&disk_alarm, memory_order_relaxed);
+}
+void disk_alarm_set(bool on) { atomic_store(&disk_alarm, on); }
+bool disk_alarm_on(void) { return atomic_load_explicit(&disk_alarm, memory_order_relaxed); }
 void mem_set_limit(int64_t bytes) { mem_limit = bytes > 0 ? bytes : INT64_MAX; }
 
 static void oom(size_t n) {

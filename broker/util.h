@@ -24,7 +24,11 @@ amq_bytes bytes_dup(amq_bytes b);
  * cache line per message. Any thread. */
 void mem_account(int64_t delta);
 int64_t mem_used(void);
+/* Publishers must be blocked: memory over its limit, or the disk alarm on. */
 bool mem_over_limit(void);
+/* The disk free space alarm (diskmon.c sets it; any thread reads it). */
+void disk_alarm_set(bool on);
+bool disk_alarm_on(void);
 void mem_set_limit(int64_t bytes);
 
 /* Milliseconds on the monotonic clock. Any thread. */

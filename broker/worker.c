@@ -43,6 +43,7 @@ struct worker {
 static worker **all;
 static int nworkers;
 static __thread worker *current;
+static atomic_int live_conns; /* accepted, not yet freed */
 static _Atomic uint64_t waiting_workers; /* bit i: worker i has channels waiting for the log */
 static __thread uint64_t pending_wakes; /* workers to signal at the end of this pass */
 
@@ -50,6 +51,8 @@ worker *worker_current(void) { return current; }
 int worker_id(const worker *w) { return w->id; }
 int workers_count(void) { return nworkers; }
 worker *worker_at(int i) { return all[i]; }
+void workers_conn_accepted(void) { atomic_fetch_add(&live_conns, 1); }
+int workers_live_conns(void) { return atomic_load(&live_conns); }
 int worker_conn_count(const worker *w) { return atomic_load(&((worker *)w)->nconns); }
 bool worker_shutting_down(const worker *w) { return w->shutting_down; }
 
@@ -129,6 +132,21 @@ void worker_wait_del(worker *w, channel *ch) {
     if (!w->waiting) atomic_fetch_and(&waiting_workers, ~(1ull << w->id));
 }
 
+typedef struct worker_call_req {
+    worker_fn fn;
+    void *arg;
+} worker_call_req;
+
+void worker_call(worker *w, worker_fn fn, void *arg) {
+    worker_call_req *r = xcalloc(1, sizeof *r);
+    r->fn = fn;
+    r->arg = arg;
+    mail m = {.kind = MAIL_CALL, .seq = (uint64_t)(uintptr_t)r};
+    worker_post(w, &m);
+}
+
+conn *worker_conns(worker *w) { return w->conns; }
+
 void worker_blocked(worker *w, int delta) { w->nblocked += delta; }
 
 /* Memory went back under the limit: let the blocked connections read again. */
@@ -161,6 +179,7 @@ static void advance_waiting(worker *w) {
 static void add_conn(worker *w, int fd, bool tls) {
     if (w->shutting_down) {
         close(fd);
+        atomic_fetch_sub(&live_conns, 1);
         return;
     }
     conn *c = conn_new(w, fd, tls);
@@ -177,6 +196,7 @@ static void remove_conn(worker *w, conn *c) {
     if (c->next) c->next->prev = c->prev;
     atomic_fetch_sub(&w->nconns, 1);
     conn_free(c);
+    atomic_fetch_sub(&live_conns, 1);
 }
 
 static void on_deliver(mail *m) {
@@ -249,6 +269,12 @@ static bool drain(worker *w) {
                 atomic_store(&w->log_mail_posted, false);
                 advance_waiting(w);
                 break;
+            case MAIL_CALL: {
+                worker_call_req *r = (worker_call_req *)(uintptr_t)m->seq;
+                r->fn(w, r->arg);
+                free(r);
+                break;
+            }
             case MAIL_KICK:
                 if (m->c) {
                     queue_dispatch(m->c->q);

@@ -28,6 +28,7 @@ enum mail_kind {
     MAIL_SHUTDOWN, /* close every connection with 320 and exit */
     MAIL_KICK,     /* re-run dispatch for consumer c's queue (credit returned) */
     MAIL_LOG,      /* the durable log advanced: advance waiting channels */
+    MAIL_CALL,     /* run a function on the worker (control socket); seq = the call */
 };
 
 typedef struct mail {
@@ -56,6 +57,10 @@ void worker_post(worker *w, const mail *m);
 /* The worker running on this thread, or NULL on a non-worker thread. */
 worker *worker_current(void);
 int worker_id(const worker *w);
+/* Connections accepted and not yet freed, on every worker (any thread):
+ * the acceptor counts one in before posting it (connection_max). */
+void workers_conn_accepted(void);
+int workers_live_conns(void);
 /* Number of live connections on w (approximate, any thread). */
 int worker_conn_count(const worker *w);
 
@@ -72,6 +77,12 @@ void worker_wait_add(worker *w, struct channel *ch);
 void worker_wait_del(worker *w, struct channel *ch);
 /* A connection of w became memory-blocked (+1) or stopped being (-1). */
 void worker_blocked(worker *w, int delta);
+/* Run fn(w, arg) on w's thread (control path, not hot: allocates). Any thread.
+ * A call posted after w exited never runs: stop callers before shutdown. */
+typedef void (*worker_fn)(worker *w, void *arg);
+void worker_call(worker *w, worker_fn fn, void *arg);
+/* The connections of w (owner thread only, e.g. inside a worker_call). */
+struct conn *worker_conns(worker *w);
 /* The durable log advanced (or failed): wake every worker with waiting channels. Any thread. */
 void workers_log_progress(void);
 #endif

@@ -19,6 +19,8 @@ IMAGE=warren:latest            # also the compose file's image name
 P1=${WARREN_DOCKER_PORT:-15672} # podman run, app/secret
 P2=$((P1 + 1))                  # podman run, guest via the image's config (+ control)
 P3=$((P1 + 2))                  # podman-compose, app/secret
+P4=$((P1 + 3))                  # podman run, mounted config: amqps (5671)
+P5=$((P1 + 4))                  # podman-compose's amqps port (published, not enabled)
 PROJECT=warren-dockertest
 RUN=warren-dockertest-run
 VOL=warren-dockertest-data
@@ -79,8 +81,9 @@ setup_podman() {
 }
 
 cleanup() {
-    podman rm -f -v -t 0 "$RUN" "$RUN-guest" "$RUN-noconf" >/dev/null 2>&1
-    podman volume rm -f "$VOL" >/dev/null 2>&1
+    podman rm -f -v -t 0 "$RUN" "$RUN-guest" "$RUN-noconf" "$RUN-tls" >/dev/null 2>&1
+    podman volume rm -f "$VOL" "$VOL-tls" >/dev/null 2>&1
+    [ -n "${TLSDIR:-}" ] && rm -rf "$TLSDIR"
     if [ -n "${COMPOSE_UP:-}" ]; then
         (cd "$ROOT" && compose down -v -t 0 >/dev/null 2>&1)
     fi
@@ -195,7 +198,7 @@ else
 fi
 podman untag warren-dockertest-buildstage >/dev/null 2>&1 # keep its layers: the compose build reuses them
 meta=$(podman image inspect -f '{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}' "$IMAGE")
-want='999:999|["warren"]|["--data-dir","/var/lib/warren","--config","/etc/warren/warren.conf"]|{"5672/tcp":{}}|{"/var/lib/warren":{}}'
+want='999:999|["warren"]|["--data-dir","/var/lib/warren","--config","/etc/warren/warren.conf"]|{"5671/tcp":{},"5672/tcp":{}}|{"/var/lib/warren":{}}'
 if [ "$meta" = "$want" ]; then ok "user, entrypoint, cmd, port, volume: $meta"; else bad "image metadata: got $meta, want $want"; fi
 if podman run --rm "$IMAGE" --help | grep -q '^usage: warren'; then ok "'podman run $IMAGE --help' prints usage"; else bad "--help via the entrypoint"; fi
 if libs=$(podman run --rm --entrypoint /usr/bin/ldd "$IMAGE" /usr/local/bin/warren 2>&1) && ! grep -q 'not found' <<<"$libs"; then
@@ -249,8 +252,67 @@ if wait_healthy "$RUN-noconf" "$t0" "podman run, no config" "$t1"; then
 fi
 podman rm -f -v -t 0 "$RUN-noconf" >/dev/null
 
+say "podman run -p $P4:5671 with a mounted config (TLS, load_definitions), certificates and definitions"
+TLSDIR=$(mktemp -d /tmp/warren-dockertest-tls.XXXXXX)
+if ! bash "$ROOT/tests/tls/gen-certs.sh" "$TLSDIR/certs" >/dev/null; then die "tests/tls/gen-certs.sh failed"; fi
+chmod 0755 "$TLSDIR" "$TLSDIR/certs" && chmod 0644 "$TLSDIR"/certs/* # the broker runs as uid 999
+cat >"$TLSDIR/warren.conf" <<'CONF'
+# a user's own rabbitmq.conf, mounted over the image's
+listeners.ssl.default = 5671
+ssl_options.cacertfile = /etc/warren/certs/ca.pem
+ssl_options.certfile = /etc/warren/certs/server.pem
+ssl_options.keyfile = /etc/warren/certs/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+load_definitions = /etc/warren/definitions.json
+CONF
+"$PY" "$HERE/tls_client.py" defs defuser defpass >"$TLSDIR/definitions.json" || die "definitions file"
+tls_run() {
+    podman run -d --name "$RUN-tls" -p "$P4:5671" -v "$VOL-tls:/var/lib/warren" \
+        -v "$TLSDIR/warren.conf:/etc/warren/warren.conf:ro" -v "$TLSDIR/certs:/etc/warren/certs:ro" \
+        -v "$TLSDIR/definitions.json:/etc/warren/definitions.json:ro" "$IMAGE" >/dev/null
+}
+tls_client() { # action body
+    local out
+    if out=$("$PY" "$HERE/tls_client.py" "$P4" "$TLSDIR/certs/ca.pem" defuser defpass defvh "$1" durable-q "$2" 2>&1); then
+        ok "$out"
+    else
+        bad "amqps $1: $out"
+    fi
+}
+t0=$(now)
+tls_run || die "podman run (TLS) failed"
+t1=$(now)
+if wait_healthy "$RUN-tls" "$t0" "podman run, TLS config" "$t1"; then
+    if podman logs "$RUN-tls" 2>&1 | grep -q 'imported definitions from /etc/warren/definitions.json'; then
+        ok "load_definitions imported the mounted definitions at boot"
+    else
+        bad "no 'imported definitions' line in the log"
+    fi
+    tls_client publish "kept across a restart"
+    tls_client expect "kept across a restart"
+    if out=$(podman exec "$RUN-tls" warrenctl -q list_queues -p defvh 2>&1) && grep -qx $'durable-q\t1\t0' <<<"$out"; then
+        ok "warrenctl inside the container: list_queues -p defvh shows durable-q with 1 message"
+    else
+        bad "podman exec warrenctl list_queues: $out"
+    fi
+    if out=$(podman exec "$RUN-tls" warrenctl --json list_users 2>&1) && grep -q '"defuser"' <<<"$out" && ! grep -q '"guest"' <<<"$out"; then
+        ok "users come from the definitions (defuser, no guest)"
+    else
+        bad "warrenctl list_users: $out"
+    fi
+fi
+stop_clean "$RUN-tls"
+t0=$(now)
+podman start "$RUN-tls" >/dev/null || bad "podman start (restart on the same volume) failed"
+t1=$(now)
+if wait_healthy "$RUN-tls" "$t0" "podman start, TLS config, same volume" "$t1"; then
+    tls_client expect "kept across a restart"
+fi
+podman rm -f -v -t 0 "$RUN-tls" >/dev/null
+
 say "podman-compose -f docker/docker-compose.yml (WARREN_PORT=$P3, app/secret)"
-export WARREN_PORT=$P3 RABBITMQ_DEFAULT_USER=app RABBITMQ_DEFAULT_PASS=secret
+export WARREN_PORT=$P3 WARREN_TLS_PORT=$P5 RABBITMQ_DEFAULT_USER=app RABBITMQ_DEFAULT_PASS=secret
 t0=$(now)
 if compose build >/tmp/warren-dockertest-compose-build.log 2>&1; then
     TIMINGS+=("podman-compose build (layers cached from the build above): $(since "$t0") s")

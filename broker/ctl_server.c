@@ -1,0 +1,644 @@
+/* ctl_server.c — see ctl_server.h. */
+#include "ctl_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "amq/methods.h"
+#include "transport.h"
+#include "config.h"
+#include "conn.h"
+#include "channel.h"
+#include "definitions.h"
+#include "queue.h"
+#include "store.h"
+#include "util.h"
+#include "vhost.h"
+#include "worker.h"
+
+#define CTL_MAX_REQUEST (64u << 20) /* import_definitions carries a whole file */
+
+static int lfd = -1;
+static int stop_pipe[2] = {-1, -1};
+static pthread_t thread;
+static bool running;
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static uint64_t started_ms;
+
+/* ---- replies ---- */
+
+static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *fail(const char *fmt, ...) {
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b,s:s}", "ok", 0, "error", text);
+}
+
+/* A failure with rabbitmqctl's exit code: 67 no such user, 65 no such vhost. */
+static json_t *fail_code(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *fail_code(int code, const char *fmt, ...) {
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", text, "code", code);
+}
+
+#define NO_USER(u) fail_code(67, "User \"%s\" does not exist", u)
+#define NO_VHOST(v) fail_code(65, "Virtual host '%s' does not exist", v)
+
+static json_t *done(void) { return json_pack("{s:b}", "ok", 1); }
+
+/* A table reply: columns, then rows appended by the caller. */
+static json_t *table(json_t **rows, const char *const *cols) {
+    json_t *c = json_array();
+    for (; *cols; cols++) json_array_append_new(c, json_string(*cols));
+    *rows = json_array();
+    return json_pack("{s:b,s:o,s:O}", "ok", 1, "columns", c, "rows", *rows);
+}
+
+static const char *arg(json_t *args, size_t i) { return json_string_value(json_array_get(args, i)); }
+
+static vhost *find_vhost(const char *name) { return vhost_find(amq_cstr(name)); }
+
+/* ---- users ---- */
+
+static void user_row(void *ctx, const char *name, int algo, const char *hash, const char *tags) {
+    (void)algo, (void)hash;
+    json_t *tl = json_array();
+    char *t = xstrdup(tags);
+    char *save = NULL;
+    for (char *s = strtok_r(t, ",", &save); s; s = strtok_r(NULL, ",", &save)) json_array_append_new(tl, json_string(s));
+    free(t);
+    json_array_append_new(ctx, json_pack("[s,o]", name, tl));
+}
+
+static json_t *list_users(void) {
+    static const char *const cols[] = {"user", "tags", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    access_foreach_user(user_row, rows);
+    json_decref(rows);
+    return r;
+}
+
+static json_t *set_tags(json_t *args) {
+    char tags[1024] = "";
+    size_t o = 0;
+    for (size_t i = 1; i < json_array_size(args); i++) {
+        const char *t = arg(args, i);
+        if (!t) return fail("tags must be strings");
+        int n = snprintf(tags + o, sizeof tags - o, "%s%s", o ? "," : "", t);
+        if (n < 0 || (size_t)n >= sizeof tags - o) return fail("too many tags");
+        o += (size_t)n;
+    }
+    char err[300];
+    if (access_user_set_tags(arg(args, 0), tags, err, sizeof err)) return fail("%s", err);
+    return done();
+}
+
+/* ---- vhosts and permissions ---- */
+
+static void vhost_row(void *ctx, vhost *v) {
+    if (!atomic_load(&v->deleted)) json_array_append_new(ctx, json_pack("[s]", v->name));
+}
+
+static json_t *list_vhosts(void) {
+    static const char *const cols[] = {"name", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    vhost_foreach(vhost_row, rows);
+    json_decref(rows);
+    return r;
+}
+
+static json_t *delete_vhost(const char *name) {
+    if (vhost_delete(name)) return NO_VHOST(name);
+    access_vhost_deleted(name);
+    return done();
+}
+
+typedef struct {
+    json_t *rows;
+    const char *vhost;
+} perm_ctx;
+
+static void perm_row(void *ctx, const char *u, const char *v, const char *c, const char *w, const char *r) {
+    perm_ctx *p = ctx;
+    if (!strcmp(v, p->vhost)) json_array_append_new(p->rows, json_pack("[s,s,s,s]", u, c, w, r));
+}
+
+static json_t *list_permissions(const char *vh) {
+    if (!find_vhost(vh)) return NO_VHOST(vh);
+    static const char *const cols[] = {"user", "configure", "write", "read", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    perm_ctx p = {rows, vh};
+    access_foreach_perm(perm_row, &p);
+    json_decref(rows);
+    return r;
+}
+
+/* ---- queues, exchanges, bindings ---- */
+
+static json_t *str_of(const char *p, size_t n) { return json_stringn(p, n); }
+
+static json_t *list_queues(const char *vh) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const cols[] = {"name", "messages", "consumers", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    queue *q;
+    while ((q = strmap_next(&v->queues, &it, NULL))) {
+        uint32_t msgs = 0, cons = 0;
+        queue_counts(q, &msgs, &cons);
+        amq_bytes n = queue_name(q);
+        json_array_append_new(rows, json_pack("[o,I,I]", str_of((const char *)n.p, n.len), (json_int_t)msgs,
+                                              (json_int_t)cons));
+    }
+    pthread_rwlock_unlock(&v->lock);
+    json_decref(rows);
+    return r;
+}
+
+static json_t *list_exchanges(const char *vh) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const cols[] = {"name", "type", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    exchange *e;
+    while ((e = strmap_next(&v->exchanges, &it, NULL)))
+        json_array_append_new(rows, json_pack("[o,s]", str_of(e->name, e->name_len), exch_type_name(e->type)));
+    pthread_rwlock_unlock(&v->lock);
+    json_decref(rows);
+    return r;
+}
+
+typedef struct {
+    json_t *rows;
+    json_t *src;
+} bind_ctx;
+
+static void binding_row(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+    bind_ctx *b = ctx;
+    json_t *dn;
+    const char *dt = "queue";
+    if ((uintptr_t)dest & 1u) { /* tagged: an exchange (vhost.c) */
+        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
+        dn = str_of(d->name, d->name_len);
+        dt = "exchange";
+    } else {
+        amq_bytes n = queue_name(dest);
+        dn = str_of((const char *)n.p, n.len);
+    }
+    json_array_append_new(b->rows, json_pack("[O,s,o,s,o,o]", b->src, "exchange", dn, dt,
+                                             str_of((const char *)key.p, key.len), defs_table_json(args.p, args.len)));
+}
+
+static json_t *list_bindings(const char *vh) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const cols[] = {"source_name", "source_kind", "destination_name", "destination_kind",
+                                       "routing_key", "arguments", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    queue *q;
+    /* The default exchange's implicit bindings first, as rabbitmqctl lists them. */
+    while ((q = strmap_next(&v->queues, &it, NULL))) {
+        amq_bytes n = queue_name(q);
+        json_array_append_new(rows, json_pack("[s,s,o,s,o,o]", "", "exchange", str_of((const char *)n.p, n.len), "queue",
+                                              str_of((const char *)n.p, n.len), json_object()));
+    }
+    it = 0;
+    exchange *e;
+    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
+        if (!e->name_len) continue;
+        bind_ctx b = {rows, str_of(e->name, e->name_len)};
+        exch_foreach(e->rt, binding_row, &b);
+        json_decref(b.src);
+    }
+    pthread_rwlock_unlock(&v->lock);
+    json_decref(rows);
+    return r;
+}
+
+/* ---- connections (on the workers) ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;    /* workers still to answer + the control thread */
+    int pending; /* workers still to answer */
+    json_t *rows;
+    uint64_t target; /* close_connection: the id */
+    char reason[256];
+    bool found;
+} wjob;
+
+static void wjob_unref(wjob *j) {
+    pthread_mutex_lock(&j->mu);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->mu);
+    if (!last) return;
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    json_decref(j->rows);
+    free(j);
+}
+
+static const char *conn_state_name(const conn *c) {
+    switch (c->state) {
+    case CONN_AWAIT_HEADER:
+    case CONN_AWAIT_START_OK: return "starting";
+    case CONN_AWAIT_TUNE_OK: return "tuning";
+    case CONN_AWAIT_OPEN: return "opening";
+    case CONN_OPEN: return c->mem_blocked ? "blocked" : "running";
+    default: return "closing";
+    }
+}
+
+static void on_worker_list(worker *w, void *arg) {
+    wjob *j = arg;
+    json_t *mine = json_array();
+    for (conn *c = worker_conns(w); c; c = c->next) {
+        if (c->state == CONN_DEAD) continue;
+        const char *colon = strrchr(c->peer, ':');
+        size_t hl = colon ? (size_t)(colon - c->peer) : strlen(c->peer);
+        const char *h = c->peer;
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+        json_array_append_new(mine, json_pack("[I,s,s,s%,i,s,I,b]", (json_int_t)c->id, c->user,
+                                              c->vh ? ((vhost *)c->vh)->name : "", h, hl,
+                                              colon ? atoi(colon + 1) : 0, conn_state_name(c), (json_int_t)c->nchans,
+                                              !strcmp(c->tr->name, "tls")));
+    }
+    pthread_mutex_lock(&j->mu);
+    json_array_extend(j->rows, mine);
+    j->pending--;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(mine);
+    wjob_unref(j);
+}
+
+static void on_worker_close(worker *w, void *arg) {
+    wjob *j = arg;
+    bool found = false;
+    for (conn *c = worker_conns(w); c; c = c->next) {
+        if (c->id != j->target || c->state >= CONN_CLOSING) continue;
+        found = true;
+        log_info("closing connection %s (id %llu) on request: %s", c->peer, (unsigned long long)c->id, j->reason);
+        conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - %s", j->reason);
+        worker_want_flush(w, c);
+    }
+    pthread_mutex_lock(&j->mu);
+    j->found |= found;
+    j->pending--;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    wjob_unref(j);
+}
+
+/* Run fn on every worker and wait (5 s at most) for all of them. */
+static wjob *on_all_workers(worker_fn fn, uint64_t target, const char *reason, bool *ok) {
+    int n = workers_count();
+    wjob *j = xcalloc(1, sizeof *j);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->refs = n + 1;
+    j->pending = n;
+    j->rows = json_array();
+    j->target = target;
+    snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
+    for (int i = 0; i < n; i++) worker_call(worker_at(i), fn, j);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&j->mu);
+    while (j->pending > 0)
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT) break;
+    *ok = j->pending == 0;
+    pthread_mutex_unlock(&j->mu);
+    return j;
+}
+
+static json_t *list_connections(void) {
+    bool ok;
+    wjob *j = on_all_workers(on_worker_list, 0, NULL, &ok);
+    json_t *r;
+    if (!ok) {
+        r = fail("timed out waiting for the worker threads");
+    } else {
+        static const char *const cols[] = {"pid", "user", "vhost", "peer_host", "peer_port", "state", "channels",
+                                           "ssl", NULL};
+        json_t *rows;
+        r = table(&rows, cols);
+        pthread_mutex_lock(&j->mu);
+        json_array_extend(rows, j->rows);
+        pthread_mutex_unlock(&j->mu);
+        json_decref(rows);
+    }
+    wjob_unref(j);
+    return r;
+}
+
+static json_t *close_connection(const char *id, const char *reason) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(id, &end, 10);
+    if (errno || end == id || *end || !n) return fail("'%s' is not a connection pid (see list_connections)", id);
+    bool ok;
+    wjob *j = on_all_workers(on_worker_close, n, reason, &ok);
+    pthread_mutex_lock(&j->mu);
+    bool found = j->found;
+    pthread_mutex_unlock(&j->mu);
+    wjob_unref(j);
+    if (!found) return fail("no open connection with pid %s", id);
+    return done();
+}
+
+/* ---- status, definitions ---- */
+
+static void count_queues(void *ctx, vhost *v) {
+    size_t *n = ctx;
+    if (atomic_load(&v->deleted)) return;
+    pthread_rwlock_rdlock(&v->lock);
+    n[0]++;
+    n[1] += v->queues.n;
+    pthread_rwlock_unlock(&v->lock);
+}
+
+static json_t *status(void) {
+    size_t counts[2] = {0, 0};
+    vhost_foreach(count_queues, counts);
+    int conns = 0;
+    for (int i = 0; i < workers_count(); i++) conns += worker_conn_count(worker_at(i));
+    struct statvfs fs;
+    json_int_t disk_free = -1;
+    if (!statvfs(config.data_dir, &fs)) disk_free = (json_int_t)fs.f_bavail * (json_int_t)fs.f_frsize;
+    json_t *listeners = json_array();
+    json_array_append_new(listeners, json_pack("{s:s,s:s,s:i}", "protocol", "amqp", "interface",
+                                               config.bind[0] ? config.bind : "[::]", "port", config.port));
+    if (config.tls_port)
+        json_array_append_new(listeners, json_pack("{s:s,s:s,s:i}", "protocol", "amqp/ssl", "interface",
+                                                   config.tls_bind[0] ? config.tls_bind : "[::]", "port", config.tls_port));
+    return json_pack("{s:b,s:{s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
+                     "Warren", "version", WARREN_VERSION, "pid", (int)getpid(), "uptime_seconds",
+                     (json_int_t)((now_ms() - started_ms) / 1000), "data_directory", config.data_dir, "worker_threads",
+                     config.threads, "connections", (json_int_t)conns, "vhosts", (json_int_t)counts[0], "queues",
+                     (json_int_t)counts[1], "users", (json_int_t)access_user_count(), "memory_used",
+                     (json_int_t)mem_used(), "memory_limit", (json_int_t)config.memory_limit, "disk_free", disk_free,
+                     "listeners", listeners);
+}
+
+static json_t *import_definitions(const char *text) {
+    char report[8192];
+    int rc = defs_import(text, strlen(text), report, sizeof report);
+    if (rc < 0) return fail("%s", report);
+    return json_pack("{s:b,s:s}", "ok", 1, "message", rc ? report : "");
+}
+
+static json_t *export_definitions(void) {
+    char *text = defs_export();
+    if (!text) return fail("cannot export the definitions");
+    json_t *r = json_pack("{s:b,s:s}", "ok", 1, "definitions", text);
+    free(text);
+    return r;
+}
+
+/* ---- dispatch ---- */
+
+typedef struct {
+    const char *name;
+    int min_args, max_args; /* max -1: any */
+} cmd_shape;
+
+static const cmd_shape shapes[] = {
+    {"status", 0, 0},           {"list_users", 0, 0},          {"add_user", 2, 2},
+    {"delete_user", 1, 1},      {"change_password", 2, 2},     {"set_user_tags", 1, -1},
+    {"list_vhosts", 0, 0},      {"add_vhost", 1, 1},           {"delete_vhost", 1, 1},
+    {"set_permissions", 4, 4},  {"clear_permissions", 1, 1},   {"list_permissions", 0, 0},
+    {"list_queues", 0, 0},      {"list_exchanges", 0, 0},      {"list_bindings", 0, 0},
+    {"list_connections", 0, 0}, {"close_connection", 2, 2},    {"import_definitions", 1, 1},
+    {"export_definitions", 0, 0},
+};
+
+static json_t *handle(json_t *req) {
+    const char *cmd = json_string_value(json_object_get(req, "command"));
+    json_t *args = json_object_get(req, "args");
+    const char *vh = json_string_value(json_object_get(req, "vhost"));
+    if (!vh) vh = "/";
+    if (!cmd) return fail("malformed request: no command");
+    if (args && !json_is_array(args)) return fail("malformed request: args is not a list");
+    size_t na = json_array_size(args);
+    for (size_t i = 0; i < na; i++)
+        if (!json_is_string(json_array_get(args, i))) return fail("malformed request: arguments must be strings");
+    const cmd_shape *s = NULL;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        if (!strcmp(shapes[i].name, cmd)) s = &shapes[i];
+    if (!s) return fail("unknown command '%s'", cmd);
+    if ((int)na < s->min_args || (s->max_args >= 0 && (int)na > s->max_args))
+        return fail("%s: wrong number of arguments", cmd);
+    char err[300] = "";
+    const char *a0 = arg(args, 0), *a1 = arg(args, 1);
+    if (!strcmp(cmd, "status")) return status();
+    bool user_cmd = !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") || !strcmp(cmd, "set_user_tags") ||
+                    !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
+    if (user_cmd && !access_user_exists(a0)) return NO_USER(a0);
+    if ((!strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions")) && !find_vhost(vh)) return NO_VHOST(vh);
+    if (!strcmp(cmd, "list_users")) return list_users();
+    if (!strcmp(cmd, "add_user"))
+        return access_user_add(a0, a1, "", err, sizeof err) ? fail("%s", err) : done();
+    if (!strcmp(cmd, "delete_user")) return access_user_delete(a0, err, sizeof err) ? fail("%s", err) : done();
+    if (!strcmp(cmd, "change_password"))
+        return access_user_change_password(a0, a1, err, sizeof err) ? fail("%s", err) : done();
+    if (!strcmp(cmd, "set_user_tags")) return set_tags(args);
+    if (!strcmp(cmd, "list_vhosts")) return list_vhosts();
+    if (!strcmp(cmd, "add_vhost"))
+        return vhost_add(a0, NULL) ? fail("'%s' is not a valid virtual host name", a0) : done();
+    if (!strcmp(cmd, "delete_vhost")) return delete_vhost(a0);
+    if (!strcmp(cmd, "set_permissions")) {
+        return access_set_permissions(a0, vh, a1, arg(args, 2), arg(args, 3), err, sizeof err) ? fail("%s", err)
+                                                                                                : done();
+    }
+    if (!strcmp(cmd, "clear_permissions"))
+        return access_clear_permissions(a0, vh, err, sizeof err) ? fail("%s", err) : done();
+    if (!strcmp(cmd, "list_permissions")) return list_permissions(vh);
+    if (!strcmp(cmd, "list_queues")) return list_queues(vh);
+    if (!strcmp(cmd, "list_exchanges")) return list_exchanges(vh);
+    if (!strcmp(cmd, "list_bindings")) return list_bindings(vh);
+    if (!strcmp(cmd, "list_connections")) return list_connections();
+    if (!strcmp(cmd, "close_connection")) return close_connection(a0, a1);
+    if (!strcmp(cmd, "import_definitions")) return import_definitions(a0);
+    return export_definitions();
+}
+
+/* ---- the socket ---- */
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void reply(int fd, json_t *r) {
+    char *text = json_dumps(r, JSON_COMPACT);
+    json_decref(r);
+    if (!text) return;
+    write_all(fd, text, strlen(text));
+    write_all(fd, "\n", 1);
+    free(text);
+}
+
+static void serve(int fd) {
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) || cred.uid != geteuid()) {
+        log_warn("control socket: refused a client with uid %d pid %d (only uid %d may use it)",
+                 (int)(cl == sizeof cred ? cred.uid : (uid_t)-1), (int)(cl == sizeof cred ? cred.pid : 0),
+                 (int)geteuid());
+        reply(fd, fail("access refused: only the broker's user (uid %d) may use the control socket", (int)geteuid()));
+        return;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= CTL_MAX_REQUEST) {
+                free(buf);
+                reply(fd, fail("request too large"));
+                return;
+            }
+            buf = xrealloc(buf, cap *= 2);
+        }
+        /* Wait for the client, but never hold up a broker shutdown (or a 10 s stall). */
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = stop_pipe[0], .events = POLLIN}};
+        int pr = poll(p, 2, 10000);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0 || p[1].revents) {
+            free(buf);
+            return;
+        }
+        ssize_t r = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r <= 0) break;
+        char *nl = memchr(buf + len, '\n', (size_t)r);
+        len += (size_t)r;
+        if (nl) {
+            len = (size_t)(nl - buf);
+            break;
+        }
+    }
+    json_error_t je;
+    json_t *req = json_loadb(buf, len, 0, &je);
+    free(buf);
+    if (!req || !json_is_object(req)) {
+        json_decref(req);
+        reply(fd, fail("malformed request: %s", req ? "not an object" : je.text));
+        return;
+    }
+    const char *cmd = json_string_value(json_object_get(req, "command"));
+    if (cmd && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") && strcmp(cmd, "export_definitions"))
+        log_info("control socket: %s", cmd);
+    json_t *r = handle(req);
+    /* A change is answered once it is on disk, as rabbitmqctl returns after the commit. */
+    if (cmd && json_is_true(json_object_get(r, "ok")) && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") &&
+        strcmp(cmd, "export_definitions") && store_sync()) {
+        json_decref(r);
+        r = fail("the change could not be written to the data directory (see the broker log)");
+    }
+    reply(fd, r);
+    json_decref(req);
+}
+
+static void *run(void *arg) {
+    (void)arg;
+    struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = stop_pipe[0], .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (p[1].revents) break;
+        if (!(p[0].revents & POLLIN)) continue;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        serve(fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+int ctl_start(const char *data_dir) {
+    started_ms = now_ms();
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path, sizeof a.sun_path, "%s/warren.sock", data_dir);
+    if (n < 0 || (size_t)n >= sizeof a.sun_path) {
+        log_warn("control socket: the path %s/warren.sock is too long for a Unix socket; warrenctl is unavailable",
+                 data_dir);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    /* A socket left by a crashed broker is stale: nothing answers on it. */
+    if (!connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        log_warn("control socket %s is served by another process; warrenctl is unavailable", a.sun_path);
+        close(fd);
+        return -1;
+    }
+    unlink(a.sun_path);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || chmod(a.sun_path, 0600) || listen(fd, 16) || pipe2(stop_pipe, O_CLOEXEC)) {
+        log_warn("control socket %s: %s; warrenctl is unavailable", a.sun_path, strerror(errno));
+        close(fd);
+        unlink(a.sun_path);
+        return -1;
+    }
+    lfd = fd;
+    memcpy(sock_path, a.sun_path, sizeof sock_path);
+    if (pthread_create(&thread, NULL, run, NULL)) {
+        close(lfd);
+        lfd = -1;
+        return -1;
+    }
+    running = true;
+    log_info("control socket on %s (warrenctl)", sock_path);
+    return 0;
+}
+
+void ctl_stop(void) {
+    if (!running) return;
+    ssize_t w = write(stop_pipe[1], "x", 1);
+    (void)w;
+    pthread_join(thread, NULL);
+    running = false;
+    close(lfd);
+    lfd = -1;
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
+    unlink(sock_path);
+}

@@ -1,0 +1,376 @@
+/* warrenctl — administer a running Warren broker over its control socket
+ * (broker/ctl_server.h), with rabbitmqctl's command names, output columns and
+ * exit codes. Depends on nothing of the broker but the protocol: one JSON
+ * request line, one JSON reply line. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* rabbitmqctl's exit codes (sysexits.h). */
+enum { EX_OK_ = 0, EX_USAGE_ = 64, EX_DATAERR_ = 65, EX_NOUSER_ = 67, EX_UNAVAILABLE_ = 69, EX_SOFTWARE_ = 70, EX_NOPERM_ = 77 };
+
+static const char usage[] =
+    "usage: warrenctl [--json] [-q] [-p VHOST] [--data-dir DIR | --socket PATH] COMMAND [ARGS...]\n"
+    "\n"
+    "Users:        add_user USER PASSWORD | delete_user USER | change_password USER PASSWORD\n"
+    "              set_user_tags USER [TAG...] | list_users\n"
+    "Vhosts:       add_vhost VHOST | delete_vhost VHOST | list_vhosts\n"
+    "Permissions:  set_permissions [-p VHOST] USER CONF WRITE READ | clear_permissions [-p VHOST] USER\n"
+    "              list_permissions [-p VHOST]\n"
+    "Objects:      list_queues | list_exchanges | list_bindings   (each [-p VHOST]; columns: see README)\n"
+    "Connections:  list_connections | close_connection PID EXPLANATION\n"
+    "Definitions:  import_definitions FILE|- | export_definitions FILE|-\n"
+    "Broker:       status\n"
+    "\n"
+    "  --json          machine-readable output (lists: an array of objects)\n"
+    "  -q, --quiet     no informational lines, only the data\n"
+    "  -p VHOST        virtual host (default /)\n"
+    "  --data-dir DIR  the broker's data dir; the socket is DIR/warren.sock\n"
+    "                  (default $WARREN_DATA_DIR, else ./warren-data)\n"
+    "  --socket PATH   the control socket itself\n"
+    "\n"
+    "Exit codes: 0 ok, 64 usage, 65 no such vhost / bad input file, 67 no such user,\n"
+    "69 broker not running, 70 command failed, 77 not allowed.\n";
+
+static bool json_out, quiet;
+
+static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void info(const char *fmt, ...) {
+    if (json_out || quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+static int usage_error(const char *fmt, const char *a) {
+    fprintf(stderr, "warrenctl: ");
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, "\n(see warrenctl --help)\n");
+    return EX_USAGE_;
+}
+
+typedef struct {
+    const char *name;
+    int min, max; /* positional arguments; max -1 = any */
+    const char *args_help;
+} cmd;
+
+static const cmd cmds[] = {
+    {"status", 0, 0, ""},
+    {"list_users", 0, 0, ""},
+    {"add_user", 2, 2, "USER PASSWORD"},
+    {"delete_user", 1, 1, "USER"},
+    {"change_password", 2, 2, "USER PASSWORD"},
+    {"set_user_tags", 1, -1, "USER [TAG...]"},
+    {"list_vhosts", 0, 0, ""},
+    {"add_vhost", 1, 1, "VHOST"},
+    {"delete_vhost", 1, 1, "VHOST"},
+    {"set_permissions", 4, 4, "USER CONF WRITE READ"},
+    {"clear_permissions", 1, 1, "USER"},
+    {"list_permissions", 0, 0, ""},
+    {"list_queues", 0, 0, ""},
+    {"list_exchanges", 0, 0, ""},
+    {"list_bindings", 0, 0, ""},
+    {"list_connections", 0, 0, ""},
+    {"close_connection", 2, 2, "PID EXPLANATION"},
+    {"import_definitions", 1, 1, "FILE|-"},
+    {"export_definitions", 1, 1, "FILE|-"},
+};
+
+static char *read_all(FILE *f, size_t *len) {
+    size_t cap = 65536, n = 0, k;
+    char *t = malloc(cap);
+    while (t && (k = fread(t + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (n + 1 == cap) t = realloc(t, cap *= 2);
+    }
+    if (t) t[n] = 0;
+    *len = n;
+    return t;
+}
+
+/* Send req, return the parsed reply (or NULL with *rc set). */
+static json_t *call(const char *path, json_t *req, int *rc) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) {
+        fprintf(stderr, "Error: socket path too long: %s\n", path);
+        *rc = EX_USAGE_;
+        return NULL;
+    }
+    strcpy(a.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        int e = errno;
+        if (e == EACCES || e == EPERM) {
+            fprintf(stderr, "Error: access to the control socket %s refused: %s (only the broker's user may use it)\n",
+                    path, strerror(e));
+            *rc = EX_NOPERM_;
+        } else {
+            fprintf(stderr,
+                    "Error: unable to reach the broker: control socket %s: %s\n"
+                    "Is Warren running with this data dir? (see --data-dir / --socket)\n",
+                    path, strerror(e));
+            *rc = EX_UNAVAILABLE_;
+        }
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    char *text = json_dumps(req, JSON_COMPACT);
+    size_t len = strlen(text), off = 0;
+    bool ok = true;
+    while (off < len + 1) {
+        const char *p = off < len ? text + off : "\n";
+        size_t n = off < len ? len - off : 1;
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) {
+            ok = false;
+            break;
+        }
+        off += (size_t)w;
+    }
+    free(text);
+    FILE *f = fdopen(fd, "r");
+    size_t rl = 0;
+    char *r = read_all(f, &rl);
+    fclose(f);
+    json_error_t je;
+    json_t *rep = r && rl ? json_loadb(r, rl, 0, &je) : NULL;
+    free(r);
+    if (!rep) {
+        fprintf(stderr, "Error: the broker closed the control connection without a reply%s\n",
+                ok ? "" : " (could not send the request)");
+        *rc = EX_UNAVAILABLE_;
+        return NULL;
+    }
+    return rep;
+}
+
+/* A cell as rabbitmqctl prints it: lists as [a, b], tables as JSON. */
+static void print_cell(json_t *v) {
+    if (json_is_string(v)) fputs(json_string_value(v), stdout);
+    else if (json_is_integer(v)) printf("%lld", (long long)json_integer_value(v));
+    else if (json_is_boolean(v)) fputs(json_is_true(v) ? "true" : "false", stdout);
+    else if (json_is_array(v)) {
+        putchar('[');
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) fputs(", ", stdout);
+            print_cell(json_array_get(v, i));
+        }
+        putchar(']');
+    } else if (json_is_object(v) && json_object_size(v) == 0) {
+        fputs("[]", stdout);
+    } else {
+        char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        fputs(t ? t : "", stdout);
+        free(t);
+    }
+}
+
+static void print_table(json_t *rep) {
+    json_t *cols = json_object_get(rep, "columns"), *rows = json_object_get(rep, "rows");
+    if (json_out) {
+        json_t *out = json_array();
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+            json_t *o = json_object(), *row = json_array_get(rows, i);
+            for (size_t c = 0; c < json_array_size(cols); c++)
+                json_object_set(o, json_string_value(json_array_get(cols, c)), json_array_get(row, c));
+            json_array_append_new(out, o);
+        }
+        char *t = json_dumps(out, JSON_INDENT(2));
+        puts(t);
+        free(t);
+        json_decref(out);
+        return;
+    }
+    if (!quiet) {
+        for (size_t c = 0; c < json_array_size(cols); c++)
+            printf("%s%s", c ? "\t" : "", json_string_value(json_array_get(cols, c)));
+        putchar('\n');
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        for (size_t c = 0; c < json_array_size(row); c++) {
+            if (c) putchar('\t');
+            print_cell(json_array_get(row, c));
+        }
+        putchar('\n');
+    }
+}
+
+static void say_what(const char *c, json_t *args, const char *vh) {
+    const char *a0 = json_string_value(json_array_get(args, 0));
+    if (!strcmp(c, "add_user")) info("Adding user \"%s\" ...", a0);
+    else if (!strcmp(c, "delete_user")) info("Deleting user \"%s\" ...", a0);
+    else if (!strcmp(c, "change_password")) info("Changing password for user \"%s\" ...", a0);
+    else if (!strcmp(c, "set_user_tags")) info("Setting tags for user \"%s\" ...", a0);
+    else if (!strcmp(c, "list_users")) info("Listing users ...");
+    else if (!strcmp(c, "add_vhost")) info("Adding vhost \"%s\" ...", a0);
+    else if (!strcmp(c, "delete_vhost")) info("Deleting vhost \"%s\" ...", a0);
+    else if (!strcmp(c, "list_vhosts")) info("Listing vhosts ...");
+    else if (!strcmp(c, "set_permissions")) info("Setting permissions for user \"%s\" in vhost \"%s\" ...", a0, vh);
+    else if (!strcmp(c, "clear_permissions")) info("Clearing permissions for user \"%s\" in vhost \"%s\" ...", a0, vh);
+    else if (!strcmp(c, "list_permissions")) info("Listing permissions for vhost \"%s\" ...", vh);
+    else if (!strcmp(c, "list_queues")) info("Listing queues for vhost %s ...", vh);
+    else if (!strcmp(c, "list_exchanges")) info("Listing exchanges for vhost %s ...", vh);
+    else if (!strcmp(c, "list_bindings")) info("Listing bindings for vhost %s...", vh);
+    else if (!strcmp(c, "list_connections")) info("Listing connections ...");
+    else if (!strcmp(c, "close_connection")) info("Closing connection %s, reason: %s...", a0,
+                                                  json_string_value(json_array_get(args, 1)));
+    else if (!strcmp(c, "import_definitions")) info("Importing definitions in JSON from a file at \"%s\" ...", a0);
+    else if (!strcmp(c, "export_definitions") && strcmp(a0, "-")) info("Exporting definitions in JSON to a file at \"%s\" ...", a0);
+    else if (!strcmp(c, "status")) info("Status of Warren ...");
+}
+
+static void print_status(json_t *s) {
+    if (json_out) {
+        char *t = json_dumps(s, JSON_INDENT(2));
+        puts(t);
+        free(t);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v) {
+        if (json_is_array(v)) { /* listeners */
+            printf("%s:\n", k);
+            for (size_t i = 0; i < json_array_size(v); i++) {
+                json_t *l = json_array_get(v, i);
+                printf("  interface: %s, port: %lld, protocol: %s\n", json_string_value(json_object_get(l, "interface")),
+                       (long long)json_integer_value(json_object_get(l, "port")),
+                       json_string_value(json_object_get(l, "protocol")));
+            }
+            continue;
+        }
+        printf("%s: ", k);
+        print_cell(v);
+        putchar('\n');
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *vh = "/", *data_dir = getenv("WARREN_DATA_DIR"), *sock = NULL;
+    if (!data_dir || !*data_dir) data_dir = "warren-data";
+    const char *pos[64];
+    int npos = 0;
+    bool opts_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!opts_done && a[0] == '-' && a[1]) {
+            if (!strcmp(a, "--")) opts_done = true;
+            else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+                fputs(usage, stdout);
+                return 0;
+            } else if (!strcmp(a, "--json")) json_out = true;
+            else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
+            else if (!strcmp(a, "-p") || !strcmp(a, "--vhost") || !strcmp(a, "--data-dir") || !strcmp(a, "--socket")) {
+                if (i + 1 >= argc) return usage_error("option %s needs a value", a);
+                const char *v = argv[++i];
+                if (a[1] == 'p' || !strcmp(a, "--vhost")) vh = v;
+                else if (!strcmp(a, "--data-dir")) data_dir = v;
+                else sock = v;
+            } else {
+                return usage_error("unknown option '%s'", a);
+            }
+            continue;
+        }
+        if (npos == (int)(sizeof pos / sizeof *pos)) return usage_error("too many arguments%s", "");
+        pos[npos++] = a;
+    }
+    if (!npos) return usage_error("no command given%s", "");
+    const cmd *c = NULL;
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(cmds[i].name, pos[0])) c = &cmds[i];
+    if (!c) return usage_error("unknown command '%s'", pos[0]);
+    int nargs = npos - 1;
+    if (nargs < c->min || (c->max >= 0 && nargs > c->max)) {
+        fprintf(stderr, "warrenctl: wrong number of arguments for %s\nusage: warrenctl %s %s\n", c->name, c->name,
+                c->args_help);
+        return EX_USAGE_;
+    }
+    char path[4096];
+    if (sock) snprintf(path, sizeof path, "%s", sock);
+    else snprintf(path, sizeof path, "%s/warren.sock", data_dir);
+
+    json_t *args = json_array();
+    const char *out_file = NULL;
+    if (!strcmp(c->name, "import_definitions")) {
+        FILE *f = strcmp(pos[1], "-") ? fopen(pos[1], "r") : stdin;
+        if (!f) {
+            fprintf(stderr, "Error: cannot read %s: %s\n", pos[1], strerror(errno));
+            json_decref(args);
+            return EX_DATAERR_;
+        }
+        size_t len;
+        char *t = read_all(f, &len);
+        if (f != stdin) fclose(f);
+        json_array_append_new(args, json_stringn(t ? t : "", t ? len : 0));
+        free(t);
+    } else if (!strcmp(c->name, "export_definitions")) {
+        out_file = pos[1];
+    } else {
+        for (int i = 1; i < npos; i++) json_array_append_new(args, json_string(pos[i]));
+    }
+    json_t *req = json_pack("{s:s,s:O,s:s}", "command", c->name, "args", args, "vhost", vh);
+    json_t *shown = json_array(); /* the words typed, for the message (not a file's text) */
+    for (int i = 1; i < npos; i++) json_array_append_new(shown, json_string(pos[i]));
+    say_what(c->name, shown, vh);
+    json_decref(shown);
+    json_decref(args);
+    int rc = 0;
+    json_t *rep = call(path, req, &rc);
+    json_decref(req);
+    if (!rep) return rc;
+    if (!json_is_true(json_object_get(rep, "ok"))) {
+        const char *e = json_string_value(json_object_get(rep, "error"));
+        bool refused = e && !strncmp(e, "access refused", 14);
+        if (json_out) {
+            json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", e ? e : "unknown error");
+            char *t = json_dumps(o, JSON_COMPACT);
+            puts(t);
+            free(t);
+            json_decref(o);
+        }
+        fprintf(stderr, "Error:\n%s\n", e ? e : "unknown error");
+        json_t *code = json_object_get(rep, "code"); /* rabbitmqctl's: 65 no such vhost, 67 no such user */
+        int rc = refused ? EX_NOPERM_ : json_is_integer(code) ? (int)json_integer_value(code) : EX_SOFTWARE_;
+        json_decref(rep);
+        return rc;
+    }
+    if (json_object_get(rep, "columns")) {
+        print_table(rep);
+    } else if (json_object_get(rep, "status")) {
+        print_status(json_object_get(rep, "status"));
+    } else if (out_file) {
+        const char *d = json_string_value(json_object_get(rep, "definitions"));
+        FILE *f = strcmp(out_file, "-") ? fopen(out_file, "w") : stdout;
+        if (!f) {
+            fprintf(stderr, "Error: cannot write %s: %s\n", out_file, strerror(errno));
+            json_decref(rep);
+            return EX_SOFTWARE_;
+        }
+        fputs(d, f);
+        fputc('\n', f);
+        if (f != stdout && fclose(f)) {
+            fprintf(stderr, "Error: cannot write %s: %s\n", out_file, strerror(errno));
+            json_decref(rep);
+            return EX_SOFTWARE_;
+        }
+        if (json_out && f != stdout) puts("{\"ok\": true}");
+        else if (f != stdout) info("Successfully exported definitions to \"%s\"", out_file);
+    } else {
+        const char *m = json_string_value(json_object_get(rep, "message"));
+        if (m && *m) fprintf(stderr, "Warning: %s\n", m);
+        if (json_out) puts("{\"ok\": true}");
+    }
+    json_decref(rep);
+    return 0;
+}
