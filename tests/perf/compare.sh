@@ -321,7 +321,7 @@ L.append("- Load average when the comparison started: %s (the machine may be sha
 L.append("- Both brokers, the load tool and its consumers share the same %s CPUs: every figure includes client cost." % meta["nproc"])
 L.append("- Ratio = Warren / RabbitMQ: above 1 means Warren is higher (better for rates; for rows marked ↓, lower is better).")
 L.append("- RabbitMQ's only change from defaults: its soft fd limit is raised to the hard limit (%s) via RABBITMQ_CONF_ENV_FILE, so it can take the idle connections of g (with 1024 it stops at ~830 sockets)." % "$(ulimit -Hn)")
-L.append("- Note: while Warren's durable log is not in yet, its persistent messages are held in memory (scenario c is not a disk comparison).")
+L.append("- Scenario c: Warren confirms a persistent message only after fdatasync has covered its log record (group commit); RabbitMQ 3.10 classic queues confirm without an fsync per message.")
 for n in notes: L.append("- **%s**" % n)
 L.append("")
 L.append("| scenario | metric | Warren | RabbitMQ | Warren/RabbitMQ |")
