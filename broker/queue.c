@@ -58,6 +58,46 @@ static void ring_free(qring *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* ---- the on-disk tail (lzq) ---- */
+
+static void lz_push(lzq *z, uint64_t pos, uint64_t seq) {
+    if (!z->n) z->seq0 = seq;
+    size_t at = z->head + z->n, bi = at / LZQ_BLOCK;
+    if (bi == z->nblocks) {
+        if (z->nblocks == z->capblocks) {
+            z->capblocks = z->capblocks ? z->capblocks * 2 : 16;
+            z->blocks = xrealloc(z->blocks, z->capblocks * sizeof *z->blocks);
+        }
+        z->blocks[z->nblocks++] = xmalloc(LZQ_BLOCK * sizeof(uint64_t));
+    }
+    z->blocks[bi][at % LZQ_BLOCK] = pos;
+    z->n++;
+}
+
+static void lz_free(lzq *z) {
+    for (size_t i = 0; i < z->nblocks; i++) free(z->blocks[i]);
+    free(z->blocks);
+    memset(z, 0, sizeof *z);
+}
+
+static uint64_t lz_pop(lzq *z) {
+    uint64_t pos = z->blocks[0][z->head];
+    z->head++;
+    z->n--;
+    z->seq0++;
+    if (!z->n) {
+        lz_free(z);
+    } else if (z->head == LZQ_BLOCK) { /* the front block is spent */
+        free(z->blocks[0]);
+        memmove(z->blocks, z->blocks + 1, (z->nblocks - 1) * sizeof *z->blocks);
+        z->nblocks--;
+        z->head = 0;
+    }
+    return pos;
+}
+
+static inline size_t qlen(const queue *q) { return q->ready.n + q->requeued.n + q->lz.n; }
+
 /* Drop every entry of r: the messages leave the queue for good. */
 static void ring_drop(queue *q, qring *r) {
     while (r->n) {
@@ -70,6 +110,10 @@ static void ring_drop(queue *q, qring *r) {
     memset(r, 0, sizeof *r);
 }
 
+static void lz_drop(queue *q) {
+    while (q->lz.n) store_dropped_pos(q, lz_pop(&q->lz));
+}
+
 /* The next entry in sequence order, from either ring. */
 static qring *next_ring(queue *q) {
     if (!q->requeued.n) return q->ready.n ? &q->ready : NULL;
@@ -79,6 +123,11 @@ static qring *next_ring(queue *q) {
 
 static bool pop_next(queue *q, qentry *e) {
     qring *r = next_ring(q);
+    if (q->lz.n && (!r || q->lz.seq0 < ring_at(r, 0)->seq)) { /* the on-disk tail is next */
+        uint64_t seq = q->lz.seq0;
+        *e = (qentry){.m = msg_lazy(lz_pop(&q->lz)), .seq = seq};
+        return true;
+    }
     if (!r) return false;
     *e = ring_pop(r);
     q->ready_bytes -= e->size;
@@ -227,12 +276,12 @@ bool queue_unused_since(queue *q, uint64_t now) {
  * message of that size about to be added. */
 static bool over_limit(queue *q, bool adding, uint64_t size) {
     qfeat *f = q->feat;
-    uint64_t n = q->ready.n + q->requeued.n + adding, bytes = q->ready_bytes + (adding ? size : 0);
+    uint64_t n = qlen(q) + adding, bytes = q->ready_bytes + (adding ? size : 0);
     return (f->max_len >= 0 && n > (uint64_t)f->max_len) || (f->max_bytes >= 0 && bytes > (uint64_t)f->max_bytes);
 }
 
 static void drop_head_over_limit(queue *q) {
-    while ((q->ready.n || q->requeued.n) && over_limit(q, false, 0)) {
+    while (qlen(q) && over_limit(q, false, 0)) {
         qentry e;
         pop_next(q, &e);
         drop_entry(q, &e, DL_MAXLEN);
@@ -268,6 +317,7 @@ void queue_unref(queue **qp) {
     if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
     ring_free(&q->ready);
     ring_free(&q->requeued);
+    lz_free(&q->lz); /* positions only: nothing to release */
     for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
     free(q->consumers);
     free((void *)q->args.p);
@@ -306,7 +356,7 @@ static consumer *pick(queue *q) {
 
 static void dispatch_locked(queue *q) {
     uint64_t now = 0;
-    while (!q->deleted && q->nconsumers && (q->ready.n || q->requeued.n)) {
+    while (!q->deleted && q->nconsumers && qlen(q)) {
         consumer *c = pick(q);
         if (!c) return;
         mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
@@ -356,7 +406,10 @@ int queue_publish(queue *q, msg *m) {
         return 1;
     }
     uint64_t exp = (m->ttl >= 0 || f) ? entry_exp(q, m->ttl) : 0;
-    if (q->qid && m->pos && q->ready.n + q->requeued.n >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0)) {
+    if (!f && q->qid && m->pos && (q->lz.n || qlen(q) >= QUEUE_RAM_MAX)) {
+        /* Deep durable queue: 8 bytes of RAM, the message stays in the log. */
+        lz_push(&q->lz, m->pos, q->next_seq++);
+    } else if (q->qid && m->pos && qlen(q) >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0)) {
         /* Deep durable queue: the message is in the log, keep only its position. */
         ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp});
     } else {
@@ -380,6 +433,8 @@ void queue_restore(queue *q, uint64_t pos, bool redelivered) {
     uint64_t exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
         ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1});
+    else if (!q->feat && (q->lz.n || !q->ready.n)) /* 8 bytes per recovered message */
+        lz_push(&q->lz, pos, seq);
     else
         ring_push(&q->ready, (qentry){.m = m, .seq = seq, .exp = exp});
     if (exp) note_exp(q, exp);
@@ -412,16 +467,17 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
         drop_entry(q, e, DL_EXPIRED);
         ok = false;
     }
-    *left = (uint32_t)(q->ready.n + q->requeued.n);
+    *left = (uint32_t)qlen(q);
     pthread_mutex_unlock(&q->lock);
     return ok;
 }
 
 uint32_t queue_purge(queue *q) {
     pthread_mutex_lock(&q->lock);
-    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
+    uint32_t n = (uint32_t)qlen(q);
     ring_drop(q, &q->ready);
     ring_drop(q, &q->requeued);
+    lz_drop(q);
     q->ready_bytes = 0;
     if (n) store_purged(q);
     pthread_mutex_unlock(&q->lock);
@@ -430,7 +486,7 @@ uint32_t queue_purge(queue *q) {
 
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) {
     pthread_mutex_lock(&q->lock);
-    if (messages) *messages = (uint32_t)(q->ready.n + q->requeued.n);
+    if (messages) *messages = (uint32_t)qlen(q);
     if (consumers) *consumers = (uint32_t)q->nconsumers;
     pthread_mutex_unlock(&q->lock);
 }
@@ -473,9 +529,10 @@ int queue_remove_consumer(queue *q, consumer *c) {
 uint32_t queue_delete(queue *q) {
     pthread_mutex_lock(&q->lock);
     q->deleted = true;
-    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
+    uint32_t n = (uint32_t)qlen(q);
     ring_drop(q, &q->ready);
     ring_drop(q, &q->requeued);
+    lz_drop(q);
     for (size_t i = 0; i < q->nconsumers; i++) {
         consumer *c = q->consumers[i];
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);

@@ -40,6 +40,19 @@ typedef struct qring {
     size_t cap, head, n;
 } qring;
 
+/* The on-disk tail of a deep durable queue: log positions of persistent
+ * messages whose bodies stay in the log, in fixed blocks (exactly 8 bytes of
+ * RAM per message, plus one block of slack). Entries are consecutive in
+ * sequence: the front has sequence seq0, the next seq0 + 1, ... */
+#define LZQ_BLOCK 8192
+typedef struct lzq {
+    uint64_t **blocks;
+    size_t nblocks, capblocks;
+    size_t head; /* index of the front within blocks[0] */
+    size_t n;
+    uint64_t seq0;
+} lzq;
+
 /* Channel-wide credit for basic.qos global=true. Lives in its channel; a
  * consumer's pointer to it stays valid while the consumer is registered. */
 typedef struct chan_credit {
@@ -83,6 +96,7 @@ typedef struct queue {
     amq_bytes args;         /* owned copy of declare arguments */
     qring ready;            /* in sequence order */
     qring requeued;         /* sorted by seq; merged with ready at the head */
+    lzq lz;                 /* deep durable queues without arguments: positions only */
     uint64_t next_seq;
     consumer **consumers;
     size_t nconsumers, cap_consumers, rr;
