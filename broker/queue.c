@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/table.h"
 #include "qfeat.h"
 #include "qsched.h"
 #include "store.h"
@@ -70,17 +71,50 @@ static void ring_drop(queue *q, qring *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* The next entry in sequence order, from either ring. */
+/* Messages ready in q, all priorities. */
+static inline size_t qlen(const queue *q) { return q->ready.n + q->requeued.n + q->lanes_n; }
+
+/* The lane of m in q (x-max-priority: a higher priority counts as the maximum). */
+static inline uint8_t prio_of(const queue *q, const msg *m) {
+    return m->priority > q->max_prio ? q->max_prio : m->priority;
+}
+static inline qring *ready_ring(queue *q, uint8_t p) { return p ? &q->lanes[p - 1].ready : &q->ready; }
+static inline qring *requeued_ring(queue *q, uint8_t p) { return p ? &q->lanes[p - 1].requeued : &q->requeued; }
+static inline bool is_lane(const queue *q, const qring *r) { return r != &q->ready && r != &q->requeued; }
+
+/* Every ready message leaves the queue (purge, delete). */
+static void drop_all(queue *q) {
+    ring_drop(q, &q->ready);
+    ring_drop(q, &q->requeued);
+    for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+        ring_drop(q, &q->lanes[p].ready);
+        ring_drop(q, &q->lanes[p].requeued);
+    }
+    q->lanes_n = 0;
+}
+
+/* The next entry in sequence order of one priority, from either ring. */
+static inline qring *lane_next(qring *ready, qring *requeued) {
+    if (!requeued->n) return ready->n ? ready : NULL;
+    if (!ready->n) return requeued;
+    return ring_at(requeued, 0)->seq < ring_at(ready, 0)->seq ? requeued : ready;
+}
+
+/* The next entry to hand out: highest priority first, then sequence order. */
 static qring *next_ring(queue *q) {
-    if (!q->requeued.n) return q->ready.n ? &q->ready : NULL;
-    if (!q->ready.n) return &q->requeued;
-    return ring_at(&q->requeued, 0)->seq < ring_at(&q->ready, 0)->seq ? &q->requeued : &q->ready;
+    if (q->lanes_n) /* only x-max-priority queues holding a message of priority > 0 */
+        for (unsigned p = q->max_prio; p >= 1; p--) {
+            qlane *l = &q->lanes[p - 1];
+            if (l->ready.n || l->requeued.n) return lane_next(&l->ready, &l->requeued);
+        }
+    return lane_next(&q->ready, &q->requeued);
 }
 
 static bool pop_next(queue *q, qentry *e) {
     qring *r = next_ring(q);
     if (!r) return false;
     *e = ring_pop(r);
+    if (q->lanes_n && is_lane(q, r)) q->lanes_n--;
     q->ready_bytes -= e->size;
     return true;
 }
@@ -128,7 +162,7 @@ static uint64_t entry_exp(queue *q, int64_t msg_ttl) {
 
 /* A new entry with an expiry was pushed: keep a timer for it. */
 static void note_exp(queue *q, uint64_t exp) {
-    if (exp < q->tm.last_exp) q->tm.unordered = true;
+    if (exp < q->tm.last_exp || q->lanes) q->tm.unordered = true; /* lanes: only their heads are checked */
     q->tm.last_exp = exp;
     arm(q, exp + 1);
 }
@@ -158,6 +192,7 @@ static uint64_t sweep_ring(queue *q, qring *r, uint64_t now) {
         if (e.exp && (!min || e.exp < min)) min = e.exp;
         *ring_at(r, j++) = e;
     }
+    if (is_lane(q, r)) q->lanes_n -= r->n - j;
     r->n = j;
     return min;
 }
@@ -184,6 +219,12 @@ void queue_on_timer(queue *q) {
             q->tm.last_sweep = now;
             uint64_t a = sweep_ring(q, &q->ready, now), b = sweep_ring(q, &q->requeued, now);
             uint64_t m = a && (!b || a < b) ? a : b;
+            for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+                a = sweep_ring(q, &q->lanes[p].ready, now);
+                b = sweep_ring(q, &q->lanes[p].requeued, now);
+                if (a && (!m || a < m)) m = a;
+                if (b && (!m || b < m)) m = b;
+            }
             if (!m) q->tm.unordered = false;
             else if (!next || m < next) next = m;
         } else {
@@ -227,12 +268,12 @@ bool queue_unused_since(queue *q, uint64_t now) {
  * message of that size about to be added. */
 static bool over_limit(queue *q, bool adding, uint64_t size) {
     qfeat *f = q->feat;
-    uint64_t n = q->ready.n + q->requeued.n + adding, bytes = q->ready_bytes + (adding ? size : 0);
+    uint64_t n = qlen(q) + adding, bytes = q->ready_bytes + (adding ? size : 0);
     return (f->max_len >= 0 && n > (uint64_t)f->max_len) || (f->max_bytes >= 0 && bytes > (uint64_t)f->max_bytes);
 }
 
 static void drop_head_over_limit(queue *q) {
-    while ((q->ready.n || q->requeued.n) && over_limit(q, false, 0)) {
+    while (qlen(q) && over_limit(q, false, 0)) {
         qentry e;
         pop_next(q, &e);
         drop_entry(q, &e, DL_MAXLEN);
@@ -255,6 +296,12 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
     q->owner_conn = owner_conn;
     q->args = bytes_dup(args);
     q->feat = qfeat_parse(args);
+    amq_field f;
+    int64_t mp;
+    if (amq_table_get(args, "x-max-priority", &f) == 1 && amq_field_as_i64(&f, &mp) && mp > 0) {
+        q->max_prio = (uint8_t)(mp > 255 ? 255 : mp);
+        q->lanes = xcalloc(q->max_prio, sizeof *q->lanes);
+    }
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
 }
@@ -268,6 +315,11 @@ void queue_unref(queue **qp) {
     if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
     ring_free(&q->ready);
     ring_free(&q->requeued);
+    for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+        ring_free(&q->lanes[p].ready);
+        ring_free(&q->lanes[p].requeued);
+    }
+    free(q->lanes);
     for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
     free(q->consumers);
     free((void *)q->args.p);
@@ -306,7 +358,7 @@ static consumer *pick(queue *q) {
 
 static void dispatch_locked(queue *q) {
     uint64_t now = 0;
-    while (!q->deleted && q->nconsumers && (q->ready.n || q->requeued.n)) {
+    while (!q->deleted && q->nconsumers && qlen(q)) {
         consumer *c = pick(q);
         if (!c) return;
         mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
@@ -356,13 +408,20 @@ int queue_publish(queue *q, msg *m) {
         return 1;
     }
     uint64_t exp = (m->ttl >= 0 || f) ? entry_exp(q, m->ttl) : 0;
-    if (q->qid && m->pos && q->ready.n + q->requeued.n >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0)) {
+    bool lazy = q->qid && m->pos && qlen(q) >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0);
+    uint8_t p = 0;
+    qring *r = &q->ready;
+    if (q->lanes && (p = prio_of(q, m))) {
+        r = &q->lanes[p - 1].ready;
+        q->lanes_n++;
+    }
+    if (lazy) {
         /* Deep durable queue: the message is in the log, keep only its position. */
-        ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp});
+        ring_push(r, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp, .prio = p});
     } else {
         msg_ref(m);
         uint32_t size = m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
-        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++, .exp = exp, .size = size});
+        ring_push(r, (qentry){.m = m, .seq = q->next_seq++, .exp = exp, .size = size, .prio = p});
         q->ready_bytes += size;
     }
     if (exp) note_exp(q, exp);
@@ -372,21 +431,32 @@ int queue_publish(queue *q, msg *m) {
     return 0;
 }
 
+/* The priority lane of a lazy message (read back once; 0 if unreadable). */
+static uint8_t lazy_prio(queue *q, uint64_t pos) {
+    msg *full = store_load(pos);
+    uint8_t p = full ? prio_of(q, full) : 0;
+    msg_unref(&full);
+    return p;
+}
+
 void queue_restore(queue *q, uint64_t pos, bool redelivered) {
     msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
+    uint8_t p = q->lanes ? lazy_prio(q, pos) : 0;
     pthread_mutex_lock(&q->lock);
     uint64_t seq = q->next_seq++;
     /* The queue's TTL starts again at recovery (the log keeps no enqueue time). */
     uint64_t exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
+    if (p) q->lanes_n++;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
-        ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1});
+        ring_insert_sorted(requeued_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .prio = p});
     else
-        ring_push(&q->ready, (qentry){.m = m, .seq = seq, .exp = exp});
+        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .prio = p});
     if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
 
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
@@ -397,7 +467,9 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivere
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
-    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size});
+    if (p) q->lanes_n++;
+    ring_insert_sorted(requeued_ring(q, p),
+                       (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});
     if (exp) arm(q, exp + 1);
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
@@ -412,16 +484,15 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
         drop_entry(q, e, DL_EXPIRED);
         ok = false;
     }
-    *left = (uint32_t)(q->ready.n + q->requeued.n);
+    *left = (uint32_t)qlen(q);
     pthread_mutex_unlock(&q->lock);
     return ok;
 }
 
 uint32_t queue_purge(queue *q) {
     pthread_mutex_lock(&q->lock);
-    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
-    ring_drop(q, &q->ready);
-    ring_drop(q, &q->requeued);
+    uint32_t n = (uint32_t)qlen(q);
+    drop_all(q);
     q->ready_bytes = 0;
     if (n) store_purged(q);
     pthread_mutex_unlock(&q->lock);
@@ -430,7 +501,7 @@ uint32_t queue_purge(queue *q) {
 
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) {
     pthread_mutex_lock(&q->lock);
-    if (messages) *messages = (uint32_t)(q->ready.n + q->requeued.n);
+    if (messages) *messages = (uint32_t)qlen(q);
     if (consumers) *consumers = (uint32_t)q->nconsumers;
     pthread_mutex_unlock(&q->lock);
 }
@@ -473,9 +544,8 @@ int queue_remove_consumer(queue *q, consumer *c) {
 uint32_t queue_delete(queue *q) {
     pthread_mutex_lock(&q->lock);
     q->deleted = true;
-    uint32_t n = (uint32_t)(q->ready.n + q->requeued.n);
-    ring_drop(q, &q->ready);
-    ring_drop(q, &q->requeued);
+    uint32_t n = (uint32_t)qlen(q);
+    drop_all(q);
     for (size_t i = 0; i < q->nconsumers; i++) {
         consumer *c = q->consumers[i];
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
