@@ -108,12 +108,21 @@ int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, s
             snprintf(why, sizeof why, "{unacceptable_type,%s}", type_name(f.type));
         } else if (amq_bytes_eqs(f.v.str, "drop-head") || amq_bytes_eqs(f.v.str, "reject-publish") ||
                    amq_bytes_eqs(f.v.str, "reject-publish-dlx")) {
-            return 0;
+            why[0] = 0;
         } else {
             snprintf(why, sizeof why, "invalid_overflow");
         }
-        snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
-                 (int)qname.len, qname.p, vhost, why);
+        if (why[0]) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
+                     (int)qname.len, qname.p, vhost, why);
+            return 406;
+        }
+    }
+    if (amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type != 't') {
+        snprintf(err, errn,
+                 "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%.*s' in vhost '%s': "
+                 "{unacceptable_type,%s}",
+                 (int)qname.len, qname.p, vhost, type_name(f.type));
         return 406;
     }
     return 0;

@@ -302,6 +302,7 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
         q->max_prio = (uint8_t)(mp > 255 ? 255 : mp);
         q->lanes = xcalloc(q->max_prio, sizeof *q->lanes);
     }
+    q->sac = amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type == 't' && f.v.b;
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
 }
@@ -342,6 +343,7 @@ static bool has_credit(consumer *c) {
 
 /* Highest priority consumer with credit, round-robin among equals. */
 static consumer *pick(queue *q) {
+    if (q->sac) return q->sac_active && has_credit(q->sac_active) ? q->sac_active : NULL;
     consumer *best = NULL;
     size_t besti = 0, n = q->nconsumers;
     for (size_t k = 0; k < n; k++) {
@@ -519,6 +521,7 @@ int queue_add_consumer(queue *q, consumer *c) {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
     q->consumers[q->nconsumers++] = c;
     q->had_consumer = true;
+    if (q->sac && !q->sac_active) q->sac_active = c;
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -534,6 +537,13 @@ int queue_remove_consumer(queue *q, consumer *c) {
         if (q->rr > i) q->rr--;
         left = (int)q->nconsumers;
         if (!left) touch_locked(q);
+        if (q->sac_active == c) { /* single active consumer: the highest priority, first registered, takes over */
+            q->sac_active = NULL;
+            for (size_t k = 0; k < q->nconsumers; k++)
+                if (!q->sac_active || q->consumers[k]->priority > q->sac_active->priority)
+                    q->sac_active = q->consumers[k];
+            dispatch_locked(q);
+        }
         break;
     }
     pthread_mutex_unlock(&q->lock);
@@ -554,6 +564,7 @@ uint32_t queue_delete(queue *q) {
         consumer_unref(&q->consumers[i]);
     }
     q->nconsumers = 0;
+    q->sac_active = NULL;
     pthread_mutex_unlock(&q->lock);
     return n;
 }

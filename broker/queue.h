@@ -99,6 +99,8 @@ typedef struct queue {
     qlane *lanes;
     size_t lanes_n;         /* messages in lanes */
     uint8_t max_prio;
+    bool sac;               /* x-single-active-consumer */
+    consumer *sac_active;   /* the one consumer served (one of consumers[]), under lock */
     struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none; immutable */
     struct {                /* timers (qsched.h), under lock */
         uint64_t armed_at;  /* earliest timer armed (monotonic ms), 0 = none */

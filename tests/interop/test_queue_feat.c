@@ -202,3 +202,88 @@ Test(queue_feat, priority_validation) {
     declare_fails_full(false, false, false, &d,
                        "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost '/': \"expected integer, got longstr\"");
 }
+
+/* ---- x-single-active-consumer ---- */
+
+static uint32_t consumer_count(amqp_connection_state_t c, const char *q) {
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 1, amqp_cstring_bytes(q), 1, 0, 0, 0, amqp_empty_table);
+    cr_assert(ok != NULL, "passive declare of %s failed", q);
+    return ok->consumer_count;
+}
+
+Test(queue_feat, single_active_consumer_takeover_by_priority) {
+    amqp_connection_state_t c = h_connect(), c1 = h_connect(), c2 = h_connect(), c3 = h_connect();
+    args_t a = {0};
+    a_bool(&a, "x-single-active-consumer", true);
+    char *q = declare_args(c, "qf-sac", &a);
+    tbu_consume(c1, 1, q, false);
+    tbu_consume(c2, 1, q, false);
+    amqp_table_entry_t pe = {amqp_cstring_bytes("x-priority"), {.kind = AMQP_FIELD_KIND_I32, .value.i32 = 5}};
+    tbu_consume_args(c3, 1, q, "", false, false, (amqp_table_t){1, &pe});
+    cr_assert_eq(consumer_count(c, q), 3); /* declare-ok counts every consumer, waiting ones too */
+    tbu_publish_seq(c, 1, q, "m", 0, 3);
+    tbu_expect_deliver(c1, 2000, "m0", false);
+    tbu_expect_deliver(c1, 2000, "m1", false);
+    tbu_expect_deliver(c1, 2000, "m2", false);
+    tbu_expect_silence(c2, 200);
+    tbu_expect_silence(c3, 10);
+    /* the active consumer goes away with its messages unacked: the highest
+     * priority waiting consumer (registered later) takes over and gets them */
+    h_close(c1);
+    tbu_expect_deliver(c3, 2000, "m0", true);
+    tbu_expect_deliver(c3, 2000, "m1", true);
+    tbu_expect_deliver(c3, 2000, "m2", true);
+    h_publish(c, 1, "", q, "n", false, NULL);
+    tbu_expect_deliver(c3, 2000, "n", false);
+    tbu_expect_silence(c2, 200);
+    cr_assert_eq(consumer_count(c, q), 2);
+    h_close(c3);
+    tbu_expect_deliver(c2, 2000, "m0", true);
+    tbu_expect_deliver(c2, 2000, "m1", true);
+    tbu_expect_deliver(c2, 2000, "m2", true);
+    tbu_expect_deliver(c2, 2000, "n", true);
+    h_close(c2);
+    delete_queue(c, q);
+    free(q);
+    h_close(c);
+}
+
+Test(queue_feat, single_active_consumer_registration_order_and_cancel) {
+    amqp_connection_state_t c = h_connect(), c1 = h_connect(), c2 = h_connect(), c3 = h_connect();
+    args_t a = {0};
+    a_bool(&a, "x-single-active-consumer", true);
+    char *q = declare_args(c, "qf-sac2", &a);
+    const char *t1 = strdup(tbu_consume(c1, 1, q, true));
+    tbu_consume(c2, 1, q, true);
+    tbu_consume(c3, 1, q, true);
+    h_publish(c, 1, "", q, "a", false, NULL);
+    tbu_expect_deliver(c1, 2000, "a", false);
+    cr_assert(amqp_basic_cancel(c1, 1, amqp_cstring_bytes(t1)) != NULL);
+    free((void *)t1);
+    h_publish(c, 1, "", q, "b", false, NULL);
+    tbu_expect_deliver(c2, 2000, "b", false);
+    tbu_expect_silence(c3, 200);
+    tbu_expect_silence(c1, 10);
+    /* the new active consumer keeps getting everything */
+    h_publish(c, 1, "", q, "g", false, NULL);
+    tbu_expect_deliver(c2, 2000, "g", false);
+    h_close(c1);
+    h_close(c2);
+    h_close(c3);
+    delete_queue(c, q);
+    free(q);
+    h_close(c);
+}
+
+Test(queue_feat, single_active_consumer_validation) {
+    args_t a = {0};
+    a_str(&a, "x-single-active-consumer", "yes");
+    declare_fails_full(false, false, false, &a,
+                       "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%s' in vhost '/': "
+                       "{unacceptable_type,longstr}");
+    args_t b = {0};
+    a_int(&b, "x-single-active-consumer", 1);
+    declare_fails_full(false, false, false, &b,
+                       "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%s' in vhost '/': "
+                       "{unacceptable_type,long}");
+}
