@@ -302,6 +302,9 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
         q->max_prio = (uint8_t)(mp > 255 ? 255 : mp);
         q->lanes = xcalloc(q->max_prio, sizeof *q->lanes);
     }
+    q->quorum = amq_table_get(args, "x-queue-type", &f) == 1 && (f.type == 'S' || f.type == 'x') &&
+                amq_bytes_eqs(f.v.str, "quorum");
+    q->delivery_limit = q->quorum ? qfeat_delivery_limit(args) : -1;
     q->sac = amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type == 't' && f.v.b;
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
@@ -457,7 +460,34 @@ void queue_restore(queue *q, uint64_t pos, bool redelivered) {
     pthread_mutex_unlock(&q->lock);
 }
 
+/* Quorum queues: m comes back once more. Returns the copy to requeue (with
+ * its x-delivery-count), or NULL when it was over the delivery limit and
+ * left the queue (dead-lettered or dropped). Takes m. No lock held. */
+static msg *quorum_return(queue *q, msg *m) {
+    if (msg_is_lazy(m)) {
+        uint64_t pos = msg_lazy_pos(m);
+        if (!(m = store_materialize(m))) return msg_lazy(pos); /* unreadable: keep it as it was */
+    }
+    unsigned n = m->returns < UINT16_MAX ? m->returns + 1u : UINT16_MAX;
+    if (q->delivery_limit >= 0 && (int64_t)n > q->delivery_limit) {
+        msg *orig = m->returns ? qfeat_with_delivery_count(m, -1) : NULL; /* dead-lettered without the count */
+        if (orig) {
+            msg_unref(&m);
+            m = orig;
+        }
+        qentry e = {.m = m};
+        drop_entry(q, &e, DL_DELIVERY_LIMIT);
+        return NULL;
+    }
+    msg *c = qfeat_with_delivery_count(m, n);
+    if (!c) return m;
+    c->returns = (uint16_t)n;
+    msg_unref(&m);
+    return c;
+}
+
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    if (q->quorum && !(m = quorum_return(q, m))) return;
     uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {

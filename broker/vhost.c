@@ -496,23 +496,31 @@ static bool exclusive_other(const queue *q, uint64_t conn_id) {
     return q->exclusive && q->owner_conn != conn_id;
 }
 
-/* Validate the queue arguments this version understands. */
-static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive, verr *e) {
+/* Validate the queue arguments this version understands, in RabbitMQ 3.10's
+ * order: the queue type, arguments the type refuses, values, then the
+ * properties quorum queues refuse. */
+static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive,
+                            bool auto_delete, verr *e) {
     amq_field f;
+    bool quorum = false, stream = false;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
         bool str = f.type == 'S' || f.type == 'x';
-        if (str && (amq_bytes_eqs(f.v.str, "quorum") || amq_bytes_eqs(f.v.str, "stream"))) {
-            if (!durable || exclusive)
-                return verr_set(e, AMQ_PRECONDITION_FAILED,
-                                "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
-                                !durable ? "non-durable" : "exclusive", (int)name.len, name.p, v->name);
-        } else if (!str || !amq_bytes_eqs(f.v.str, "classic")) {
+        quorum = str && amq_bytes_eqs(f.v.str, "quorum");
+        stream = str && amq_bytes_eqs(f.v.str, "stream");
+        if (!quorum && !stream && (!str || !amq_bytes_eqs(f.v.str, "classic")))
             return verr_set(e, AMQ_PRECONDITION_FAILED,
                             "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%.*s' in vhost '%s'",
                             (int)name.len, name.p, v->name);
-        }
     }
-    return qfeat_check(args, name, v->name, e->text, sizeof e->text);
+    int rc;
+    if (!stream && (rc = qfeat_check_type(args, quorum, name, v->name, e->text, sizeof e->text))) return rc;
+    if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
+    if ((quorum || stream) && (auto_delete || exclusive || !durable))
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
+                        auto_delete ? "auto-delete" : exclusive ? "exclusive-owner" : "non-durable", (int)name.len,
+                        name.p, v->name);
+    return 0;
 }
 
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
@@ -557,7 +565,7 @@ static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passi
                       (int)name.len, name.p);
         goto out;
     }
-    if ((rc = check_queue_args(v, name, args, durable, exclusive, e))) goto out;
+    if ((rc = check_queue_args(v, name, args, durable, exclusive, auto_delete, e))) goto out;
     q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);

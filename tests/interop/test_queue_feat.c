@@ -287,3 +287,164 @@ Test(queue_feat, single_active_consumer_validation) {
                        "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%s' in vhost '/': "
                        "{unacceptable_type,long}");
 }
+
+/* ---- quorum queues ---- */
+
+static amqp_field_value_t *hdr(amqp_table_t *t, const char *k) {
+    for (int i = 0; i < t->num_entries; i++)
+        if (tbu_eq(t->entries[i].key, k)) return &t->entries[i].value;
+    return NULL;
+}
+
+/* Next delivery (envelope with properties) within ms; asserts one arrives. */
+static void next_env(amqp_connection_state_t c, amqp_envelope_t *env, int ms) {
+    amqp_maybe_release_buffers(c);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    amqp_rpc_reply_t r = amqp_consume_message(c, env, &tv, 0);
+    cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL, "no delivery within %d ms", ms);
+}
+
+/* The message's x-delivery-count (-1 = absent); asserts RabbitMQ's type (long). */
+static int64_t delivery_count(amqp_envelope_t *env) {
+    amqp_basic_properties_t *p = &env->message.properties;
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG)) return -1;
+    amqp_field_value_t *v = hdr(&p->headers, "x-delivery-count");
+    if (!v) return -1;
+    cr_assert(v->kind == AMQP_FIELD_KIND_I64, "x-delivery-count kind %c", v->kind);
+    return v->value.i64;
+}
+
+static void publish_hdr(amqp_connection_state_t c, const char *x, const char *rk, const char *body) {
+    amqp_basic_properties_t p;
+    memset(&p, 0, sizeof p);
+    amqp_table_entry_t he = {amqp_cstring_bytes("k"), {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("v")}};
+    p._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    p.delivery_mode = 2;
+    p.headers = (amqp_table_t){1, &he};
+    h_publish(c, 1, x, rk, body, false, &p);
+}
+
+Test(queue_feat, quorum_restrictions) {
+    args_t a = {0};
+    a_str(&a, "x-queue-type", "quorum");
+    declare_fails_full(false, false, false, &a, "PRECONDITION_FAILED - invalid property 'non-durable' for queue '%s' in vhost '/'");
+    declare_fails_full(true, true, false, &a, "PRECONDITION_FAILED - invalid property 'exclusive-owner' for queue '%s' in vhost '/'");
+    declare_fails_full(true, false, true, &a, "PRECONDITION_FAILED - invalid property 'auto-delete' for queue '%s' in vhost '/'");
+    declare_fails_full(false, true, true, &a, "PRECONDITION_FAILED - invalid property 'auto-delete' for queue '%s' in vhost '/'");
+    declare_fails_full(false, true, false, &a, "PRECONDITION_FAILED - invalid property 'exclusive-owner' for queue '%s' in vhost '/'");
+    args_t b = {0};
+    a_str(&b, "x-queue-type", "quorum");
+    a_int(&b, "x-max-priority", 300); /* the type refuses it before its value is checked, and before durability */
+    declare_fails_full(false, false, false, &b,
+                       "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost '/' of queue type rabbit_quorum_queue");
+    args_t d = {0};
+    a_str(&d, "x-queue-type", "quorum");
+    a_str(&d, "x-queue-mode", "lazy");
+    declare_fails_full(true, false, false, &d,
+                       "PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '%s' in vhost '/' of queue type rabbit_quorum_queue");
+    args_t g = {0};
+    a_str(&g, "x-queue-type", "quorum");
+    a_int(&g, "x-message-ttl", -1); /* values are checked before durability */
+    declare_fails_full(false, false, false, &g,
+                       "PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue '%s' in vhost '/': {value_negative,-1}");
+    args_t h = {0};
+    a_int(&h, "x-delivery-limit", 3);
+    declare_fails_full(true, false, false, &h,
+                       "PRECONDITION_FAILED - invalid arg 'x-delivery-limit' for queue '%s' in vhost '/' of queue type rabbit_classic_queue");
+    args_t k = {0};
+    a_int(&k, "x-quorum-initial-group-size", 3);
+    declare_fails_full(true, false, false, &k,
+                       "PRECONDITION_FAILED - invalid arg 'x-quorum-initial-group-size' for queue '%s' in vhost '/' of queue type rabbit_classic_queue");
+}
+
+Test(queue_feat, quorum_delivery_count_and_limit) {
+    amqp_connection_state_t c = h_connect();
+    args_t a = {0};
+    a_str(&a, "x-queue-type", "quorum");
+    a_int(&a, "x-delivery-limit", 2);
+    char *q = declare_full(c, "qf-qq", true, &a);
+    publish_hdr(c, "", q, "x");
+    cr_assert_eq(h_wait_message_count(c, 1, q, 1, 2000), 1);
+    tbu_consume(c, 1, q, false);
+    for (int i = 0; i <= 2; i++) { /* delivered limit + 1 times */
+        amqp_envelope_t env;
+        next_env(c, &env, 2000);
+        cr_assert_eq(env.redelivered, i > 0);
+        cr_assert_eq(delivery_count(&env), i == 0 ? -1 : i, "delivery %d: x-delivery-count %lld", i,
+                     (long long)delivery_count(&env));
+        amqp_field_value_t *k = hdr(&env.message.properties.headers, "k");
+        cr_assert(k && k->kind == AMQP_FIELD_KIND_UTF8 && tbu_eq(k->value.bytes, "v"), "headers kept");
+        cr_assert(amqp_basic_reject(c, 1, env.delivery_tag, 1) == 0);
+        amqp_destroy_envelope(&env);
+    }
+    tbu_expect_silence(c, 300); /* returned once more than the limit: dropped */
+    cr_assert_eq(h_message_count(c, 1, q), 0);
+    delete_queue(c, q);
+    free(q);
+    h_close(c);
+}
+
+Test(queue_feat, quorum_delivery_limit_dead_letters) {
+    amqp_connection_state_t c = h_connect();
+    char x[64];
+    snprintf(x, sizeof x, "%s", h_name("qf-dlx"));
+    h_exchange_declare(c, 1, x, "fanout", false, false, false, amqp_empty_table);
+    char *dlq = strdup(h_queue_declare(c, 1, h_name("qf-dlq"), false, false, false));
+    h_queue_bind(c, 1, dlq, x, "", amqp_empty_table);
+    args_t a = {0};
+    a_str(&a, "x-queue-type", "quorum");
+    a_int(&a, "x-delivery-limit", 0);
+    a_str(&a, "x-dead-letter-exchange", x);
+    char *q = declare_full(c, "qf-qqd", true, &a);
+    publish_hdr(c, "", q, "z");
+    cr_assert_eq(h_wait_message_count(c, 1, q, 1, 2000), 1);
+    tbu_consume(c, 1, q, false);
+    amqp_envelope_t env;
+    next_env(c, &env, 2000);
+    cr_assert(amqp_basic_nack(c, 1, env.delivery_tag, 0, 1) == 0);
+    amqp_destroy_envelope(&env);
+    cr_assert_eq(h_wait_message_count(c, 1, dlq, 1, 2000), 1);
+    cr_assert_eq(h_message_count(c, 1, q), 0);
+    amqp_maybe_release_buffers(c);
+    amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(dlq), 1);
+    cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD);
+    amqp_message_t m;
+    cr_assert(amqp_read_message(c, 1, &m, 0).reply_type == AMQP_RESPONSE_NORMAL);
+    amqp_table_t *h = &m.properties.headers;
+    cr_assert(hdr(h, "x-delivery-count") == NULL, "the dead-lettered message has no x-delivery-count");
+    amqp_field_value_t *fr = hdr(h, "x-first-death-reason");
+    cr_assert(fr && tbu_eq(fr->value.bytes, "delivery_limit"));
+    amqp_field_value_t *xd = hdr(h, "x-death");
+    cr_assert(xd && xd->kind == AMQP_FIELD_KIND_ARRAY && xd->value.array.num_entries == 1);
+    amqp_table_t *d = &xd->value.array.entries[0].value.table;
+    amqp_field_value_t *reason = hdr(d, "reason");
+    cr_assert(reason && tbu_eq(reason->value.bytes, "delivery_limit"));
+    amqp_field_value_t *k = hdr(h, "k");
+    cr_assert(k && tbu_eq(k->value.bytes, "v"));
+    amqp_destroy_message(&m);
+    delete_queue(c, q);
+    free(q);
+    free(dlq);
+    h_close(c);
+}
+
+Test(queue_feat, quorum_without_limit_counts_on) {
+    amqp_connection_state_t c = h_connect();
+    args_t a = {0};
+    a_str(&a, "x-queue-type", "quorum");
+    char *q = declare_full(c, "qf-qqn", true, &a);
+    publish_hdr(c, "", q, "y");
+    cr_assert_eq(h_wait_message_count(c, 1, q, 1, 2000), 1);
+    tbu_consume(c, 1, q, false);
+    for (int i = 0; i < 5; i++) {
+        amqp_envelope_t env;
+        next_env(c, &env, 2000);
+        cr_assert_eq(delivery_count(&env), i == 0 ? -1 : i);
+        cr_assert(amqp_basic_reject(c, 1, env.delivery_tag, i < 4) == 0);
+        amqp_destroy_envelope(&env);
+    }
+    cr_assert_eq(h_wait_message_count(c, 1, q, 0, 2000), 0);
+    delete_queue(c, q);
+    free(q);
+    h_close(c);
+}
