@@ -33,6 +33,8 @@ static const char *type_name(char t) {
     }
 }
 
+const char *qfeat_type_name(char t) { return type_name(t); }
+
 static bool is_int(const amq_field *f) {
     return strchr("bBsuIilL", f->type) != NULL && f->type != 0;
 }

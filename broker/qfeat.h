@@ -41,6 +41,8 @@ int64_t qfeat_delivery_limit(amq_bytes args);
  * NULL when out of memory or the properties do not decode. */
 struct msg;
 struct msg *qfeat_with_delivery_count(const struct msg *m, int64_t n);
+/* RabbitMQ's name of an AMQP field type ("longstr", "signedint", ...). */
+const char *qfeat_type_name(char t);
 /* Parse a message's expiration property: 0 and *ms, or -1 with RabbitMQ's
  * reason ("no_integer", "{value_negative,-1}", ...) in why. */
 int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn);

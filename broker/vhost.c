@@ -710,11 +710,16 @@ void vhost_thread_cleanup(void) {
         if (scratch_ready[i]) exch_dests_destroy(&scratch[i]), scratch_ready[i] = false;
 }
 
-static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, route_set *r, int depth) {
+/* Route with every key of rks at each exchange (sender-selected distribution:
+ * the CC/BCC keys go along the whole path, as RabbitMQ does). */
+static void route_x(vhost *v, exchange *x, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                    int depth) {
     if (depth > 64 || !exch_dests_add(&r->visited, x)) return;
     if (x->name_len == 0) { /* default exchange: the queue named by the key */
-        queue *q = strmap_get(&v->queues, rk);
-        if (q) exch_dests_add(&r->dests, q);
+        for (size_t k = 0; k < nrk; k++) {
+            queue *q = strmap_get(&v->queues, rks[k]);
+            if (q) exch_dests_add(&r->dests, q);
+        }
         return;
     }
     exch_dests local, *tmp = &local;
@@ -725,22 +730,27 @@ static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, rout
     } else {
         exch_dests_init(tmp);
     }
-    exch_route(x->rt, rk, headers, tmp);
+    for (size_t k = 0; k < nrk; k++) exch_route(x->rt, rks[k], headers, tmp);
     bool any = tmp->n > 0;
     for (size_t i = 0; i < tmp->n; i++) {
         if (IS_XDEST(tmp->v[i]))
-            route_x(v, XOF(tmp->v[i]), rk, headers, r, depth + 1);
+            route_x(v, XOF(tmp->v[i]), rks, nrk, headers, r, depth + 1);
         else
             exch_dests_add(&r->dests, tmp->v[i]);
     }
     if (tmp == &local) exch_dests_destroy(tmp);
     if (!any && x->alt) {
         exchange *ae = strmap_get(&v->exchanges, amq_cstr(x->alt));
-        if (ae) route_x(v, ae, rk, headers, r, depth + 1);
+        if (ae) route_x(v, ae, rks, nrk, headers, r, depth + 1);
     }
 }
 
 int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, verr *e) {
+    return vhost_route_keys(v, xn, &rk, 1, headers, r, e);
+}
+
+int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                     verr *e) {
     exch_dests_clear(&r->dests);
     exch_dests_clear(&r->visited);
     exchange *x = strmap_get(&v->exchanges, xn);
@@ -749,6 +759,6 @@ int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_s
         return verr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'",
                         (int)xn.len, xn.p, v->name);
-    route_x(v, x, rk, headers, r, 0);
+    route_x(v, x, rks, nrk, headers, r, 0);
     return 0;
 }

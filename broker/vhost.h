@@ -102,4 +102,7 @@ void vhost_drop_exclusive(vhost *v, uint64_t conn_id);
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
 int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r,
                 verr *e);
+/* The same with several routing keys (the message's and its CC/BCC headers'). */
+int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                     route_set *r, verr *e);
 #endif

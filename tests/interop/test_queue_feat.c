@@ -448,3 +448,124 @@ Test(queue_feat, quorum_without_limit_counts_on) {
     free(q);
     h_close(c);
 }
+
+/* ---- CC / BCC (sender-selected distribution) ---- */
+
+static void publish_cc(amqp_connection_state_t c, const char *x, const char *rk, const char *body, const char *cc,
+                       const char *bcc, bool mandatory) {
+    amqp_basic_properties_t p;
+    memset(&p, 0, sizeof p);
+    amqp_table_entry_t he[3];
+    amqp_field_value_t cce[2], bcce[1];
+    int n = 0;
+    if (cc) {
+        cce[0] = (amqp_field_value_t){.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(cc)};
+        cce[1] = (amqp_field_value_t){.kind = AMQP_FIELD_KIND_I32, .value.i32 = 7}; /* not a string: ignored */
+        he[n].key = amqp_cstring_bytes("CC");
+        he[n].value.kind = AMQP_FIELD_KIND_ARRAY;
+        he[n++].value.value.array = (amqp_array_t){2, cce};
+    }
+    he[n].key = amqp_cstring_bytes("z");
+    he[n].value.kind = AMQP_FIELD_KIND_I32;
+    he[n++].value.value.i32 = 1;
+    if (bcc) {
+        bcce[0] = (amqp_field_value_t){.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(bcc)};
+        he[n].key = amqp_cstring_bytes("BCC");
+        he[n].value.kind = AMQP_FIELD_KIND_ARRAY;
+        he[n++].value.value.array = (amqp_array_t){1, bcce};
+    }
+    p._flags = AMQP_BASIC_HEADERS_FLAG;
+    p.headers = (amqp_table_t){n, he};
+    h_publish(c, 1, x, rk, body, mandatory, &p);
+}
+
+/* basic.get from q: asserts body and routing key; returns "CC,z" style header keys. */
+static void expect_get(amqp_connection_state_t c, const char *q, const char *body, const char *rk, const char *keys) {
+    amqp_maybe_release_buffers(c);
+    amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(q), 1);
+    cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD, "%s is empty", q);
+    amqp_basic_get_ok_t *ok = r.reply.decoded;
+    cr_assert(tbu_eq(ok->routing_key, rk), "routing key of %s", q);
+    amqp_message_t m;
+    cr_assert(amqp_read_message(c, 1, &m, 0).reply_type == AMQP_RESPONSE_NORMAL);
+    cr_assert(tbu_eq(m.body, body), "%s: body '%.*s', want '%s'", q, (int)m.body.len, (char *)m.body.bytes, body);
+    char got[128] = "";
+    amqp_table_t *h = &m.properties.headers;
+    for (int i = 0; i < h->num_entries; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.*s", i ? "," : "", (int)h->entries[i].key.len,
+                 (char *)h->entries[i].key.bytes);
+    cr_assert_str_eq(got, keys, "%s: header keys '%s', want '%s'", q, got, keys);
+    amqp_destroy_message(&m);
+}
+
+static void expect_empty(amqp_connection_state_t c, const char *q) {
+    cr_assert_null(h_get(c, 1, q, true, NULL, NULL), "%s should be empty", q);
+}
+
+Test(queue_feat, cc_bcc_default_exchange) {
+    amqp_connection_state_t c = h_connect();
+    char *a = strdup(tbu_queue(c, "qf-ccA")), *b = strdup(tbu_queue(c, "qf-ccB")), *d = strdup(tbu_queue(c, "qf-ccC"));
+    publish_cc(c, "", a, "1", b, d, false);
+    cr_assert_eq(h_wait_message_count(c, 1, d, 1, 2000), 1);
+    expect_get(c, a, "1", a, "CC,z"); /* BCC stripped everywhere, CC kept */
+    expect_get(c, b, "1", a, "CC,z");
+    expect_get(c, d, "1", a, "CC,z");
+    publish_cc(c, "", a, "2", a, NULL, false); /* a queue named twice gets one copy */
+    cr_assert_eq(h_wait_message_count(c, 1, a, 1, 2000), 1);
+    expect_get(c, a, "2", a, "CC,z");
+    expect_empty(c, a);
+    free(a);
+    free(b);
+    free(d);
+    h_close(c);
+}
+
+Test(queue_feat, cc_bcc_direct_topic_and_alternate_exchange) {
+    amqp_connection_state_t c = h_connect();
+    char *a = strdup(tbu_queue(c, "qf-ccA")), *b = strdup(tbu_queue(c, "qf-ccB")), *ae_q = strdup(tbu_queue(c, "qf-ccAE"));
+    char t[64], dx[64], ae[64];
+    snprintf(t, sizeof t, "%s", h_name("qf-cct"));
+    snprintf(dx, sizeof dx, "%s", h_name("qf-ccd"));
+    snprintf(ae, sizeof ae, "%s", h_name("qf-ccae"));
+    h_exchange_declare(c, 1, t, "topic", false, false, false, amqp_empty_table);
+    h_queue_bind(c, 1, a, t, "a.*", amqp_empty_table);
+    h_queue_bind(c, 1, b, t, "b.#", amqp_empty_table);
+    publish_cc(c, t, "x.y", "3", NULL, "b.q.r", false);
+    cr_assert_eq(h_wait_message_count(c, 1, b, 1, 2000), 1);
+    expect_get(c, b, "3", "x.y", "z");
+    expect_empty(c, a);
+    h_exchange_declare(c, 1, ae, "fanout", false, false, false, amqp_empty_table);
+    h_queue_bind(c, 1, ae_q, ae, "", amqp_empty_table);
+    amqp_table_entry_t xa = {amqp_cstring_bytes("alternate-exchange"),
+                             {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(ae)}};
+    h_exchange_declare(c, 1, dx, "direct", false, false, false, (amqp_table_t){1, &xa});
+    h_queue_bind(c, 1, a, dx, "ka", amqp_empty_table);
+    /* the key routes nothing but a CC key does: no alternate exchange, no return */
+    publish_cc(c, dx, "nothing", "5", "ka", NULL, true);
+    cr_assert_eq(h_wait_message_count(c, 1, a, 1, 2000), 1);
+    expect_get(c, a, "5", "nothing", "CC,z");
+    expect_empty(c, ae_q);
+    /* nothing routes: the alternate exchange takes it, BCC stripped */
+    publish_cc(c, dx, "nothing", "6", NULL, "none", false);
+    cr_assert_eq(h_wait_message_count(c, 1, ae_q, 1, 2000), 1);
+    expect_get(c, ae_q, "6", "nothing", "z");
+    expect_empty(c, a);
+    free(a);
+    free(b);
+    free(ae_q);
+    h_close(c);
+}
+
+Test(queue_feat, cc_not_an_array_406) {
+    amqp_connection_state_t c = h_connect();
+    const char *q = tbu_queue(c, "qf-ccbad");
+    amqp_basic_properties_t p;
+    memset(&p, 0, sizeof p);
+    amqp_table_entry_t he = {amqp_cstring_bytes("CC"), {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(q)}};
+    p._flags = AMQP_BASIC_HEADERS_FLAG;
+    p.headers = (amqp_table_t){1, &he};
+    h_publish(c, 1, "", q, "x", false, &p);
+    tbu_expect_async_channel_close(c, 1, 406,
+                                   "PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,\"CC\",longstr}");
+    amqp_destroy_connection(c);
+}
