@@ -14,6 +14,7 @@
 #include "qfeat.h"
 #include "reply_to.h"
 #include "sendsel.h"
+#include "delayed.h"
 #include "store.h"
 #include "util.h"
 
@@ -295,6 +296,16 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
             ss_free(&keys);
             return ch_fail(e, AMQ_PRECONDITION_FAILED, "%s", err);
         }
+    }
+    uint64_t delay;
+    bool durable_x;
+    if (headers.len && delayed_delay_of(headers, &delay) && vhost_exchange_delayed(ch->conn->vh, xn, &durable_x)) {
+        /* x-delayed-message: held, routed later (CC/BCC then); like the plugin,
+         * a mandatory publish is returned at once since nothing routes it now */
+        *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
+        if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+        ss_free(&keys);
+        return 0;
     }
     bool reply = (p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to);
     if (reply || bcc) {

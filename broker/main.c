@@ -19,6 +19,7 @@
 #include "access.h"
 #include "config.h"
 #include "definitions.h"
+#include "delayed.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -230,6 +231,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
     qsched_stop(); /* pending dead-letters and timers, before the log closes */
+    delayed_stop(); /* messages held by delayed exchanges (the logged ones come back at start) */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     tls_shutdown();

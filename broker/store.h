@@ -87,6 +87,14 @@ void store_dropped_pos(struct queue *q, uint64_t pos);
 msg *store_load(uint64_t pos);
 /* Turn a possibly lazy reference into a real one (loads; NULL on failure). */
 msg *store_materialize(msg *m);
+/* Delayed messages (delayed.c): a persistent message held by a durable
+ * x-delayed-message exchange until fire (wall-clock ms). Returns its position
+ * (what the confirm waits for), 0 on failure. */
+uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire);
+/* It fired (was routed): the record is dead. */
+void store_delayed_done(uint64_t pos);
+/* Read it back; its vhost name into vhost. NULL if unreadable. */
+msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn);
 /* Highest durable log position; a record at p is durable when p < this. */
 uint64_t store_durable(void);
 /* Called (any thread) when durability advances or fails; set by the broker. */

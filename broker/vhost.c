@@ -1,5 +1,6 @@
 /* vhost.c — see vhost.h. */
 #include "vhost.h"
+#include "delayed.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -229,8 +230,9 @@ static const char *tf(bool b) { return b ? "true" : "false"; }
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
                            bool auto_delete, bool internal, amq_bytes args, verr *e) {
     int rc = 0;
-    exch_type t;
-    bool type_ok = exch_type_parse(type, &t) == 0;
+    exch_type t = EXCH_DIRECT;
+    bool delayed = delayed_is_type(type);
+    bool type_ok = delayed || exch_type_parse(type, &t) == 0;
     if (name.len == 0) return default_exchange_refused(e);
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
@@ -248,10 +250,10 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
     if (x) {
         const char *arg = NULL;
         char got[64], cur[64];
-        if (x->type != t) {
+        if (x->delayed != delayed || (!delayed && x->type != t)) {
             arg = "type";
-            snprintf(got, sizeof got, "%s", exch_type_name(t));
-            snprintf(cur, sizeof cur, "%s", exch_type_name(x->type));
+            snprintf(got, sizeof got, "%s", delayed ? "x-delayed-message" : exch_type_name(t));
+            snprintf(cur, sizeof cur, "%s", vhost_exchange_type_name(x));
         } else if (x->durable != durable) {
             arg = "durable";
             snprintf(got, sizeof got, "%s", tf(durable));
@@ -278,7 +280,16 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
                       (int)name.len, name.p);
         goto out;
     }
+    if (delayed) {
+        char err[200];
+        int code = delayed_check_args(args, &t, err, sizeof err);
+        if (code) {
+            rc = verr_set(e, code, "%s", err);
+            goto out;
+        }
+    }
     x = exchange_new(name, t, durable, auto_delete, internal, args);
+    x->delayed = delayed;
     strmap_put(&v->exchanges, name, x);
     store_exchange_declared(v, x);
 out:
@@ -743,6 +754,19 @@ static void route_x(vhost *v, exchange *x, const amq_bytes *rks, size_t nrk, amq
         exchange *ae = strmap_get(&v->exchanges, amq_cstr(x->alt));
         if (ae) route_x(v, ae, rks, nrk, headers, r, depth + 1);
     }
+}
+
+bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable) {
+    pthread_rwlock_rdlock(&v->lock);
+    exchange *x = strmap_get(&v->exchanges, xn);
+    bool r = x && x->delayed && !x->internal;
+    *durable = r && x->durable;
+    pthread_rwlock_unlock(&v->lock);
+    return r;
+}
+
+const char *vhost_exchange_type_name(const exchange *x) {
+    return x->delayed ? "x-delayed-message" : exch_type_name(x->type);
 }
 
 int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, verr *e) {
