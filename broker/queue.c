@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "amq/table.h"
+#include "amq/methods.h"
+#include "dedup.h"
 #include "qfeat.h"
 #include "qsched.h"
 #include "store.h"
@@ -305,6 +307,7 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
     q->quorum = amq_table_get(args, "x-queue-type", &f) == 1 && (f.type == 'S' || f.type == 'x') &&
                 amq_bytes_eqs(f.v.str, "quorum");
     q->delivery_limit = q->quorum ? qfeat_delivery_limit(args) : -1;
+    q->dedup = dedup_new(args);
     q->sac = amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type == 't' && f.v.b;
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
@@ -324,6 +327,7 @@ void queue_unref(queue **qp) {
         ring_free(&q->lanes[p].requeued);
     }
     free(q->lanes);
+    dedup_free(&q->dedup);
     for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
     free(q->consumers);
     free((void *)q->args.p);
@@ -394,7 +398,19 @@ void queue_dispatch(queue *q) {
     pthread_mutex_unlock(&q->lock);
 }
 
+/* x-message-deduplication: is m a duplicate for q? */
+static bool duplicate(queue *q, const msg *m) {
+    amq_basic_props p;
+    if (!m->props_len || amq_basic_props_decode(msg_props(m), &p) != AMQ_OK || !(p.flags & AMQ_BASIC_PROP_HEADERS))
+        return false;
+    return dedup_seen(q->dedup, p.headers);
+}
+
 int queue_publish(queue *q, msg *m) {
+    if (q->dedup && duplicate(q, m)) { /* dropped as if consumed at once; the publisher gets its ack */
+        store_ack(q, m);
+        return 0;
+    }
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);

@@ -101,6 +101,7 @@ typedef struct queue {
     uint8_t max_prio;
     bool quorum;            /* x-queue-type quorum: x-delivery-count on redelivery */
     int64_t delivery_limit; /* quorum x-delivery-limit, -1 = none */
+    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     bool sac;               /* x-single-active-consumer */
     consumer *sac_active;   /* the one consumer served (one of consumers[]), under lock */
     struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none; immutable */

@@ -1,5 +1,6 @@
 /* vhost.c — see vhost.h. */
 #include "vhost.h"
+#include "dedup.h"
 #include "delayed.h"
 
 #include <stdarg.h>
@@ -59,6 +60,7 @@ static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool au
     amq_field f;
     if (args.len && amq_table_get(args, "alternate-exchange", &f) == 1 && (f.type == 'S' || f.type == 'x'))
         x->alt = xstrndup_bytes(f.v.str);
+    x->dedup = dedup_new(args);
     return x;
 }
 
@@ -67,6 +69,7 @@ static void exchange_free(exchange *x) {
     exch_free(&x->rt);
     free((void *)x->args.p);
     free(x->alt);
+    dedup_free(&x->dedup);
     free(x);
 }
 
@@ -278,6 +281,12 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
         rc = verr_set(e, AMQ_ACCESS_REFUSED,
                       "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
+        goto out;
+    }
+    char derr[300];
+    int dcode = dedup_check(args, "exchange", name, v->name, derr, sizeof derr);
+    if (dcode) {
+        rc = verr_set(e, dcode, "%s", derr);
         goto out;
     }
     if (delayed) {
@@ -526,6 +535,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
     int rc;
     if (!stream && (rc = qfeat_check_type(args, quorum, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
+    if ((rc = dedup_check(args, "queue", name, v->name, e->text, sizeof e->text))) return rc;
     if ((quorum || stream) && (auto_delete || exclusive || !durable))
         return verr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
@@ -783,6 +793,7 @@ int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, a
         return verr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'",
                         (int)xn.len, xn.p, v->name);
+    if (x->dedup && dedup_seen(x->dedup, headers)) return 0; /* a duplicate: routed nowhere */
     route_x(v, x, rks, nrk, headers, r, 0);
     return 0;
 }

@@ -23,6 +23,7 @@ typedef struct exchange {
     exch *rt;               /* routing table; destinations are tagged (see vhost.c) */
     bool durable, auto_delete, internal;
     bool delayed;           /* x-delayed-message (delayed.h); type is its x-delayed-type */
+    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     amq_bytes args;         /* owned copy */
     char *alt;              /* alternate-exchange name or NULL */
     uint32_t bound_as_source;

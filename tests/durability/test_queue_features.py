@@ -233,7 +233,78 @@ def rss_base(binary):
         shutil.rmtree(b.data_dir, ignore_errors=True)
 
 
-TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9]
+def deduplication(binary):
+    """x-message-deduplication on queues and exchanges (Warren only: the
+    reference RabbitMQ has no deduplication plugin)."""
+    b = Broker(binary)
+    b.start()
+    try:
+        c = connect(b)
+        ch = c.channel()
+        ch.confirm_delivery()  # a duplicate is still confirmed (acked): no exception
+        ch.queue_declare("dd", arguments={"x-message-deduplication": True, "x-cache-size": 2})
+
+        def pub(q, body, key=None, x="", **hdrs):
+            h = dict(hdrs)
+            if key is not None:
+                h["x-deduplication-header"] = key
+            ch.basic_publish(x, q, body, pika.BasicProperties(headers=h))
+
+        pub("dd", "a1", "a")
+        pub("dd", "a2", "a")
+        pub("dd", "b1", "b")
+        pub("dd", "n1")
+        pub("dd", "n2")
+        assert [m for m, _ in get_all(ch, "dd")] == ["a1", "b1", "n1", "n2"]
+        pub("dd", "a3", "a")  # consumed and acked: the cache still holds "a"
+        assert get_all(ch, "dd") == []
+        pub("dd", "c1", "c")  # the cache holds 2: "a", the oldest, goes
+        pub("dd", "a4", "a")
+        assert [m for m, _ in get_all(ch, "dd")] == ["c1", "a4"]
+        pub("dd", "i1", 7)
+        pub("dd", "i2", "7")  # 7 and "7" are different values
+        assert [m for m, _ in get_all(ch, "dd")] == ["i1", "i2"]
+        # x-cache-ttl, the queue's and a message's own; another header name
+        ch.queue_declare("ddt", arguments={"x-message-deduplication": True, "x-cache-ttl": 300,
+                                           "x-deduplication-header": "msg-id"})
+        ch.basic_publish("", "ddt", "k1", pika.BasicProperties(headers={"msg-id": "k"}))
+        ch.basic_publish("", "ddt", "k2", pika.BasicProperties(headers={"msg-id": "k"}))
+        ch.basic_publish("", "ddt", "x1", pika.BasicProperties(headers={"x-deduplication-header": "k"}))
+        ch.basic_publish("", "ddt", "l1", pika.BasicProperties(headers={"msg-id": "l", "x-cache-ttl": 5000}))
+        time.sleep(0.45)
+        ch.basic_publish("", "ddt", "k3", pika.BasicProperties(headers={"msg-id": "k"}))
+        ch.basic_publish("", "ddt", "l2", pika.BasicProperties(headers={"msg-id": "l"}))
+        assert [m for m, _ in get_all(ch, "ddt")] == ["k1", "x1", "l1", "k3"]
+        # exchange level: a duplicate is routed nowhere (mandatory: returned)
+        ch.exchange_declare("ddx", "direct", arguments={"x-message-deduplication": True, "x-cache-size": 100})
+        ch.queue_declare("ddxq")
+        ch.queue_bind("ddxq", "ddx", "k")
+        pub("k", "e1", "e", x="ddx")
+        try:  # with confirms, pika reports a mandatory return as UnroutableError
+            ch.basic_publish("ddx", "k", "e2", pika.BasicProperties(headers={"x-deduplication-header": "e"}),
+                             mandatory=True)
+            raise AssertionError("the duplicate was not returned")
+        except pika.exceptions.UnroutableError as e:
+            assert e.messages[0].method.reply_code == 312
+        pub("k", "f1", "f", x="ddx")
+        assert [m for m, _ in get_all(ch, "ddxq")] == ["e1", "f1"]
+        for args, text in (
+                ({"x-message-deduplication": True, "x-cache-size": 0},
+                 "PRECONDITION_FAILED - invalid arg 'x-cache-size' for queue 'bad' in vhost '/': must be a positive integer"),
+                ({"x-message-deduplication": True, "x-cache-ttl": "x"},
+                 "PRECONDITION_FAILED - invalid arg 'x-cache-ttl' for queue 'bad' in vhost '/': must be a positive integer")):
+            ch2 = c.channel()
+            expect_close(lambda: ch2.queue_declare("bad", arguments=args), 406, text)
+        c.close()
+        b.stop()
+    finally:
+        if b.proc and b.proc.poll() is None:
+            b.kill9()
+        shutil.rmtree(b.data_dir, ignore_errors=True)
+    print("ok deduplication")
+
+
+TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication]
 
 
 def main():
