@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "delayed.h"
 #include "access.h"
 #include "amq/table.h"
 #include "channel.h"
@@ -38,7 +39,7 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_EXCHANGE_DECLARE: {
         amq_exchange_declare *d = &m->u.exchange_declare;
         exch_type t;
-        if (!d->passive && d->exchange.len && exch_type_parse(d->type, &t) == 0) {
+        if (!d->passive && d->exchange.len && (exch_type_parse(d->type, &t) == 0 || delayed_is_type(d->type))) {
             if ((rc = ch_perm(ch, PERM_CONFIGURE, "exchange", d->exchange, e))) return rc;
             amq_bytes ae = str_arg(d->arguments, "alternate-exchange");
             if (ae.len && !vhost_exchange_exists(v, d->exchange) &&

@@ -13,6 +13,8 @@
 #include "config.h"
 #include "qfeat.h"
 #include "reply_to.h"
+#include "sendsel.h"
+#include "delayed.h"
 #include "store.h"
 #include "util.h"
 
@@ -257,8 +259,8 @@ static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
     conn_output_added(c);
 }
 
-static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
-                          uint64_t *wait, ch_err *e);
+static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                          bool mandatory, uint64_t *wait, ch_err *e);
 
 int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandatory, uint64_t *wait, ch_err *e) {
     *wait = 0;
@@ -285,26 +287,60 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
                            (int)p.expiration.len, p.expiration.p, why);
         m->ttl = ttl; /* not routed yet: still ours to set */
     }
-    if ((p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to)) {
+    ss_keys keys; /* the routing key, plus CC and BCC (sender-selected distribution) */
+    ss_init(&keys, rk);
+    bool bcc = false;
+    if (headers.len) {
+        char err[200];
+        if (ss_collect(headers, &keys, &bcc, err, sizeof err)) {
+            ss_free(&keys);
+            return ch_fail(e, AMQ_PRECONDITION_FAILED, "%s", err);
+        }
+    }
+    uint64_t delay;
+    bool durable_x;
+    if (headers.len && delayed_delay_of(headers, &delay) && vhost_exchange_delayed(ch->conn->vh, xn, &durable_x)) {
+        /* x-delayed-message: held, routed later (CC/BCC then); like the plugin,
+         * a mandatory publish is returned at once since nothing routes it now */
+        *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
+        if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+        ss_free(&keys);
+        return 0;
+    }
+    bool reply = (p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to);
+    if (reply || bcc) {
         /* A request expecting a direct reply: name this channel's reply consumer. */
-        if (!ch->reply_consumer)
+        if (reply && !ch->reply_consumer) {
+            ss_free(&keys);
             return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
-        p.reply_to = amq_cstr(ch->reply_name);
-        amq_wr w;
+        }
+        if (reply) p.reply_to = amq_cstr(ch->reply_name);
+        amq_wr w, hw;
         amq_wr_init(&w);
+        amq_wr_init(&hw);
+        if (bcc) { /* BCC never reaches a consumer */
+            ss_strip_bcc(headers, &hw);
+            p.headers = (amq_bytes){hw.data, hw.len};
+        }
         amq_basic_props_encode(&w, &p);
         rewritten = msg_with_props(m, (amq_bytes){w.data, w.len});
         amq_wr_destroy(&w);
-        if (!rewritten) return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
+        amq_wr_destroy(&hw);
+        if (!rewritten) {
+            ss_free(&keys);
+            return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
+        }
         m = rewritten;
     }
-    int rc = publish_routed(ch, m, xn, rk, headers, mandatory, wait, e);
+    int rc = publish_routed(ch, m, xn, keys.v, keys.n, headers, mandatory, wait, e);
+    ss_free(&keys);
     msg_unref(&rewritten);
     return rc;
 }
 
-static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_bytes headers, bool mandatory,
-                          uint64_t *wait, ch_err *e) {
+static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                          bool mandatory, uint64_t *wait, ch_err *e) {
+    amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
         int delivered = reply_to_deliver(rk, m);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
@@ -313,7 +349,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, amq_bytes rk, amq_b
     vhost *v = ch->conn->vh;
     verr ve;
     pthread_rwlock_rdlock(&v->lock);
-    int rc = vhost_route(v, xn, rk, headers, &ch->rs, &ve);
+    int rc = vhost_route_keys(v, xn, rks, nrk, headers, &ch->rs, &ve);
     size_t routed = 0, refused = 0;
     if (!rc) {
         /* The record goes to the log before the message is visible in any queue. */

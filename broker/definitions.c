@@ -1,5 +1,6 @@
 /* definitions.c — see definitions.h. */
 #include "definitions.h"
+#include "delayed.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -233,7 +234,7 @@ static void import_exchanges(json_t *root, report *r) {
         vhost *v = vhost_of(x, "exchange", name, r);
         if (!v) continue;
         exch_type t;
-        if (exch_type_parse(amq_cstr(type), &t)) {
+        if (exch_type_parse(amq_cstr(type), &t) && !delayed_is_type(amq_cstr(type))) {
             skip(r, "exchange '%s' in vhost '%s': type '%s' not supported", name, v->name, type);
             continue;
         }
@@ -401,7 +402,7 @@ static void ex_vhost(void *ctx, vhost *v) {
         if (e->name_len == 0 || (e->name_len >= 4 && !memcmp(e->name, "amq.", 4))) continue;
         json_array_append_new(x->exchanges,
                               json_pack("{s:s%,s:s,s:s,s:b,s:b,s:b,s:o}", "name", e->name, (size_t)e->name_len, "vhost",
-                                        v->name, "type", exch_type_name(e->type), "durable", e->durable, "auto_delete",
+                                        v->name, "type", vhost_exchange_type_name(e), "durable", e->durable, "auto_delete",
                                         e->auto_delete, "internal", e->internal, "arguments", args_json(e->args)));
     }
     it = 0;

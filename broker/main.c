@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ctl_server.h"
 #include "definitions.h"
+#include "delayed.h"
 #include "diskmon.h"
 #include "qsched.h"
 #include "store.h"
@@ -254,6 +255,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
     diskmon_stop();
     qsched_stop(); /* pending dead-letters and timers, before the log closes */
+    delayed_stop(); /* messages held by delayed exchanges (the logged ones come back at start) */
     store_close(); /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     tls_shutdown();

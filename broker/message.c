@@ -27,6 +27,7 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     if (props.len) memcpy(p, props.p, props.len);
     m->delivery_mode = 0; /* the caller sets these from the properties it decoded */
     m->priority = 0;
+    m->returns = 0;
     m->ttl = -1;
     return m;
 }

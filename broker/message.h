@@ -21,6 +21,7 @@ typedef struct msg {
     int64_t ttl;        /* its expiration property in ms, -1 = none (or invalid) */
     uint8_t exchange_len, rk_len;
     uint8_t delivery_mode, priority;
+    uint16_t returns; /* quorum queues: times returned to the queue (per-queue copy) */
     uint8_t data[]; /* exchange, routing key, props, body */
 } msg;
 

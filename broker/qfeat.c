@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/methods.h"
 #include "amq/table.h"
+#include "message.h"
 #include "util.h"
 
 /* RabbitMQ's names of field types, as its error texts print them. */
@@ -30,6 +32,8 @@ static const char *type_name(char t) {
     default: return "void";
     }
 }
+
+const char *qfeat_type_name(char t) { return type_name(t); }
 
 static bool is_int(const amq_field *f) {
     return strchr("bBsuIilL", f->type) != NULL && f->type != 0;
@@ -108,12 +112,21 @@ int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, s
             snprintf(why, sizeof why, "{unacceptable_type,%s}", type_name(f.type));
         } else if (amq_bytes_eqs(f.v.str, "drop-head") || amq_bytes_eqs(f.v.str, "reject-publish") ||
                    amq_bytes_eqs(f.v.str, "reject-publish-dlx")) {
-            return 0;
+            why[0] = 0;
         } else {
             snprintf(why, sizeof why, "invalid_overflow");
         }
-        snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
-                 (int)qname.len, qname.p, vhost, why);
+        if (why[0]) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
+                     (int)qname.len, qname.p, vhost, why);
+            return 406;
+        }
+    }
+    if (amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type != 't') {
+        snprintf(err, errn,
+                 "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%.*s' in vhost '%s': "
+                 "{unacceptable_type,%s}",
+                 (int)qname.len, qname.p, vhost, type_name(f.type));
         return 406;
     }
     return 0;
@@ -189,4 +202,72 @@ int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn) {
     }
     *ms = v;
     return 0;
+}
+
+/* Known arguments (RabbitMQ 3.10's declare_args) one queue type refuses. */
+static const char *const classic_refuses[] = {"x-dead-letter-strategy", "x-max-in-memory-length",
+                                              "x-max-in-memory-bytes", "x-quorum-initial-group-size",
+                                              "x-delivery-limit", "x-max-age",
+                                              "x-stream-max-segment-size-bytes", "x-initial-cluster-size",
+                                              "x-queue-leader-locator", NULL};
+static const char *const quorum_refuses[] = {"x-max-priority", "x-queue-mode", "x-queue-master-locator",
+                                             "x-max-age", "x-stream-max-segment-size-bytes",
+                                             "x-initial-cluster-size", NULL};
+
+int qfeat_check_type(amq_bytes args, bool quorum, amq_bytes qname, const char *vhost, char *err, size_t errn) {
+    if (!args.len) return 0;
+    const char *const *bad = quorum ? quorum_refuses : classic_refuses;
+    amq_field f;
+    for (size_t i = 0; bad[i]; i++)
+        if (amq_table_get(args, bad[i], &f) == 1) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
+                     bad[i], (int)qname.len, qname.p, vhost, quorum ? "rabbit_quorum_queue" : "rabbit_classic_queue");
+            return 406;
+        }
+    return 0;
+}
+
+int64_t qfeat_delivery_limit(amq_bytes args) {
+    amq_field f;
+    int64_t v;
+    /* RabbitMQ 3.10 does not validate it: a non-integer or negative value means no limit */
+    if (amq_table_get(args, "x-delivery-limit", &f) == 1 && is_int(&f) && amq_field_as_i64(&f, &v) && v >= 0)
+        return v;
+    return -1;
+}
+
+msg *qfeat_with_delivery_count(const msg *m, int64_t n) {
+    amq_basic_props p;
+    memset(&p, 0, sizeof p);
+    if (m->props_len && amq_basic_props_decode(msg_props(m), &p) != AMQ_OK) return NULL;
+    amq_wr hw, pw;
+    amq_wr_init(&hw);
+    amq_wr_init(&pw);
+    if (p.flags & AMQ_BASIC_PROP_HEADERS) { /* every header but the old count, in order */
+        amq_rd r = {p.headers.p, p.headers.len, 0};
+        amq_bytes k;
+        amq_field f;
+        while (amq_table_next(&r, &k, &f) == 1) {
+            if (amq_bytes_eqs(k, "x-delivery-count")) continue;
+            amq_put_shortstr(&hw, k);
+            amq_put_field(&hw, &f);
+        }
+    }
+    if (n >= 0) {
+        amq_field f = amq_field_i64(n);
+        amq_put_shortstr(&hw, amq_cstr("x-delivery-count"));
+        amq_put_field(&hw, &f);
+    }
+    p.headers = (amq_bytes){hw.data, hw.len};
+    if (hw.len) p.flags |= AMQ_BASIC_PROP_HEADERS;
+    else p.flags &= (uint16_t)~AMQ_BASIC_PROP_HEADERS;
+    amq_basic_props_encode(&pw, &p);
+    msg *r = NULL;
+    if (!hw.err && !pw.err && (r = msg_with_props(m, (amq_bytes){pw.data, pw.len}))) {
+        r->pos = m->pos;
+        r->returns = m->returns;
+    }
+    amq_wr_destroy(&hw);
+    amq_wr_destroy(&pw);
+    return r;
 }

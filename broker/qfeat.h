@@ -31,6 +31,18 @@ typedef struct qfeat {
 int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn);
 /* The features of a validated argument table, or NULL when it sets none. */
 qfeat *qfeat_parse(amq_bytes args);
+/* Queue arguments the queue type does not take: 0, or 406 with RabbitMQ's
+ * text ("... of queue type rabbit_quorum_queue"). quorum: x-queue-type quorum. */
+int qfeat_check_type(amq_bytes args, bool quorum, amq_bytes qname, const char *vhost, char *err, size_t errn);
+/* x-delivery-limit of a quorum queue, -1 = none. */
+int64_t qfeat_delivery_limit(amq_bytes args);
+/* A copy of m (same log position) whose headers carry x-delivery-count = n
+ * as RabbitMQ's quorum queues add it, or without that header when n < 0.
+ * NULL when out of memory or the properties do not decode. */
+struct msg;
+struct msg *qfeat_with_delivery_count(const struct msg *m, int64_t n);
+/* RabbitMQ's name of an AMQP field type ("longstr", "signedint", ...). */
+const char *qfeat_type_name(char t);
 /* Parse a message's expiration property: 0 and *ms, or -1 with RabbitMQ's
  * reason ("no_integer", "{value_negative,-1}", ...) in why. */
 int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn);

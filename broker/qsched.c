@@ -19,7 +19,8 @@
 
 typedef struct {
     uint64_t when;
-    queue *q;
+    queue *q;          /* queue_on_timer(q), or when NULL: */
+    void (*fn)(void);  /* a module's timer (qsched_arm_fn) */
 } timer_ent;
 
 typedef struct dl_job {
@@ -83,7 +84,16 @@ void qsched_arm(queue *q, uint64_t when) {
     queue_ref(q);
     pthread_mutex_lock(&lock);
     bool wake = nheap == 0 || when < heap[0].when;
-    heap_push((timer_ent){when, q});
+    heap_push((timer_ent){when, q, NULL});
+    if (wake) pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+void qsched_arm_fn(void (*fn)(void), uint64_t when) {
+    pthread_once(&once, start);
+    pthread_mutex_lock(&lock);
+    bool wake = nheap == 0 || when < heap[0].when;
+    heap_push((timer_ent){when, NULL, fn});
     if (wake) pthread_cond_signal(&cond);
     pthread_mutex_unlock(&lock);
 }
@@ -431,8 +441,12 @@ static void *run(void *arg) {
         if (nheap && heap[0].when <= now) {
             timer_ent t = heap_pop();
             pthread_mutex_unlock(&lock);
-            queue_on_timer(t.q);
-            queue_unref(&t.q);
+            if (t.q) {
+                queue_on_timer(t.q);
+                queue_unref(&t.q);
+            } else {
+                t.fn();
+            }
             pthread_mutex_lock(&lock);
             continue;
         }
@@ -450,7 +464,7 @@ static void *run(void *arg) {
     }
     while (nheap) {
         timer_ent t = heap_pop();
-        queue_unref(&t.q);
+        if (t.q) queue_unref(&t.q);
     }
     pthread_mutex_unlock(&lock);
     route_set_destroy(&rs);

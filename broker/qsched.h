@@ -20,6 +20,9 @@ enum dl_reason { DL_REJECTED, DL_EXPIRED, DL_MAXLEN, DL_DELIVERY_LIMIT };
 /* Call queue_on_timer(q) at monotonic time when (ms) or soon after. Takes
  * its own reference on q. */
 void qsched_arm(struct queue *q, uint64_t when);
+/* Call fn() on the scheduler thread (no lock held) at monotonic time when
+ * (ms) or soon after; each call arms one more run. */
+void qsched_arm_fn(void (*fn)(void), uint64_t when);
 /* Dead-letter m (possibly lazy; the caller's reference is taken over) that
  * left q for reason: it is acked in q's log, rewritten with x-death and routed
  * to q's dead-letter exchange. */

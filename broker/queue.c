@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/table.h"
+#include "amq/methods.h"
+#include "dedup.h"
 #include "qfeat.h"
 #include "qsched.h"
 #include "store.h"
@@ -96,8 +99,6 @@ static uint64_t lz_pop(lzq *z) {
     return pos;
 }
 
-static inline size_t qlen(const queue *q) { return q->ready.n + q->requeued.n + q->lz.n; }
-
 /* Drop every entry of r: the messages leave the queue for good. */
 static void ring_drop(queue *q, qring *r) {
     while (r->n) {
@@ -114,11 +115,50 @@ static void lz_drop(queue *q) {
     while (q->lz.n) store_dropped_pos(q, lz_pop(&q->lz));
 }
 
-/* The next entry in sequence order, from either ring. */
+/* Messages ready in q, all priorities. */
+static inline size_t qlen(const queue *q) { return q->ready.n + q->requeued.n + q->lanes_n + q->lz.n; }
+
+/* A durable queue with no per-message state beyond its order (no arguments,
+ * priorities, quorum counts or dedup): its deep tail can be positions only. */
+static inline bool plain_deep(const queue *q) {
+    return q->qid && !q->feat && !q->lanes && !q->quorum && !q->dedup;
+}
+
+/* The lane of m in q (x-max-priority: a higher priority counts as the maximum). */
+static inline uint8_t prio_of(const queue *q, const msg *m) {
+    return m->priority > q->max_prio ? q->max_prio : m->priority;
+}
+static inline qring *ready_ring(queue *q, uint8_t p) { return p ? &q->lanes[p - 1].ready : &q->ready; }
+static inline qring *requeued_ring(queue *q, uint8_t p) { return p ? &q->lanes[p - 1].requeued : &q->requeued; }
+static inline bool is_lane(const queue *q, const qring *r) { return r != &q->ready && r != &q->requeued; }
+
+/* Every ready message leaves the queue (purge, delete). */
+static void drop_all(queue *q) {
+    ring_drop(q, &q->ready);
+    ring_drop(q, &q->requeued);
+    for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+        ring_drop(q, &q->lanes[p].ready);
+        ring_drop(q, &q->lanes[p].requeued);
+    }
+    q->lanes_n = 0;
+    lz_drop(q);
+}
+
+/* The next entry in sequence order of one priority, from either ring. */
+static inline qring *lane_next(qring *ready, qring *requeued) {
+    if (!requeued->n) return ready->n ? ready : NULL;
+    if (!ready->n) return requeued;
+    return ring_at(requeued, 0)->seq < ring_at(ready, 0)->seq ? requeued : ready;
+}
+
+/* The next entry to hand out: highest priority first, then sequence order. */
 static qring *next_ring(queue *q) {
-    if (!q->requeued.n) return q->ready.n ? &q->ready : NULL;
-    if (!q->ready.n) return &q->requeued;
-    return ring_at(&q->requeued, 0)->seq < ring_at(&q->ready, 0)->seq ? &q->requeued : &q->ready;
+    if (q->lanes_n) /* only x-max-priority queues holding a message of priority > 0 */
+        for (unsigned p = q->max_prio; p >= 1; p--) {
+            qlane *l = &q->lanes[p - 1];
+            if (l->ready.n || l->requeued.n) return lane_next(&l->ready, &l->requeued);
+        }
+    return lane_next(&q->ready, &q->requeued);
 }
 
 static bool pop_next(queue *q, qentry *e) {
@@ -130,6 +170,7 @@ static bool pop_next(queue *q, qentry *e) {
     }
     if (!r) return false;
     *e = ring_pop(r);
+    if (q->lanes_n && is_lane(q, r)) q->lanes_n--;
     q->ready_bytes -= e->size;
     return true;
 }
@@ -177,7 +218,7 @@ static uint64_t entry_exp(queue *q, int64_t msg_ttl) {
 
 /* A new entry with an expiry was pushed: keep a timer for it. */
 static void note_exp(queue *q, uint64_t exp) {
-    if (exp < q->tm.last_exp) q->tm.unordered = true;
+    if (exp < q->tm.last_exp || q->lanes) q->tm.unordered = true; /* lanes: only their heads are checked */
     q->tm.last_exp = exp;
     arm(q, exp + 1);
 }
@@ -207,6 +248,7 @@ static uint64_t sweep_ring(queue *q, qring *r, uint64_t now) {
         if (e.exp && (!min || e.exp < min)) min = e.exp;
         *ring_at(r, j++) = e;
     }
+    if (is_lane(q, r)) q->lanes_n -= r->n - j;
     r->n = j;
     return min;
 }
@@ -233,6 +275,12 @@ void queue_on_timer(queue *q) {
             q->tm.last_sweep = now;
             uint64_t a = sweep_ring(q, &q->ready, now), b = sweep_ring(q, &q->requeued, now);
             uint64_t m = a && (!b || a < b) ? a : b;
+            for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+                a = sweep_ring(q, &q->lanes[p].ready, now);
+                b = sweep_ring(q, &q->lanes[p].requeued, now);
+                if (a && (!m || a < m)) m = a;
+                if (b && (!m || b < m)) m = b;
+            }
             if (!m) q->tm.unordered = false;
             else if (!next || m < next) next = m;
         } else {
@@ -304,6 +352,17 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
     q->owner_conn = owner_conn;
     q->args = bytes_dup(args);
     q->feat = qfeat_parse(args);
+    amq_field f;
+    int64_t mp;
+    if (amq_table_get(args, "x-max-priority", &f) == 1 && amq_field_as_i64(&f, &mp) && mp > 0) {
+        q->max_prio = (uint8_t)(mp > 255 ? 255 : mp);
+        q->lanes = xcalloc(q->max_prio, sizeof *q->lanes);
+    }
+    q->quorum = amq_table_get(args, "x-queue-type", &f) == 1 && (f.type == 'S' || f.type == 'x') &&
+                amq_bytes_eqs(f.v.str, "quorum");
+    q->delivery_limit = q->quorum ? qfeat_delivery_limit(args) : -1;
+    q->dedup = dedup_new(args);
+    q->sac = amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type == 't' && f.v.b;
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
     return q;
 }
@@ -318,6 +377,12 @@ void queue_unref(queue **qp) {
     ring_free(&q->ready);
     ring_free(&q->requeued);
     lz_free(&q->lz); /* positions only: nothing to release */
+    for (unsigned p = 0; p < q->max_prio && q->lanes; p++) {
+        ring_free(&q->lanes[p].ready);
+        ring_free(&q->lanes[p].requeued);
+    }
+    free(q->lanes);
+    dedup_free(&q->dedup);
     for (size_t i = 0; i < q->nconsumers; i++) consumer_unref(&q->consumers[i]);
     free(q->consumers);
     free((void *)q->args.p);
@@ -340,6 +405,7 @@ static bool has_credit(consumer *c) {
 
 /* Highest priority consumer with credit, round-robin among equals. */
 static consumer *pick(queue *q) {
+    if (q->sac) return q->sac_active && has_credit(q->sac_active) ? q->sac_active : NULL;
     consumer *best = NULL;
     size_t besti = 0, n = q->nconsumers;
     for (size_t k = 0; k < n; k++) {
@@ -387,7 +453,19 @@ void queue_dispatch(queue *q) {
     pthread_mutex_unlock(&q->lock);
 }
 
+/* x-message-deduplication: is m a duplicate for q? */
+static bool duplicate(queue *q, const msg *m) {
+    amq_basic_props p;
+    if (!m->props_len || amq_basic_props_decode(msg_props(m), &p) != AMQ_OK || !(p.flags & AMQ_BASIC_PROP_HEADERS))
+        return false;
+    return dedup_seen(q->dedup, p.headers);
+}
+
 int queue_publish(queue *q, msg *m) {
+    if (q->dedup && duplicate(q, m)) { /* dropped as if consumed at once; the publisher gets its ack */
+        store_ack(q, m);
+        return 0;
+    }
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
@@ -406,16 +484,23 @@ int queue_publish(queue *q, msg *m) {
         return 1;
     }
     uint64_t exp = (m->ttl >= 0 || f) ? entry_exp(q, m->ttl) : 0;
-    if (!f && q->qid && m->pos && (q->lz.n || qlen(q) >= QUEUE_RAM_MAX)) {
-        /* Deep durable queue: 8 bytes of RAM, the message stays in the log. */
+    bool lazy = q->qid && m->pos && qlen(q) >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0);
+    uint8_t p = 0;
+    qring *r = &q->ready;
+    if (q->lanes && (p = prio_of(q, m))) {
+        r = &q->lanes[p - 1].ready;
+        q->lanes_n++;
+    }
+    if (plain_deep(q) && m->pos && (q->lz.n || lazy)) {
+        /* Deep durable queue without arguments: 8 bytes of RAM, the message stays in the log. */
         lz_push(&q->lz, m->pos, q->next_seq++);
-    } else if (q->qid && m->pos && qlen(q) >= QUEUE_RAM_MAX && !(f && f->max_bytes >= 0)) {
+    } else if (lazy) {
         /* Deep durable queue: the message is in the log, keep only its position. */
-        ring_push(&q->ready, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp});
+        ring_push(r, (qentry){.m = msg_lazy(m->pos), .seq = q->next_seq++, .exp = exp, .prio = p});
     } else {
         msg_ref(m);
         uint32_t size = m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
-        ring_push(&q->ready, (qentry){.m = m, .seq = q->next_seq++, .exp = exp, .size = size});
+        ring_push(r, (qentry){.m = m, .seq = q->next_seq++, .exp = exp, .size = size, .prio = p});
         q->ready_bytes += size;
     }
     if (exp) note_exp(q, exp);
@@ -425,23 +510,61 @@ int queue_publish(queue *q, msg *m) {
     return 0;
 }
 
+/* The priority lane of a lazy message (read back once; 0 if unreadable). */
+static uint8_t lazy_prio(queue *q, uint64_t pos) {
+    msg *full = store_load(pos);
+    uint8_t p = full ? prio_of(q, full) : 0;
+    msg_unref(&full);
+    return p;
+}
+
 void queue_restore(queue *q, uint64_t pos, bool redelivered) {
     msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
+    uint8_t p = q->lanes ? lazy_prio(q, pos) : 0;
     pthread_mutex_lock(&q->lock);
     uint64_t seq = q->next_seq++;
     /* The queue's TTL starts again at recovery (the log keeps no enqueue time). */
     uint64_t exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
+    if (p) q->lanes_n++;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
-        ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1});
-    else if (!q->feat && (q->lz.n || !q->ready.n)) /* 8 bytes per recovered message */
+        ring_insert_sorted(requeued_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .prio = p});
+    else if (plain_deep(q) && (q->lz.n || !q->ready.n)) /* 8 bytes per recovered message */
         lz_push(&q->lz, pos, seq);
     else
-        ring_push(&q->ready, (qentry){.m = m, .seq = seq, .exp = exp});
+        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .prio = p});
     if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
 
+/* Quorum queues: m comes back once more. Returns the copy to requeue (with
+ * its x-delivery-count), or NULL when it was over the delivery limit and
+ * left the queue (dead-lettered or dropped). Takes m. No lock held. */
+static msg *quorum_return(queue *q, msg *m) {
+    if (msg_is_lazy(m)) {
+        uint64_t pos = msg_lazy_pos(m);
+        if (!(m = store_materialize(m))) return msg_lazy(pos); /* unreadable: keep it as it was */
+    }
+    unsigned n = m->returns < UINT16_MAX ? m->returns + 1u : UINT16_MAX;
+    if (q->delivery_limit >= 0 && (int64_t)n > q->delivery_limit) {
+        msg *orig = m->returns ? qfeat_with_delivery_count(m, -1) : NULL; /* dead-lettered without the count */
+        if (orig) {
+            msg_unref(&m);
+            m = orig;
+        }
+        qentry e = {.m = m};
+        drop_entry(q, &e, DL_DELIVERY_LIMIT);
+        return NULL;
+    }
+    msg *c = qfeat_with_delivery_count(m, n);
+    if (!c) return m;
+    c->returns = (uint16_t)n;
+    msg_unref(&m);
+    return c;
+}
+
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    if (q->quorum && !(m = quorum_return(q, m))) return;
+    uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
         pthread_mutex_unlock(&q->lock);
@@ -452,7 +575,9 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivere
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
-    ring_insert_sorted(&q->requeued, (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size});
+    if (p) q->lanes_n++;
+    ring_insert_sorted(requeued_ring(q, p),
+                       (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});
     if (exp) arm(q, exp + 1);
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
@@ -475,9 +600,7 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
 uint32_t queue_purge(queue *q) {
     pthread_mutex_lock(&q->lock);
     uint32_t n = (uint32_t)qlen(q);
-    ring_drop(q, &q->ready);
-    ring_drop(q, &q->requeued);
-    lz_drop(q);
+    drop_all(q);
     q->ready_bytes = 0;
     if (n) store_purged(q);
     pthread_mutex_unlock(&q->lock);
@@ -504,6 +627,7 @@ int queue_add_consumer(queue *q, consumer *c) {
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
     q->consumers[q->nconsumers++] = c;
     q->had_consumer = true;
+    if (q->sac && !q->sac_active) q->sac_active = c;
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
     return 0;
@@ -519,6 +643,13 @@ int queue_remove_consumer(queue *q, consumer *c) {
         if (q->rr > i) q->rr--;
         left = (int)q->nconsumers;
         if (!left) touch_locked(q);
+        if (q->sac_active == c) { /* single active consumer: the highest priority, first registered, takes over */
+            q->sac_active = NULL;
+            for (size_t k = 0; k < q->nconsumers; k++)
+                if (!q->sac_active || q->consumers[k]->priority > q->sac_active->priority)
+                    q->sac_active = q->consumers[k];
+            dispatch_locked(q);
+        }
         break;
     }
     pthread_mutex_unlock(&q->lock);
@@ -530,9 +661,7 @@ uint32_t queue_delete(queue *q) {
     pthread_mutex_lock(&q->lock);
     q->deleted = true;
     uint32_t n = (uint32_t)qlen(q);
-    ring_drop(q, &q->ready);
-    ring_drop(q, &q->requeued);
-    lz_drop(q);
+    drop_all(q);
     for (size_t i = 0; i < q->nconsumers; i++) {
         consumer *c = q->consumers[i];
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -541,6 +670,7 @@ uint32_t queue_delete(queue *q) {
         consumer_unref(&q->consumers[i]);
     }
     q->nconsumers = 0;
+    q->sac_active = NULL;
     pthread_mutex_unlock(&q->lock);
     return n;
 }

@@ -31,7 +31,9 @@ typedef struct qentry {
     msg *m;
     uint64_t seq;
     uint64_t exp; /* monotonic ms after which it expires (message TTL), 0 = never */
-    uint32_t redelivered;
+    uint16_t redelivered;
+    uint8_t prio;  /* priority lane (x-max-priority queues), 0 otherwise */
+    uint8_t spare;
     uint32_t size; /* body bytes (capped), so accounting never touches a cold message */
 } qentry;
 
@@ -52,6 +54,11 @@ typedef struct lzq {
     size_t n;
     uint64_t seq0;
 } lzq;
+
+/* One priority of an x-max-priority queue: its own ready/requeued pair. */
+typedef struct qlane {
+    qring ready, requeued;
+} qlane;
 
 /* Channel-wide credit for basic.qos global=true. Lives in its channel; a
  * consumer's pointer to it stays valid while the consumer is registered. */
@@ -101,6 +108,16 @@ typedef struct queue {
     consumer **consumers;
     size_t nconsumers, cap_consumers, rr;
     uint64_t ready_bytes;
+    /* x-max-priority > 0: lanes[p-1] holds priority p (1..max_prio); priority 0
+     * stays in ready/requeued, so plain queues never look at lanes. */
+    qlane *lanes;
+    size_t lanes_n;         /* messages in lanes */
+    uint8_t max_prio;
+    bool quorum;            /* x-queue-type quorum: x-delivery-count on redelivery */
+    int64_t delivery_limit; /* quorum x-delivery-limit, -1 = none */
+    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
+    bool sac;               /* x-single-active-consumer */
+    consumer *sac_active;   /* the one consumer served (one of consumers[]), under lock */
     struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none; immutable */
     struct {                /* timers (qsched.h), under lock */
         uint64_t armed_at;  /* earliest timer armed (monotonic ms), 0 = none */

@@ -1,5 +1,6 @@
 /* store.c — see store.h. */
 #include "store.h"
+#include "delayed.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,8 @@ enum {
     REC_ACK = 2,       /* u64 qid | u64 pos */
     REC_DELIVERED = 3, /* u64 qid | u64 pos */
     REC_PURGE = 4,     /* u64 qid */
+    REC_DELAYED = 5,   /* u64 fire (wall-clock ms) | str8 vhost | then as REC_MSG with n = 0 */
+    REC_DELAYED_DONE = 6, /* u64 pos of the REC_DELAYED that fired */
     REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
     REC_X_DELETE = 11,  /* str8 name */
     REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
@@ -173,11 +176,13 @@ static void enc_scoped(enc *e, const vhost *v) {
     put_str8(e, amq_cstr(v->name));
 }
 
+#define X_DELAYED 0x10 /* exchange type byte of an x-delayed-message exchange (args name the routing type) */
+
 static amq_bytes xname_of(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
 
 static void enc_exchange(enc *e, const exchange *x) {
     put_str8(e, xname_of(x));
-    put_le(e, x->type, 1);
+    put_le(e, x->delayed ? X_DELAYED : x->type, 1);
     put_le(e, (uint64_t)(x->durable | x->auto_delete << 1 | x->internal << 2), 1);
     put_blob(e, x->args);
 }
@@ -315,6 +320,32 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     return pos;
 }
 
+uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire) {
+    if (!log_) return 0;
+    enc e;
+    enc_init(&e);
+    put_le(&e, fire, 8);
+    put_str8(&e, amq_cstr(vhost));
+    put_le(&e, 0, 2);
+    put_str8(&e, msg_exchange(m));
+    put_str8(&e, msg_rk(m));
+    put_blob(&e, msg_props(m));
+    struct iovec iov[2] = {{e.p, e.n}, {msg_body(m), (size_t)m->body_len}};
+    uint64_t pos = wlog_appendv_live(log_, REC_DELAYED, iov, 2, 1);
+    enc_free(&e);
+    if (!pos) log_err("durable log: cannot append a delayed message of %llu bytes", (unsigned long long)m->body_len);
+    return pos;
+}
+
+void store_delayed_done(uint64_t pos) {
+    if (!log_ || !pos) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, pos, 8);
+    append(REC_DELAYED_DONE, &e);
+    wlog_live(log_, pos, -1);
+}
+
 static void queue_event(uint8_t type, queue *q, uint64_t pos) {
     enc e;
     enc_init(&e);
@@ -374,6 +405,9 @@ static struct {
     size_t nqs, capqs;
     u64set dead;      /* (qid,pos) hashed: acked */
     u64set delivered; /* (qid,pos) hashed: delivered once */
+    u64set fired;     /* positions of delayed messages that fired */
+    uint64_t (*dl)[2]; /* delayed messages: {pos, fire} */
+    size_t ndl, capdl;
     uint64_t msgs, bad;
 } R;
 
@@ -405,7 +439,7 @@ static void apply_exchange(dec *d) {
     amq_bytes args = get_blob(d);
     if (!d->ok) return;
     verr e;
-    if (vhost_exchange_declare(R.v, name, amq_cstr(exch_type_name((exch_type)type)), false, flags & 1,
+    if (vhost_exchange_declare(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)), false, flags & 1,
                                flags & 2, flags & 4, args, &e))
         log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
 }
@@ -597,6 +631,22 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         if (d.ok) u64set_add(type == REC_ACK ? &R.dead : &R.delivered, key_of(qid, mpos));
         break;
     }
+    case REC_DELAYED: {
+        uint64_t fire = get_le(&d, 8);
+        if (!d.ok) break;
+        if (R.ndl == R.capdl) {
+            R.capdl = R.capdl ? R.capdl * 2 : 64;
+            R.dl = xrealloc(R.dl, R.capdl * sizeof *R.dl);
+        }
+        R.dl[R.ndl][0] = pos;
+        R.dl[R.ndl++][1] = fire;
+        break;
+    }
+    case REC_DELAYED_DONE: {
+        uint64_t dpos = get_le(&d, 8);
+        if (d.ok) u64set_add(&R.fired, dpos);
+        break;
+    }
     case REC_PURGE: {
         rq *r = rq_find(get_le(&d, 8));
         if (r) r->n = 0; /* everything before the purge is gone */
@@ -617,13 +667,19 @@ msg *store_materialize(msg *m) {
     return r;
 }
 
+static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn);
+
 /* Read a message record back into memory. */
-msg *store_load(uint64_t pos) {
+msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); }
+
+msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
+
+static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     if (!log_) return NULL;
     uint8_t type;
     size_t len;
     uint8_t small[4096];
-    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 || type != REC_MSG) return NULL;
+    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 || type != want) return NULL;
     uint8_t *buf = small;
     if (len > sizeof small) {
         buf = xmalloc(len);
@@ -633,6 +689,11 @@ msg *store_load(uint64_t pos) {
         }
     }
     dec d = {buf, len, 0, true};
+    if (want == REC_DELAYED) {
+        get_le(&d, 8);
+        amq_bytes vn = get_str8(&d);
+        if (d.ok && vhostn) snprintf(vhost, vhostn, "%.*s", (int)vn.len, vn.p);
+    }
     uint64_t n = get_le(&d, 2);
     get_raw(&d, (size_t)n * 8);
     amq_bytes x = get_str8(&d), rk = get_str8(&d), props = get_blob(&d);
@@ -669,6 +730,16 @@ static void restore_messages(void) {
         free(r->pos);
     }
     free(R.qs);
+    uint64_t delayed = 0;
+    for (size_t i = 0; i < R.ndl; i++) {
+        if (u64set_has(&R.fired, R.dl[i][0])) continue;
+        delayed_restore(R.dl[i][1], R.dl[i][0]); /* only (fire, pos) stay in memory */
+        wlog_live(log_, R.dl[i][0], 1);
+        delayed++;
+    }
+    free(R.dl);
+    u64set_destroy(&R.fired);
+    if (delayed) log_info("recovery: %llu delayed message(s) rescheduled", (unsigned long long)delayed);
     u64set_destroy(&R.dead);
     u64set_destroy(&R.delivered);
     if (restored || R.msgs) log_info("recovery: %llu message(s) restored to durable queues", (unsigned long long)restored);
@@ -837,6 +908,7 @@ int store_open(const char *data_dir) {
     memset(&R, 0, sizeof R);
     u64set_init(&R.dead);
     u64set_init(&R.delivered);
+    u64set_init(&R.fired);
     replaying = true;
     int rc = wdefs_open(data_dir, NULL, replay_snapshot, NULL, &defs);
     if (rc) {

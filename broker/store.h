@@ -91,6 +91,14 @@ msg *store_materialize(msg *m);
  * answers a change only then). Never on a worker thread. 0, or -1 if a
  * record was lost. */
 int store_sync(void);
+/* Delayed messages (delayed.c): a persistent message held by a durable
+ * x-delayed-message exchange until fire (wall-clock ms). Returns its position
+ * (what the confirm waits for), 0 on failure. */
+uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire);
+/* It fired (was routed): the record is dead. */
+void store_delayed_done(uint64_t pos);
+/* Read it back; its vhost name into vhost. NULL if unreadable. */
+msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn);
 /* Highest durable log position; a record at p is durable when p < this. */
 uint64_t store_durable(void);
 /* Called (any thread) when durability advances or fails; set by the broker. */

@@ -1,5 +1,7 @@
 /* vhost.c — see vhost.h. */
 #include "vhost.h"
+#include "dedup.h"
+#include "delayed.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -58,6 +60,7 @@ static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool au
     amq_field f;
     if (args.len && amq_table_get(args, "alternate-exchange", &f) == 1 && (f.type == 'S' || f.type == 'x'))
         x->alt = xstrndup_bytes(f.v.str);
+    x->dedup = dedup_new(args);
     return x;
 }
 
@@ -66,6 +69,7 @@ static void exchange_free(exchange *x) {
     exch_free(&x->rt);
     free((void *)x->args.p);
     free(x->alt);
+    dedup_free(&x->dedup);
     free(x);
 }
 
@@ -229,8 +233,9 @@ static const char *tf(bool b) { return b ? "true" : "false"; }
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
                            bool auto_delete, bool internal, amq_bytes args, verr *e) {
     int rc = 0;
-    exch_type t;
-    bool type_ok = exch_type_parse(type, &t) == 0;
+    exch_type t = EXCH_DIRECT;
+    bool delayed = delayed_is_type(type);
+    bool type_ok = delayed || exch_type_parse(type, &t) == 0;
     if (name.len == 0) return default_exchange_refused(e);
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
@@ -248,10 +253,10 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
     if (x) {
         const char *arg = NULL;
         char got[64], cur[64];
-        if (x->type != t) {
+        if (x->delayed != delayed || (!delayed && x->type != t)) {
             arg = "type";
-            snprintf(got, sizeof got, "%s", exch_type_name(t));
-            snprintf(cur, sizeof cur, "%s", exch_type_name(x->type));
+            snprintf(got, sizeof got, "%s", delayed ? "x-delayed-message" : exch_type_name(t));
+            snprintf(cur, sizeof cur, "%s", vhost_exchange_type_name(x));
         } else if (x->durable != durable) {
             arg = "durable";
             snprintf(got, sizeof got, "%s", tf(durable));
@@ -278,7 +283,22 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
                       (int)name.len, name.p);
         goto out;
     }
+    char derr[300];
+    int dcode = dedup_check(args, "exchange", name, v->name, derr, sizeof derr);
+    if (dcode) {
+        rc = verr_set(e, dcode, "%s", derr);
+        goto out;
+    }
+    if (delayed) {
+        char err[200];
+        int code = delayed_check_args(args, &t, err, sizeof err);
+        if (code) {
+            rc = verr_set(e, code, "%s", err);
+            goto out;
+        }
+    }
     x = exchange_new(name, t, durable, auto_delete, internal, args);
+    x->delayed = delayed;
     strmap_put(&v->exchanges, name, x);
     store_exchange_declared(v, x);
 out:
@@ -496,23 +516,32 @@ static bool exclusive_other(const queue *q, uint64_t conn_id) {
     return q->exclusive && q->owner_conn != conn_id;
 }
 
-/* Validate the queue arguments this version understands. */
-static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive, verr *e) {
+/* Validate the queue arguments this version understands, in RabbitMQ 3.10's
+ * order: the queue type, arguments the type refuses, values, then the
+ * properties quorum queues refuse. */
+static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive,
+                            bool auto_delete, verr *e) {
     amq_field f;
+    bool quorum = false, stream = false;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
         bool str = f.type == 'S' || f.type == 'x';
-        if (str && (amq_bytes_eqs(f.v.str, "quorum") || amq_bytes_eqs(f.v.str, "stream"))) {
-            if (!durable || exclusive)
-                return verr_set(e, AMQ_PRECONDITION_FAILED,
-                                "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
-                                !durable ? "non-durable" : "exclusive", (int)name.len, name.p, v->name);
-        } else if (!str || !amq_bytes_eqs(f.v.str, "classic")) {
+        quorum = str && amq_bytes_eqs(f.v.str, "quorum");
+        stream = str && amq_bytes_eqs(f.v.str, "stream");
+        if (!quorum && !stream && (!str || !amq_bytes_eqs(f.v.str, "classic")))
             return verr_set(e, AMQ_PRECONDITION_FAILED,
                             "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%.*s' in vhost '%s'",
                             (int)name.len, name.p, v->name);
-        }
     }
-    return qfeat_check(args, name, v->name, e->text, sizeof e->text);
+    int rc;
+    if (!stream && (rc = qfeat_check_type(args, quorum, name, v->name, e->text, sizeof e->text))) return rc;
+    if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
+    if ((rc = dedup_check(args, "queue", name, v->name, e->text, sizeof e->text))) return rc;
+    if ((quorum || stream) && (auto_delete || exclusive || !durable))
+        return verr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
+                        auto_delete ? "auto-delete" : exclusive ? "exclusive-owner" : "non-durable", (int)name.len,
+                        name.p, v->name);
+    return 0;
 }
 
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
@@ -557,7 +586,7 @@ static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passi
                       (int)name.len, name.p);
         goto out;
     }
-    if ((rc = check_queue_args(v, name, args, durable, exclusive, e))) goto out;
+    if ((rc = check_queue_args(v, name, args, durable, exclusive, auto_delete, e))) goto out;
     q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);
@@ -702,11 +731,16 @@ void vhost_thread_cleanup(void) {
         if (scratch_ready[i]) exch_dests_destroy(&scratch[i]), scratch_ready[i] = false;
 }
 
-static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, route_set *r, int depth) {
+/* Route with every key of rks at each exchange (sender-selected distribution:
+ * the CC/BCC keys go along the whole path, as RabbitMQ does). */
+static void route_x(vhost *v, exchange *x, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                    int depth) {
     if (depth > 64 || !exch_dests_add(&r->visited, x)) return;
     if (x->name_len == 0) { /* default exchange: the queue named by the key */
-        queue *q = strmap_get(&v->queues, rk);
-        if (q) exch_dests_add(&r->dests, q);
+        for (size_t k = 0; k < nrk; k++) {
+            queue *q = strmap_get(&v->queues, rks[k]);
+            if (q) exch_dests_add(&r->dests, q);
+        }
         return;
     }
     exch_dests local, *tmp = &local;
@@ -717,22 +751,40 @@ static void route_x(vhost *v, exchange *x, amq_bytes rk, amq_bytes headers, rout
     } else {
         exch_dests_init(tmp);
     }
-    exch_route(x->rt, rk, headers, tmp);
+    for (size_t k = 0; k < nrk; k++) exch_route(x->rt, rks[k], headers, tmp);
     bool any = tmp->n > 0;
     for (size_t i = 0; i < tmp->n; i++) {
         if (IS_XDEST(tmp->v[i]))
-            route_x(v, XOF(tmp->v[i]), rk, headers, r, depth + 1);
+            route_x(v, XOF(tmp->v[i]), rks, nrk, headers, r, depth + 1);
         else
             exch_dests_add(&r->dests, tmp->v[i]);
     }
     if (tmp == &local) exch_dests_destroy(tmp);
     if (!any && x->alt) {
         exchange *ae = strmap_get(&v->exchanges, amq_cstr(x->alt));
-        if (ae) route_x(v, ae, rk, headers, r, depth + 1);
+        if (ae) route_x(v, ae, rks, nrk, headers, r, depth + 1);
     }
 }
 
+bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable) {
+    pthread_rwlock_rdlock(&v->lock);
+    exchange *x = strmap_get(&v->exchanges, xn);
+    bool r = x && x->delayed && !x->internal;
+    *durable = r && x->durable;
+    pthread_rwlock_unlock(&v->lock);
+    return r;
+}
+
+const char *vhost_exchange_type_name(const exchange *x) {
+    return x->delayed ? "x-delayed-message" : exch_type_name(x->type);
+}
+
 int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, verr *e) {
+    return vhost_route_keys(v, xn, &rk, 1, headers, r, e);
+}
+
+int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                     verr *e) {
     exch_dests_clear(&r->dests);
     exch_dests_clear(&r->visited);
     exchange *x = strmap_get(&v->exchanges, xn);
@@ -741,6 +793,7 @@ int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_s
         return verr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'",
                         (int)xn.len, xn.p, v->name);
-    route_x(v, x, rk, headers, r, 0);
+    if (x->dedup && dedup_seen(x->dedup, headers)) return 0; /* a duplicate: routed nowhere */
+    route_x(v, x, rks, nrk, headers, r, 0);
     return 0;
 }

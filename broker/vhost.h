@@ -22,6 +22,8 @@ typedef struct exchange {
     exch_type type;
     exch *rt;               /* routing table; destinations are tagged (see vhost.c) */
     bool durable, auto_delete, internal;
+    bool delayed;           /* x-delayed-message (delayed.h); type is its x-delayed-type */
+    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     amq_bytes args;         /* owned copy */
     char *alt;              /* alternate-exchange name or NULL */
     uint32_t bound_as_source;
@@ -102,4 +104,11 @@ void vhost_drop_exclusive(vhost *v, uint64_t conn_id);
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
 int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r,
                 verr *e);
+/* Is xn a delayed exchange (and not internal)? *durable tells if it is durable. */
+bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
+/* The exchange's type as clients name it. */
+const char *vhost_exchange_type_name(const exchange *x);
+/* The same with several routing keys (the message's and its CC/BCC headers'). */
+int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                     route_set *r, verr *e);
 #endif
