@@ -14,6 +14,7 @@
 #include "queue.h"
 #include "sendsel.h"
 #include "store.h"
+#include "minheap.h"
 #include "util.h"
 #include "vhost.h"
 
@@ -29,8 +30,8 @@ typedef struct {
 } held;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static dent *heap;
-static size_t n, cap;
+static minheap heap = {.size = sizeof(dent)}; /* by fire time */
+#define HEAP(i) ((dent *)minheap_at(&heap, (i)))
 static uint64_t armed_at; /* wall-clock ms of the armed timer, 0 = none */
 
 static uint64_t wall_ms(void) {
@@ -39,32 +40,12 @@ static uint64_t wall_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void push(dent d) {
-    if (n == cap) {
-        cap = cap ? cap * 2 : 64;
-        heap = xrealloc(heap, cap * sizeof *heap);
-    }
-    size_t i = n++;
-    while (i > 0 && heap[(i - 1) / 2].fire > d.fire) {
-        heap[i] = heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    heap[i] = d;
-}
+static void push(dent d) { minheap_push(&heap, &d); }
 
 static dent pop(void) {
-    dent top = heap[0], last = heap[--n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && heap[c + 1].fire < heap[c].fire) c++;
-        if (heap[c].fire >= last.fire) break;
-        heap[i] = heap[c];
-        i = c;
-    }
-    if (n) heap[i] = last;
-    return top;
+    dent d;
+    minheap_pop(&heap, &d);
+    return d;
 }
 
 static void on_timer(void);
@@ -133,7 +114,7 @@ void delayed_restore(uint64_t fire, uint64_t pos) { add((dent){fire, (uintptr_t)
 
 size_t delayed_pending(void) {
     pthread_mutex_lock(&lock);
-    size_t r = n;
+    size_t r = heap.n;
     pthread_mutex_unlock(&lock);
     return r;
 }
@@ -203,30 +184,28 @@ static void on_timer(void) {
     armed_at = 0;
     for (;;) {
         uint64_t now = wall_ms();
-        if (!n || heap[0].fire > now) break;
+        if (!heap.n || HEAP(0)->fire > now) break;
         dent batch[64];
         size_t k = 0;
-        while (k < 64 && n && heap[0].fire <= now) batch[k++] = pop();
+        while (k < 64 && heap.n && HEAP(0)->fire <= now) batch[k++] = pop();
         pthread_mutex_unlock(&lock);
         for (size_t i = 0; i < k; i++) fire(batch[i], &rs);
         pthread_mutex_lock(&lock);
     }
-    if (n) arm_locked(heap[0].fire);
+    if (heap.n) arm_locked(HEAP(0)->fire);
     pthread_mutex_unlock(&lock);
     route_set_destroy(&rs);
 }
 
 void delayed_stop(void) {
     pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < n; i++)
-        if (!(heap[i].ref & 1u)) {
-            held *h = (held *)heap[i].ref;
+    for (size_t i = 0; i < heap.n; i++)
+        if (!(HEAP(i)->ref & 1u)) {
+            held *h = (held *)HEAP(i)->ref;
             msg_unref(&h->m);
             free(h);
         }
-    free(heap);
-    heap = NULL;
-    n = cap = 0;
+    minheap_destroy(&heap);
     armed_at = 0;
     pthread_mutex_unlock(&lock);
 }

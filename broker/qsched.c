@@ -14,6 +14,7 @@
 #include "qfeat.h"
 #include "queue.h"
 #include "store.h"
+#include "minheap.h"
 #include "util.h"
 #include "vhost.h"
 
@@ -34,37 +35,18 @@ static pthread_cond_t cond; /* on CLOCK_MONOTONIC, set up by start() */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_t thread;
 static bool running, stopping;
-static timer_ent *heap;
-static size_t nheap, capheap;
+static minheap heap = {.size = sizeof(timer_ent)}; /* by time */
+#define nheap (heap.n)
+#define HEAP0 ((timer_ent *)minheap_at(&heap, 0))
 static dl_job *jobs;
 static size_t jhead, jn, jcap;
 
-static void heap_push(timer_ent t) {
-    if (nheap == capheap) {
-        capheap = capheap ? capheap * 2 : 64;
-        heap = xrealloc(heap, capheap * sizeof *heap);
-    }
-    size_t i = nheap++;
-    while (i > 0 && heap[(i - 1) / 2].when > t.when) {
-        heap[i] = heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    heap[i] = t;
-}
+static void heap_push(timer_ent t) { minheap_push(&heap, &t); }
 
 static timer_ent heap_pop(void) {
-    timer_ent top = heap[0], last = heap[--nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= nheap) break;
-        if (c + 1 < nheap && heap[c + 1].when < heap[c].when) c++;
-        if (heap[c].when >= last.when) break;
-        heap[i] = heap[c];
-        i = c;
-    }
-    if (nheap) heap[i] = last;
-    return top;
+    timer_ent t;
+    minheap_pop(&heap, &t);
+    return t;
 }
 
 static void *run(void *arg);
@@ -83,7 +65,7 @@ void qsched_arm(queue *q, uint64_t when) {
     pthread_once(&once, start);
     queue_ref(q);
     pthread_mutex_lock(&lock);
-    bool wake = nheap == 0 || when < heap[0].when;
+    bool wake = nheap == 0 || when < HEAP0->when;
     heap_push((timer_ent){when, q, NULL});
     if (wake) pthread_cond_signal(&cond);
     pthread_mutex_unlock(&lock);
@@ -92,7 +74,7 @@ void qsched_arm(queue *q, uint64_t when) {
 void qsched_arm_fn(void (*fn)(void), uint64_t when) {
     pthread_once(&once, start);
     pthread_mutex_lock(&lock);
-    bool wake = nheap == 0 || when < heap[0].when;
+    bool wake = nheap == 0 || when < HEAP0->when;
     heap_push((timer_ent){when, NULL, fn});
     if (wake) pthread_cond_signal(&cond);
     pthread_mutex_unlock(&lock);
@@ -438,7 +420,7 @@ static void *run(void *arg) {
         }
         if (stopping) break;
         uint64_t now = now_ms();
-        if (nheap && heap[0].when <= now) {
+        if (nheap && HEAP0->when <= now) {
             timer_ent t = heap_pop();
             pthread_mutex_unlock(&lock);
             if (t.q) {
@@ -451,7 +433,7 @@ static void *run(void *arg) {
             continue;
         }
         if (nheap) {
-            uint64_t wait = heap[0].when - now;
+            uint64_t wait = HEAP0->when - now;
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += (time_t)(wait / 1000);
@@ -480,9 +462,8 @@ void qsched_stop(void) {
     bool r = running;
     pthread_mutex_unlock(&lock);
     if (r) pthread_join(thread, NULL);
-    free(heap);
+    minheap_destroy(&heap);
     free(jobs);
-    heap = NULL;
-    jobs = NULL;
-    nheap = capheap = jn = jcap = jhead = 0;
+        jobs = NULL;
+    jn = jcap = jhead = 0;
 }
