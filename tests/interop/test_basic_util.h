@@ -297,4 +297,27 @@ static inline const char *tbu_queue(amqp_connection_state_t c, const char *prefi
     snprintf(o, sizeof out[0], "%s", h_queue_declare(c, 1, h_name(prefix), false, false, false));
     return o;
 }
+/* Building an argument table for a declare: args_t a = {0}; a_int(&a, ...). */
+#define MAXA 8
+typedef struct {
+    amqp_table_entry_t e[MAXA];
+    int n;
+} args_t;
+
+static inline void a_int(args_t *a, const char *k, int64_t v) {
+    a->e[a->n].key = amqp_cstring_bytes(k);
+    a->e[a->n].value.kind = AMQP_FIELD_KIND_I64;
+    a->e[a->n++].value.value.i64 = v;
+}
+static inline void a_str(args_t *a, const char *k, const char *v) {
+    a->e[a->n].key = amqp_cstring_bytes(k);
+    a->e[a->n].value.kind = AMQP_FIELD_KIND_UTF8;
+    a->e[a->n++].value.value.bytes = amqp_cstring_bytes(v);
+}
+static inline void a_bool(args_t *a, const char *k, bool v) {
+    a->e[a->n].key = amqp_cstring_bytes(k);
+    a->e[a->n].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    a->e[a->n++].value.value.boolean = v;
+}
+static inline amqp_table_t tbl(args_t *a) { return (amqp_table_t){a->n, a->e}; }
 #endif

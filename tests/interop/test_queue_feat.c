@@ -4,28 +4,6 @@
  * layouts) was checked against RabbitMQ 3.10 (tests/interop/against-rabbitmq.sh). */
 #include "test_basic_util.h"
 
-#define MAXA 8
-typedef struct {
-    amqp_table_entry_t e[MAXA];
-    int n;
-} args_t;
-
-static void a_int(args_t *a, const char *k, int64_t v) {
-    a->e[a->n].key = amqp_cstring_bytes(k);
-    a->e[a->n].value.kind = AMQP_FIELD_KIND_I64;
-    a->e[a->n++].value.value.i64 = v;
-}
-static void a_str(args_t *a, const char *k, const char *v) {
-    a->e[a->n].key = amqp_cstring_bytes(k);
-    a->e[a->n].value.kind = AMQP_FIELD_KIND_UTF8;
-    a->e[a->n++].value.value.bytes = amqp_cstring_bytes(v);
-}
-static inline void a_bool(args_t *a, const char *k, bool v) {
-    a->e[a->n].key = amqp_cstring_bytes(k);
-    a->e[a->n].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    a->e[a->n++].value.value.boolean = v;
-}
-static amqp_table_t tbl(args_t *a) { return (amqp_table_t){a->n, a->e}; }
 
 /* Declare a fresh queue; returns its name (strdup'd). */
 static char *declare_full(amqp_connection_state_t c, const char *prefix, bool durable, args_t *a) {
