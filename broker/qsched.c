@@ -400,6 +400,13 @@ static void deadletter(queue *q, msg *m, enum dl_reason reason, route_set *rs) {
     msg_unref(&d.m);
 }
 
+void qsched_deadletter_now(queue *q, msg *m, enum dl_reason reason) {
+    route_set rs;
+    route_set_init(&rs);
+    deadletter(q, m, reason, &rs);
+    route_set_destroy(&rs);
+}
+
 /* ---- the thread ---- */
 
 static void *run(void *arg) {

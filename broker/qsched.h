@@ -27,6 +27,10 @@ void qsched_arm_fn(void (*fn)(void), uint64_t when);
  * left q for reason: it is acked in q's log, rewritten with x-death and routed
  * to q's dead-letter exchange. */
 void qsched_deadletter(struct queue *q, msg *m, enum dl_reason reason);
+/* The same, done now on the calling thread, which must hold no lock (a
+ * consumer's reject: the dead-lettered copy is routed before the reject's
+ * next frame is read, as RabbitMQ's queue process does it in order). */
+void qsched_deadletter_now(struct queue *q, msg *m, enum dl_reason reason);
 /* Finish pending dead-letters, drop timers, join the thread. */
 void qsched_stop(void);
 #endif

@@ -191,6 +191,10 @@ static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
 }
 
 void queue_discard(queue *q, msg *m) {
+    if (q->feat && q->feat->has_dlx) { /* no lock held here: dead-letter it at once */
+        qsched_deadletter_now(q, m, DL_REJECTED);
+        return;
+    }
     qentry e = {.m = m};
     drop_entry(q, &e, DL_REJECTED);
 }
