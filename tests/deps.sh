@@ -3,7 +3,7 @@
 # Does nothing when everything is already there; needs root otherwise.
 set -euo pipefail
 pkgs=(cmake make gcc clang libssl-dev libjansson-dev libcriterion-dev librabbitmq-dev python3-pika amqp-specs pkg-config
-      golang-go golang-github-rabbitmq-amqp091-go-dev bc)
+      golang-go golang-github-rabbitmq-amqp091-go-dev bc openssl iproute2 util-linux procps)
 # The amqplib suite needs node and npm; use the machine's if it has them.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
