@@ -181,7 +181,7 @@ def kill9_round(binary, b=None, seconds=2.0):
         try:
             cc = connect(b)
             cch = cc.channel()
-            cch.basic_qos(prefetch_count=50)
+            cch.basic_qos(prefetch_count=65535)  # leaving a third unacked must not stall it
             for m, props, body in cch.consume("kq", inactivity_timeout=0.1):
                 if stop.is_set():
                     break
@@ -214,6 +214,7 @@ def kill9_round(binary, b=None, seconds=2.0):
         lost = [m for m in confirmed if m not in bodies and m not in acked]
         old_acked_back = [m for m in bodies if m in acked and acked[m] < kill_time - 1.0]
         unacked_delivered = [m for m in delivered if m not in acked]
+    assert len(acked) > 100, "the consumer acked only %d messages: the ack checks below would be vacuous" % len(acked)
     assert not lost, "%d confirmed message(s) lost after kill -9, e.g. %s" % (len(lost), lost[:3])
     assert not old_acked_back, "message(s) acked >1 s before the kill came back: %s" % old_acked_back[:3]
     for m in unacked_delivered:
