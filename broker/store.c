@@ -2,11 +2,14 @@
 #include "store.h"
 #include "delayed.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "amq/methods.h"
 #include "access.h"
@@ -52,6 +55,12 @@ static bool replaying;
 static bool initialised; /* a format-2 snapshot or access records were found */
 static uint64_t replay_qid;
 static void (*on_durable_cb)(uint64_t);
+/* A clean shutdown leaves this file; without it, recovery cannot know whether a
+ * first-delivery record was still in flight at a crash, so every recovered
+ * message is marked redelivered ("may have been delivered before"). */
+static int fsync_dir(const char *dir);
+static bool clean_start;
+static char clean_path[640], data_dir_path[600];
 static void (*on_failed_cb)(uint64_t, uint64_t);
 static void (*first_boot_cb)(void);
 
@@ -723,7 +732,7 @@ static void restore_messages(void) {
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
             if (u64set_has(&R.dead, key)) continue;
-            queue_restore(r->q, r->pos[k], u64set_has(&R.delivered, key));
+            queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key));
             wlog_live(log_, r->pos[k], 1);
             restored++;
         }
@@ -905,6 +914,13 @@ int store_open(const char *data_dir) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/log", data_dir);
     uint64_t t0 = now_ms();
+    snprintf(data_dir_path, sizeof data_dir_path, "%s", data_dir);
+    snprintf(clean_path, sizeof clean_path, "%s/clean-shutdown", data_dir);
+    clean_start = access(clean_path, F_OK) == 0;
+    if (clean_start && (unlink(clean_path) != 0 || fsync_dir(data_dir) != 0)) {
+        log_err("cannot remove %s: %s", clean_path, strerror(errno));
+        return -1;
+    }
     memset(&R, 0, sizeof R);
     u64set_init(&R.dead);
     u64set_init(&R.delivered);
@@ -942,8 +958,20 @@ int store_open(const char *data_dir) {
 
 void store_close(void) {
     if (!log_) return;
-    wlog_sync(log_);
+    bool synced = wlog_sync(log_) == 0;
     snapshot();
     wlog_close(&log_);
     wdefs_close(&defs);
+    if (!synced) return; /* something was lost: the next start must be conservative */
+    int fd = open(clean_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || fsync_dir(data_dir_path) != 0)
+        log_warn("cannot record the clean shutdown in %s: %s", clean_path, strerror(errno));
+}
+
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
 }
