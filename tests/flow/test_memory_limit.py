@@ -74,8 +74,11 @@ class RawClient:
         self.sock.close()
 
 
+BROKER = [None]
+
+
 def main():
-    b = Broker(sys.argv[1])
+    b = BROKER[0] = Broker(sys.argv[1])
     # a small limit: 4 MiB of message memory
     b.binary_args = ["--memory-limit", "4M"]
     b.start()
@@ -143,6 +146,7 @@ def main():
     con.close()
     assert got + left == 161, "consumer got %d and %d are left, of 161 messages" % (got, left)
     assert got >= 100, "consumer starved while the publisher was blocked (%d)" % got
+    b.stop()  # SIGTERM: must exit 0 (and, under ASan, leak-free)
     print("events: %s; consumer drained %d messages" % (events, got))
     print("1 passed, 0 failed")
 
@@ -153,5 +157,8 @@ if __name__ == "__main__":
     except Exception:
         import traceback
         traceback.print_exc()
+        b = BROKER[0]
+        if b and b.proc and b.proc.poll() is None:
+            b.kill9()  # never leave a broker behind
         print("0 passed, 1 failed")
         sys.exit(1)
