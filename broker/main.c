@@ -41,13 +41,25 @@ static int listen_on(const struct sockaddr *sa, socklen_t len, int family) {
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, sa, len) || listen(fd, 4096)) {
+    if (bind(fd, sa, len)) { /* listen() comes later, in start_listening() */
         int e = errno;
         close(fd);
         errno = e;
         return -1;
     }
     return fd;
+}
+
+/* Bound early, so a port in use is reported before recovery runs; listening
+ * only once the store is recovered and the control socket is up, so a client
+ * (or a health check) that can connect finds the broker whole. */
+static int start_listening(void) {
+    for (int i = 0; i < nlisteners; i++)
+        if (listen(listeners[i], 4096)) {
+            fprintf(stderr, "warren: cannot listen on %s port: %s\n", listener_tls[i] ? "the TLS" : "the AMQP", strerror(errno));
+            return -1;
+        }
+    return 0;
 }
 
 /* Listen on bind:port_num ("" = every interface); tls marks the listeners. */
@@ -185,6 +197,7 @@ int main(int argc, char **argv) {
     worker **ws = workers_create(config.threads);
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
+    if (start_listening()) return 1;
     log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
              config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
              config.threads == 1 ? "" : "s", config.data_dir);

@@ -22,7 +22,7 @@ RABBITMQ_DEFAULT_USER= ip netns exec "$ns" "$bin" --port 5672 --data-dir "$data/
   > "$data/warren.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
-  ip netns exec "$ns" bash -c '(exec 3<>/dev/tcp/127.0.0.1/5672)' 2>/dev/null && break
+  [ -S "$data/d/warren.sock" ] && ip netns exec "$ns" bash -c '(exec 3<>/dev/tcp/127.0.0.1/5672)' 2>/dev/null && break
   sleep 0.05
 done
 cat > "$data/client.py" <<'PY'
