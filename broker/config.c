@@ -29,7 +29,8 @@ static const char usage[] =
     "  --print-config  print the effective configuration (rabbitmq.conf syntax, secrets masked) and exit\n"
     "  --help          this text\n"
     "\n"
-    "Environment: RABBITMQ_DEFAULT_USER, RABBITMQ_DEFAULT_PASS, RABBITMQ_DEFAULT_VHOST.\n"
+    "Environment: RABBITMQ_DEFAULT_USER, RABBITMQ_DEFAULT_PASS, RABBITMQ_DEFAULT_VHOST,\n"
+    "             RABBITMQ_PRODUCT_NAME, RABBITMQ_PRODUCT_VERSION.\n"
     "Precedence: flags over the config file over the environment.\n";
 
 static void defaults(void) {
@@ -53,6 +54,8 @@ static void defaults(void) {
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
+    snprintf(config.product_name, sizeof config.product_name, "Warren");
+    snprintf(config.product_version, sizeof config.product_version, "%s", WARREN_VERSION);
     config.log_level = LOG_INFO;
     config.ssl_depth = -1;
     config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
@@ -130,12 +133,37 @@ static int parse_memory(const char *what, const char *v, int64_t *out) {
     return -1;
 }
 
-static void env(void) {
+/* product.name / product.version: RabbitMQ takes any non-empty string (an empty one
+ * does not parse); Warren also bounds the length and refuses control characters,
+ * since the value goes into log lines and connection.start. 0, or -1 after the error. */
+static int set_product(const char *what, char *dst, size_t size, const char *v) {
+    size_t n = strlen(v);
+    bool ok = n > 0 && n < size;
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ok = false;
+    if (!ok) {
+        fprintf(stderr, "warren: invalid value for %s: '%.300s%s' (expected a non-empty string of at most %zu bytes, "
+                        "no control characters)\n", what, v, n > 300 ? "..." : "", size - 1);
+        return -1;
+    }
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+static int env(void) {
     const char *u = getenv("RABBITMQ_DEFAULT_USER"), *p = getenv("RABBITMQ_DEFAULT_PASS");
     const char *v = getenv("RABBITMQ_DEFAULT_VHOST");
     if (u && *u) snprintf(config.default_user, sizeof config.default_user, "%s", u);
     if (p) snprintf(config.default_pass, sizeof config.default_pass, "%s", p);
     if (v && *v) snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
+    /* As RabbitMQ's rabbit_env: an empty variable counts as unset. */
+    const char *pn = getenv("RABBITMQ_PRODUCT_NAME"), *pv = getenv("RABBITMQ_PRODUCT_VERSION");
+    if (pn && *pn && set_product("RABBITMQ_PRODUCT_NAME (environment)", config.product_name, sizeof config.product_name, pn))
+        return -1;
+    if (pv && *pv &&
+        set_product("RABBITMQ_PRODUCT_VERSION (environment)", config.product_version, sizeof config.product_version, pv))
+        return -1;
+    return 0;
 }
 
 static char *trim(char *s) {
@@ -245,6 +273,10 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
         config.port = (int)n;
     } else if (!strcmp(k, "default_user")) {
         snprintf(config.default_user, sizeof config.default_user, "%s", v);
+    } else if (!strcmp(k, "product.name")) {
+        if (set_product(what, config.product_name, sizeof config.product_name, v)) return -1;
+    } else if (!strcmp(k, "product.version")) {
+        if (set_product(what, config.product_version, sizeof config.product_version, v)) return -1;
     } else if (!strcmp(k, "default_pass")) {
         snprintf(config.default_pass, sizeof config.default_pass, "%s", v);
     } else if (!strcmp(k, "default_vhost")) {
@@ -352,7 +384,7 @@ static int load_file(const char *path) {
 int config_load(int argc, char **argv) {
     bool print = false;
     defaults();
-    env();
+    if (env()) return -1;
     const char *cfg = NULL;
     for (int i = 1; i < argc; i++) /* the file first, so flags override it */
         if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[i + 1];
@@ -436,6 +468,8 @@ void config_print(FILE *f) {
         if (!e) break;
         p = e + 1;
     }
+    fprintf(f, "product.name = %s\n", config.product_name);
+    fprintf(f, "product.version = %s\n", config.product_version);
     fprintf(f, "heartbeat = %u\n", config.heartbeat);
     fprintf(f, "frame_max = %u\n", config.frame_max);
     fprintf(f, "channel_max = %u\n", config.channel_max);

@@ -1,5 +1,5 @@
 /* config.h — the effective configuration: defaults, then the environment
- * (RABBITMQ_DEFAULT_USER/PASS/VHOST), then --config FILE (rabbitmq.conf
+ * (RABBITMQ_DEFAULT_USER/PASS/VHOST, RABBITMQ_PRODUCT_NAME/VERSION), then --config FILE (rabbitmq.conf
  * syntax), then flags. Filled once by main before any thread starts; read-only
  * afterwards. */
 #ifndef WARREN_CONFIG_H
@@ -29,6 +29,9 @@ typedef struct {
     char default_vhost[256];
     char loopback_users[1024]; /* users allowed from loopback only, comma-separated ("guest") */
     char cluster_name[300];
+    /* product.name / product.version: what the broker announces (connection.start,
+     * start-up log, warrenctl status, definitions export); "Warren", WARREN_VERSION. */
+    char product_name[256], product_version[256];
     char load_definitions[512]; /* definitions JSON imported at boot ("" = none) */
     int log_level;
     /* TLS (amqps) listener: listeners.ssl.default, ssl_options.*, ssl_cert_login_from. */
