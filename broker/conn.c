@@ -121,9 +121,9 @@ static void send_start(conn *c) {
     amq_wr_init(&t);
     size_t b = amq_table_begin(&t);
     amq_field f;
-    f = amq_field_str(amq_cstr("Warren"));
+    f = amq_field_str(amq_cstr(config.product_name)); /* product.name, default "Warren" */
     amq_table_put(&t, "product", &f);
-    f = amq_field_str(amq_cstr(WARREN_VERSION));
+    f = amq_field_str(amq_cstr(config.product_version));
     amq_table_put(&t, "version", &f);
     f = amq_field_str(amq_cstr("Linux"));
     amq_table_put(&t, "platform", &f);

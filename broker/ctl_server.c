@@ -401,8 +401,8 @@ static json_t *status(void) {
     if (config.tls_port)
         json_array_append_new(listeners, json_pack("{s:s,s:s,s:i}", "protocol", "amqp/ssl", "interface",
                                                    config.tls_bind[0] ? config.tls_bind : "[::]", "port", config.tls_port));
-    return json_pack("{s:b,s:{s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
-                     "Warren", "version", WARREN_VERSION, "pid", (int)getpid(), "uptime_seconds",
+    return json_pack("{s:b,s:{s:s,s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
+                     config.product_name, "version", config.product_version, "warren_version", WARREN_VERSION, "pid", (int)getpid(), "uptime_seconds",
                      (json_int_t)((now_ms() - started_ms) / 1000), "data_directory", config.data_dir, "worker_threads",
                      config.threads, "connections", (json_int_t)conns, "vhosts", (json_int_t)counts[0], "queues",
                      (json_int_t)counts[1], "users", (json_int_t)access_user_count(), "memory_used",

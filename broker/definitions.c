@@ -432,7 +432,7 @@ char *defs_export(void) {
     access_foreach_perm(ex_perm, perms);
     vhost_foreach(ex_vhost, &x);
     json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:[],s:[],s:[],s:[],s:o,s:o,s:o}", "rabbit_version", "3.10.8",
-                             "rabbitmq_version", "3.10.8", "product_name", "Warren", "product_version", WARREN_VERSION,
+                             "rabbitmq_version", "3.10.8", "product_name", config.product_name, "product_version", config.product_version,
                              "users", users, "vhosts", x.vhosts, "permissions", perms, "topic_permissions",
                              "parameters", "global_parameters", "policies", "queues", x.queues, "exchanges",
                              x.exchanges, "bindings", x.bindings);

@@ -198,9 +198,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
     if (start_listening()) return 1;
-    log_info("Warren %s listening on %s port %d with %d worker thread%s, data in %s", WARREN_VERSION,
-             config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
+    log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
+             config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
              config.threads == 1 ? "" : "s", config.data_dir);
+    if (strcmp(config.product_name, "Warren") || strcmp(config.product_version, WARREN_VERSION))
+        log_info("based on Warren %s (product.name / product.version)", WARREN_VERSION); /* as RabbitMQ's "Based on" */
     if (config.tls_port)
         log_info("TLS (amqps) listener on %s port %d, client certificates %s", config.tls_bind[0] ? config.tls_bind : "all interfaces",
                  config.tls_port,
