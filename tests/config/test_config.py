@@ -2,10 +2,11 @@
 unknown keys warned with key and line, bad values refused, precedence
 (flags > file > environment), and the limits enforced on a running broker
 (connection_max, max_message_size, handshake_timeout, disk_free_limit) with
-pika.
+pika; product.name / product.version as a client, the log and warrenctl see them.
 
-usage: test_config.py WARREN
+usage: test_config.py WARREN [WARRENCTL]
 """
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "durability"))
 from broker import Broker  # noqa: E402
 
 WARREN = sys.argv[1]
+WARRENCTL = sys.argv[2] if len(sys.argv) > 2 else None
 failures = []
 TMP = tempfile.mkdtemp(prefix="warren-config-")
 RAM = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -41,7 +43,7 @@ def conf(text, name="warren.conf"):
 
 
 def run(args, env=None):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_DEFAULT_")}
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_DEFAULT_", "RABBITMQ_PRODUCT_"))}
     e.update(env or {})
     p = subprocess.run([WARREN] + args, capture_output=True, text=True, env=e, timeout=20)
     return p.returncode, p.stdout, p.stderr
@@ -74,6 +76,8 @@ ssl_handshake_timeout = 7000
 default_user = admin
 default_pass = hunter2
 default_vhost = prod
+product.name = Acme MQ
+product.version = 9.9.9-acme
 loopback_users.guest = false
 loopback_users.local = true
 heartbeat = 30
@@ -96,7 +100,7 @@ load_definitions = /etc/warren/definitions.json
         "ssl_options.keyfile": "/etc/warren/key.pem", "ssl_options.verify": "verify_peer",
         "ssl_options.fail_if_no_peer_cert": "true", "ssl_options.depth": "3", "ssl_options.versions.1": "tlsv1.3",
         "ssl_cert_login_from": "common_name", "ssl_handshake_timeout": "7000", "default_user": "admin",
-        "default_pass": "********", "default_vhost": "prod", "loopback_users.local": "true", "heartbeat": "30",
+        "default_pass": "********", "default_vhost": "prod", "product.name": "Acme MQ", "product.version": "9.9.9-acme", "loopback_users.local": "true", "heartbeat": "30",
         "frame_max": "65536", "channel_max": "100", "max_message_size": "1048576", "handshake_timeout": "5000",
         "connection_max": "500", "vm_memory_high_watermark.absolute": "2000000000",
         "disk_free_limit.absolute": "1073741824", "log.level": "warning",
@@ -148,6 +152,8 @@ def unknown_and_bad():
         "ssl_options.fail_if_no_peer_cert = yes": "ssl_options.fail_if_no_peer_cert",
         "ssl_options.versions.1 = sslv3": "ssl_options.versions.1", "loopback_users = all": "loopback_users",
         "load_definitions =": "load_definitions", "just a line": "expected 'key = value'",
+        "product.name =": "product.name", "product.version =": "product.version",
+        "product.name = " + "x" * 256: "product.name",
     }
     for line, key in bad.items():
         path = conf("# a comment\n" + line + "\n")
@@ -192,6 +198,91 @@ def precedence():
         check(False, "RABBITMQ_DEFAULT_USER/PASS/VHOST log in: %r" % e)
     finally:
         b.stop()
+
+
+def warren_version():
+    rc, out, _ = run(["--print-config"])
+    m = re.match(r"# Warren (\S+) effective configuration", out)
+    return m.group(1) if m else None
+
+
+def product():
+    version = warren_version()
+    check(version is not None, "--print-config names Warren's version (%r)" % version)
+    # Defaults, and the environment under the file, key by key (Warren's precedence).
+    d = effective(run(["--print-config"])[1])
+    check(d["product.name"] == "Warren" and d["product.version"] == version, "product.name/version default: Warren %s"
+          % version)
+    env = {"RABBITMQ_PRODUCT_NAME": "EnvMQ", "RABBITMQ_PRODUCT_VERSION": "1.2.3"}
+    d = effective(run(["--print-config"], env)[1])
+    check(d["product.name"] == "EnvMQ" and d["product.version"] == "1.2.3", "RABBITMQ_PRODUCT_NAME/VERSION over defaults")
+    d = effective(run(["--print-config", "--config", conf("product.name = FileMQ\n")], env)[1])
+    check(d["product.name"] == "FileMQ" and d["product.version"] == "1.2.3", "product.name in the file over the environment")
+    d = effective(run(["--print-config"], {"RABBITMQ_PRODUCT_NAME": ""})[1])
+    check(d["product.name"] == "Warren", "an empty RABBITMQ_PRODUCT_NAME counts as unset (as RabbitMQ)")
+    rc, out, err = run(["--print-config"], {"RABBITMQ_PRODUCT_VERSION": "x" * 300})
+    check(rc == 2 and "RABBITMQ_PRODUCT_VERSION" in err and out == "", "a bad RABBITMQ_PRODUCT_VERSION: exit 2 naming it (%r)"
+          % err[:120])
+
+    def server_properties(b):
+        c = pika.BlockingConnection(params(b))
+        sp = dict(c._impl.server_properties)
+        c.close()
+        return sp
+
+    def ctl(b, *args):
+        p = subprocess.run([WARRENCTL, "--data-dir", b.data_dir, "--json"] + list(args), capture_output=True, text=True,
+                           timeout=20)
+        return json.loads(p.stdout) if p.returncode == 0 else {"rc": p.returncode, "err": p.stderr}
+
+    # A client sees Warren by default ...
+    b = start("", "product-default")
+    try:
+        sp = server_properties(b)
+        check(sp.get("product") == "Warren" and sp.get("version") == version,
+              "connection.start: product Warren, version %s by default (%r %r)" % (version, sp.get("product"),
+                                                                                  sp.get("version")))
+    finally:
+        b.stop()
+    check("Warren %s listening on" % version in b.log() and "based on Warren" not in b.log(), "default start-up log line")
+
+    # ... and what the config file says otherwise; the rest of server-properties stays.
+    b = start("product.name = RabbitMQ\nproduct.version = 3.10.8\n", "product-file")
+    try:
+        sp = server_properties(b)
+        check(sp.get("product") == "RabbitMQ" and sp.get("version") == "3.10.8",
+              "connection.start with product.name/version from the file (%r %r)" % (sp.get("product"), sp.get("version")))
+        check(sp.get("capabilities", {}).get("publisher_confirms") is True and "cluster_name" in sp,
+              "the other server-properties are unchanged")
+        if WARRENCTL:
+            st = ctl(b, "status")
+            check(st.get("product") == "RabbitMQ" and st.get("version") == "3.10.8" and st.get("warren_version") == version,
+                  "warrenctl status: product, version and warren_version (%r)" % {k: st.get(k) for k in
+                                                                                 ("product", "version", "warren_version")})
+            ex = ctl(b, "export_definitions", "-")
+            check(ex.get("product_name") == "RabbitMQ" and ex.get("product_version") == "3.10.8" and
+                  ex.get("rabbitmq_version") == "3.10.8", "export_definitions: product_name/product_version")
+    finally:
+        b.stop()
+    log = b.log()
+    check("RabbitMQ 3.10.8 listening on" in log and ("based on Warren %s" % version) in log,
+          "start-up log: the product as configured, then 'based on Warren %s' (as RabbitMQ's banner)" % version)
+
+    # The environment on a live broker, and a bad value in the file stops the start.
+    dd = os.path.join(TMP, "product-env")
+    os.makedirs(os.path.join(dd, "data"))
+    b = Broker(WARREN, data_dir=os.path.join(dd, "data"), env={"RABBITMQ_PRODUCT_NAME": "EnvMQ"})
+    b.start()
+    try:
+        sp = server_properties(b)
+        check(sp.get("product") == "EnvMQ" and sp.get("version") == version,
+              "RABBITMQ_PRODUCT_NAME reaches connection.start (%r)" % sp.get("product"))
+    finally:
+        b.stop()
+    rc, out, err = run(["--config", conf("product.name = RabbitMQ\nproduct.version =\n"), "--port", "0",
+                        "--data-dir", os.path.join(TMP, "product-bad")])
+    check(rc == 2 and "product.version" in err and "line 2" in err, "product.version = (empty): exit 2, key and line (%r)"
+          % err.strip())
 
 
 def start(extra_conf, name):
@@ -334,6 +425,7 @@ def main():
     every_key()
     unknown_and_bad()
     precedence()
+    product()
     limits()
     skipped = disk()
     shutil.rmtree(TMP, ignore_errors=True)
