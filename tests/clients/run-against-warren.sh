@@ -2,8 +2,10 @@
 # Start Warren on port 5672 (all interfaces, so 127.0.0.1 and ::1), run the amqplib
 # and amqp091-go client suites against it, then stop it with SIGTERM.
 #
-#   tests/clients/run-against-warren.sh WARREN_BIN [--skip-file FILE]
+#   tests/clients/run-against-warren.sh WARREN_BIN [--skip-file FILE] [--config CONF]
 #
+# CONF is Warren's --config file, by default warren.conf next to this script
+# (product.name = RabbitMQ: amqplib checks the server's product).
 # FILE may list tests of both suites: lines that look like Go test names
 # (^Test... / ^Example...) go to amqp091-go.sh, all others ("Suite > ... > title")
 # to amqplib.sh; '#' starts a comment.
@@ -14,13 +16,16 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bin=${1:?usage: run-against-warren.sh WARREN_BIN [--skip-file FILE]}
+bin=${1:?usage: run-against-warren.sh WARREN_BIN [--skip-file FILE] [--config CONF]}
 shift
 skip_file=
+config=$here/warren.conf
 while [ $# -gt 0 ]; do
   case $1 in
     --skip-file) [ $# -ge 2 ] || { echo "--skip-file needs a FILE" >&2; exit 2; }
                  skip_file=$(realpath "$2") || exit 2; shift 2 ;;
+    --config) [ $# -ge 2 ] || { echo "--config needs a CONF file" >&2; exit 2; }
+              config=$(realpath "$2") || exit 2; shift 2 ;;
     *) echo "run-against-warren.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +58,7 @@ if [ -n "$skip_file" ]; then
   grep -vE '^(Test|Example)[A-Za-z0-9_]*$' "$work/all-skips" >"$work/js-skips"
 fi
 
-"$bin" --port 5672 --data-dir "$data" >"$log" 2>&1 &
+"$bin" --config "$config" --port 5672 --data-dir "$data" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   listening 127.0.0.1 && break
@@ -65,7 +70,7 @@ if ! kill -0 "$pid" 2>/dev/null || ! listening 127.0.0.1; then
   tail -20 "$log" >&2
   exit 2
 fi
-echo "run-against-warren.sh: warren pid $pid on port 5672, log $log"
+echo "run-against-warren.sh: warren pid $pid on port 5672, config $config, log $log"
 
 status=0
 run_suite() { # NAME SCRIPT SKIPS
