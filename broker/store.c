@@ -418,7 +418,17 @@ static struct {
     uint64_t (*dl)[2]; /* delayed messages: {pos, fire} */
     size_t ndl, capdl;
     uint64_t msgs, bad;
+    uint64_t *deadrefs; /* references found dead: told to the log for compaction */
+    size_t ndeadrefs, capdeadrefs;
 } R;
+
+static void dead_push(uint64_t pos) {
+    if (R.ndeadrefs == R.capdeadrefs) {
+        R.capdeadrefs = R.capdeadrefs ? R.capdeadrefs * 2 : 256;
+        R.deadrefs = xrealloc(R.deadrefs, R.capdeadrefs * sizeof *R.deadrefs);
+    }
+    R.deadrefs[R.ndeadrefs++] = pos;
+}
 
 static uint64_t key_of(uint64_t qid, uint64_t pos) { return pos * 0x9E3779B97F4A7C15ull ^ qid; }
 
@@ -426,6 +436,12 @@ static rq *rq_find(uint64_t qid) {
     for (size_t i = 0; i < R.nqs; i++)
         if (R.qs[i].qid == qid) return &R.qs[i];
     return NULL;
+}
+
+/* Every message the queue held so far leaves it (purge, delete). */
+static void rq_drop_all(rq *r) {
+    for (size_t k = 0; k < r->n; k++) dead_push(r->pos[k]);
+    r->n = 0;
 }
 
 static void rq_add_queue(uint64_t qid, queue *q) {
@@ -493,7 +509,7 @@ static void forget_vhost_queues(vhost *v) {
     for (size_t i = 0; i < R.nqs; i++)
         if (R.qs[i].q && R.qs[i].q->vh == v) {
             R.qs[i].q = NULL;
-            R.qs[i].n = 0;
+            rq_drop_all(&R.qs[i]);
         }
 }
 
@@ -584,7 +600,7 @@ static void apply_def(uint8_t type, dec *d) {
         if (r && r->q) {
             vhost_queue_delete(R.v, name, false, false, 0, &cnt, &e);
             r->q = NULL;
-            r->n = 0;
+            rq_drop_all(r);
         }
         break;
     }
@@ -622,6 +638,7 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
     dec d = {p, len, 0, true};
     if (type >= REC_X_DECLARE) {
         if (pos >= R.snap_pos) apply_def(type, &d);
+        dead_push(pos); /* the snapshot taken once recovery is done covers it */
         return 0;
     }
     switch (type) {
@@ -630,6 +647,7 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         for (uint64_t i = 0; i < n && d.ok; i++) {
             rq *r = rq_find(get_le(&d, 8));
             if (r && r->q) rq_push(r, pos);
+            else dead_push(pos);
         }
         R.msgs++;
         break;
@@ -658,7 +676,7 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
     }
     case REC_PURGE: {
         rq *r = rq_find(get_le(&d, 8));
-        if (r) r->n = 0; /* everything before the purge is gone */
+        if (r) rq_drop_all(r); /* everything before the purge is gone */
         break;
     }
     default:
@@ -728,10 +746,17 @@ static void restore_messages(void) {
     uint64_t restored = 0;
     for (size_t i = 0; i < R.nqs; i++) {
         rq *r = &R.qs[i];
-        if (!r->q) continue;
+        if (!r->q) {
+            rq_drop_all(r);
+            free(r->pos);
+            continue;
+        }
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
-            if (u64set_has(&R.dead, key)) continue;
+            if (u64set_has(&R.dead, key)) {
+                dead_push(r->pos[k]);
+                continue;
+            }
             queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key));
             wlog_live(log_, r->pos[k], 1);
             restored++;
@@ -741,13 +766,18 @@ static void restore_messages(void) {
     free(R.qs);
     uint64_t delayed = 0;
     for (size_t i = 0; i < R.ndl; i++) {
-        if (u64set_has(&R.fired, R.dl[i][0])) continue;
+        if (u64set_has(&R.fired, R.dl[i][0])) {
+            dead_push(R.dl[i][0]);
+            continue;
+        }
         delayed_restore(R.dl[i][1], R.dl[i][0]); /* only (fire, pos) stay in memory */
         wlog_live(log_, R.dl[i][0], 1);
         delayed++;
     }
     free(R.dl);
     u64set_destroy(&R.fired);
+    for (size_t i = 0; i < R.ndeadrefs; i++) wlog_dead(log_, R.deadrefs[i]);
+    free(R.deadrefs);
     if (delayed) log_info("recovery: %llu delayed message(s) rescheduled", (unsigned long long)delayed);
     u64set_destroy(&R.dead);
     u64set_destroy(&R.delivered);
@@ -905,6 +935,54 @@ static void wl_failed(void *ctx, wlog_pos from, wlog_pos to, int err) {
     if (on_failed_cb) on_failed_cb(from, to);
 }
 
+/* What recovery needs of each record (the index keeps only that) and how
+ * many references it holds: a message one per durable queue it went to, a
+ * delayed message one, a definition one (until a snapshot covers it). */
+static size_t wl_summarize(void *ctx, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs) {
+    (void)ctx;
+    const uint8_t *p = head;
+    *refs = 0;
+    switch (type) {
+    case REC_MSG: {
+        if (headlen < 2) return len;
+        uint32_t n = p[0] | (uint32_t)p[1] << 8;
+        *refs = n;
+        return 2 + (size_t)n * 8; /* the queue ids; exchange, key, properties and body stay in the segment */
+    }
+    case REC_DELAYED:
+        *refs = 1;
+        return 8; /* the firing time */
+    default:
+        if (type >= REC_X_DECLARE) *refs = 1;
+        return len;
+    }
+}
+
+static uint64_t rd64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+/* Compaction asks about records that hold no reference: an ack or a
+ * delivered mark matters while the message it names may still be on disk; a
+ * purge while anything older may be. */
+static int wl_keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *summary, size_t len) {
+    (void)ctx;
+    const uint8_t *p = summary;
+    switch (type) {
+    case REC_ACK:
+    case REC_DELIVERED:
+        return len < 16 || wlog_present(l, rd64(p + 8));
+    case REC_DELAYED_DONE:
+        return len < 8 || wlog_present(l, rd64(p));
+    case REC_PURGE:
+        return wlog_first(l) < WLOG_POS(WLOG_SEG(pos), 0) || wlog_kept_before(l, pos);
+    default:
+        return 1;
+    }
+}
+
 static void wl_log(void *ctx, int level, const char *m) {
     (void)ctx;
     log_msg(level == 0 ? LOG_ERR : level == 1 ? LOG_WARN : LOG_INFO, "durable log: %s", m);
@@ -938,7 +1016,9 @@ int store_open(const char *data_dir) {
                    .reclaim_in_order = true,
                    .on_durable = wl_durable,
                    .on_failed = wl_failed,
-                   .log = wl_log};
+                   .log = wl_log,
+                   .summarize = wl_summarize,
+                   .keep = wl_keep};
     rc = wlog_open(dir, &o, replay_log, NULL, &log_);
     if (rc) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));

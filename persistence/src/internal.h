@@ -9,6 +9,10 @@
 
 #define WLOG_MAGIC "WRNLOG\0\0"
 #define WDEFS_MAGIC "WRNDEFS\0"
+#define WIDX_MAGIC "WRNIDX\0\0"
+#define WIDX_VERSION 1u
+/* Index (summary) entry: off u32 | len u32 | refs u16 | type u8 | summary[len] */
+#define WIDX_ENTRY_HEAD 11u
 #define WLOG_VERSION 1u
 #define WLOG_DEFAULT_SEGMENT (64u << 20)
 #define WLOG_MIN_SEGMENT 4096u
@@ -125,6 +129,19 @@ struct wlog_seg {
     /* Failed range not yet covered by a durable skip marker (0 = none).
      * Touched by the syncer only. */
     uint32_t hole_from, hole_to;
+    /* ---- index and compaction (summary.c, compact.c); under mu ---- */
+    uint32_t end;          /* offset after its last record, once sealed (0 = head or unknown) */
+    uint8_t *sum;          /* index entries not yet written to <num>.idx */
+    size_t sumlen, sumcap;
+    uint32_t sumcount;
+    bool indexed;          /* <num>.idx is on disk and describes the file */
+    bool noindex;          /* never indexed (a batch failed in it, or no memory): recovery walks it */
+    uint32_t *dead;        /* one offset per reference that died (wlog_live -1, wlog_dead) */
+    size_t ndead, capdead, dead_base; /* dead_base: ndead after the last compaction */
+    uint32_t *kept;        /* after a compaction: sorted offsets of the records kept */
+    size_t nkept;
+    bool compacted, compacting;
+    uint64_t gen_seen;     /* l->gen when it was last compacted */
 };
 
 struct wlog {
@@ -148,6 +165,15 @@ struct wlog {
     uint64_t fail_seq, fail_reported; /* failures so far / seen by wlog_sync */
     wlog_pos first_unreported_fail;   /* from of the oldest unreported failure */
     bool closing, reclaim_armed, reclaim_wanted, syncer_idle;
+    /* maintenance (compact.c): index files and compaction */
+    pthread_t maint;
+    bool maint_started, maint_wanted;
+    pthread_cond_t maint_cv;
+    pthread_mutex_t maint_mu; /* one maintenance pass at a time */
+    uint64_t gen;             /* bumped when a compaction removed referenced records */
+    uint32_t cur_seg;         /* segment being compacted (0 = none) and ... */
+    const uint32_t *cur_kept; /* ... the sorted offsets it keeps */
+    size_t cur_nkept;
 };
 
 /* log.c helpers used by the syncer (mu held unless said otherwise) */
@@ -162,6 +188,34 @@ void wlog_batch_clear(wlog_batch *b);
 void wlog_batch_destroy(wlog_batch *b);
 /* Deletes every deletable segment (mu held; drops it while unlinking). */
 int wlog_reclaim_locked(wlog *l);
+
+/* summary.c: index entries and <num>.idx files */
+/* Appends one entry to s's in-memory summary (mu held, or before the
+ * syncer runs). 0 or -ENOMEM. */
+int wlog_sum_add(wlog_seg *s, uint32_t off, uint8_t type, uint32_t refs, const struct iovec *iov, int iovcnt,
+                 size_t slen);
+/* Summary length and refs of a record by the opts.summarize hook (the whole
+ * payload when there is none). head = first contiguous payload bytes. */
+size_t wlog_sum_len(const wlog *l, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs);
+void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num);
+/* Writes <num>.idx from entries (count of them, n bytes) via a temp file and
+ * rename; durable = fdatasync the file before the rename. 0 or -errno. */
+int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const uint8_t *entries, size_t n, uint32_t count,
+                   bool durable);
+/* Reads and validates <num>.idx: *entries malloc'd (caller frees). 0, 1 when
+ * there is no file, -1 when it is invalid (logged by the caller). */
+int wlog_idx_read(wlog *l, uint32_t num, uint8_t **entries, size_t *n, uint32_t *count, uint32_t *end);
+/* Walks entries: calls fn for each; stops on its non-zero return. */
+typedef int (*wlog_idx_fn)(void *ctx, uint32_t off, uint8_t type, uint32_t refs, const uint8_t *p, uint32_t len);
+int wlog_idx_each(const uint8_t *entries, size_t n, wlog_idx_fn fn, void *ctx);
+void wlog_seg_free_state(wlog_seg *s);
+
+/* compact.c */
+void *wlog_maint_main(void *arg);
+/* Writes the index of every sealed, fully durable segment that has none. */
+void wlog_write_indexes(wlog *l);
+/* Notes one dead reference at off (mu held). */
+void wlog_dead_locked(wlog *l, wlog_seg *s, uint32_t off, int n);
 
 /* recover.c: scans dir, replays, sets the head (before the syncer runs). */
 int wlog_recover(wlog *l, wlog_replay_fn fn, void *ctx);

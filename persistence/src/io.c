@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +155,14 @@ int wlog_io_list(const char *dir, uint32_t **out, size_t *n) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint32_t num;
-        if (strlen(e->d_name) != 24 || io_parse_name(e->d_name, &num) != 0)
+        size_t nl = strlen(e->d_name);
+        if ((nl == 32 && !strcmp(e->d_name + 20, ".seg.compact")) || (nl == 28 && !strcmp(e->d_name + 20, ".idx.tmp"))) {
+            char p[PATH_MAX]; /* left by a compaction or an index write cut short */
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+            continue;
+        }
+        if (nl != 24 || io_parse_name(e->d_name, &num) != 0)
             continue;
         if (len == cap) {
             cap = cap ? cap * 2 : 16;

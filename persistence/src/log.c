@@ -50,6 +50,8 @@ static int append_roll(wlog *l, size_t rsize) {
         return 0;
     if (!wlog_seg_add(l, l->tail_seg + 1))
         return -ENOMEM;
+    l->segs[l->nsegs - 2]->end = l->tail_off; /* sealed: the maintenance thread indexes it */
+    l->maint_wanted = true;
     l->tail_seg++;
     l->tail_off = WLOG_HEADER_SIZE;
     l->force_roll = false;
@@ -80,10 +82,19 @@ wlog_pos wlog_appendv_live(wlog *l, uint8_t type, const struct iovec *iov, int i
         return 0;
     uint8_t head[WLOG_RECORD_OVERHEAD];
     wlog_record_head(head, (uint32_t)n + 1, wlog_record_crc(type, iov, iovcnt), type);
+    uint32_t refs = 0;
+    size_t slen = l->opts.summarize ? wlog_sum_len(l, type, iovcnt ? iov[0].iov_base : NULL, iovcnt ? iov[0].iov_len : 0, n, &refs) : 0;
     wlog_pos pos = 0;
-    bool wake = false;
+    bool wake = false, roll;
     pthread_mutex_lock(&l->mu);
+    uint32_t seg_before = l->tail_seg;
     uint8_t *p = l->closing ? NULL : append_reserve(l, WLOG_RECORD_OVERHEAD + n, &pos);
+    roll = l->tail_seg != seg_before && l->maint_started;
+    if (p && l->opts.summarize) {
+        wlog_seg *s = l->segs[l->nsegs - 1];
+        if (!s->noindex && wlog_sum_add(s, WLOG_OFF(pos), type, refs, iov, iovcnt, slen))
+            s->noindex = true;
+    }
     if (p) {
         memcpy(p, head, sizeof head);
         p += sizeof head;
@@ -99,6 +110,8 @@ wlog_pos wlog_appendv_live(wlog *l, uint8_t type, const struct iovec *iov, int i
     pthread_mutex_unlock(&l->mu);
     if (wake) /* outside the mutex: appends make no system call under it */
         pthread_cond_signal(&l->work_cv);
+    if (roll)
+        pthread_cond_signal(&l->maint_cv);
     return p ? pos : 0;
 }
 
@@ -150,6 +163,8 @@ void wlog_live(wlog *l, wlog_pos pos, int delta) {
     wlog_seg *s = wlog_seg_find(l, WLOG_SEG(pos));
     if (s) {
         s->live += delta;
+        if (delta < 0 && l->opts.summarize)
+            wlog_dead_locked(l, s, WLOG_OFF(pos), -delta);
         if (s->live <= 0 && s->num < l->tail_seg && l->reclaim_armed) {
             l->reclaim_wanted = true;
             pthread_cond_signal(&l->work_cv);
@@ -179,6 +194,7 @@ static void log_free(wlog *l) {
     for (int i = 0; i < l->nsegs; i++) {
         if (l->segs[i]->fd >= 0)
             l->io->close(l->segs[i]->fd);
+        wlog_seg_free_state(l->segs[i]);
         free(l->segs[i]);
     }
     free(l->segs);
@@ -186,6 +202,8 @@ static void log_free(wlog *l) {
     wlog_batch_destroy(&l->b[1]);
     pthread_cond_destroy(&l->work_cv);
     pthread_cond_destroy(&l->done_cv);
+    pthread_cond_destroy(&l->maint_cv);
+    pthread_mutex_destroy(&l->maint_mu);
     pthread_mutex_destroy(&l->mu);
     free(l->dir);
     free(l);
@@ -205,6 +223,8 @@ static wlog *log_alloc(const char *dir, const wlog_opts *opts) {
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work_cv, NULL);
     pthread_cond_init(&l->done_cv, NULL);
+    pthread_cond_init(&l->maint_cv, NULL);
+    pthread_mutex_init(&l->maint_mu, NULL);
     l->active = &l->b[0];
     l->inflight = &l->b[1];
     return l;
@@ -231,6 +251,8 @@ int wlog_open(const char *dir, const wlog_opts *opts, wlog_replay_fn replay, voi
         return err;
     }
     l->syncer_started = true;
+    if (l->opts.summarize && l->opts.maint_interval_ms >= 0 && pthread_create(&l->maint, NULL, wlog_maint_main, l) == 0)
+        l->maint_started = true;
     *out = l;
     return 0;
 }
@@ -243,8 +265,13 @@ void wlog_close(wlog **lp) {
     pthread_mutex_lock(&l->mu);
     l->closing = true;
     pthread_cond_signal(&l->work_cv);
+    pthread_cond_signal(&l->maint_cv);
     pthread_mutex_unlock(&l->mu);
+    if (l->maint_started)
+        pthread_join(l->maint, NULL);
     if (l->syncer_started)
         pthread_join(l->syncer, NULL);
+    if (l->opts.summarize)
+        wlog_write_indexes(l); /* so the next start reads indexes, not segments */
     log_free(l);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "internal.h"
 
 typedef struct {
@@ -22,6 +23,8 @@ typedef struct {
     uint32_t max_seen;
     uint32_t last_kept; /* 0 = none */
     uint64_t last_end;
+    wlog_seg sum;       /* summary built while walking a segment (only its sum fields) */
+    uint64_t indexed, walked;
 } recovery;
 
 static void rec_log(wlog *l, int level, const char *fmt, const char *path, const char *extra) {
@@ -35,6 +38,8 @@ static void rec_drop_bad_header(wlog *l, const char *path, bool last, bool zero)
         return;
     }
     char to[PATH_MAX + 16];
+    snprintf(to, sizeof to, "%.*s.idx", (int)(strlen(path) > 4 ? strlen(path) - 4 : 0), path);
+    l->io->unlink(to); /* its index, if any, describes nothing now */
     snprintf(to, sizeof to, "%s.corrupt", path);
     if (l->io->rename(path, to) == 0)
         rec_log(l, 0, "corrupt segment header in %s: segment skipped, kept as %s", path, to);
@@ -66,6 +71,13 @@ static int rec_keep(recovery *rc, uint32_t num, int fd, bool last, uint64_t end)
     if (!s)
         return WLOG_EIO; /* the caller closes fd */
     s->created = true;
+    s->end = (uint32_t)end;
+    s->sum = rc->sum.sum; /* the maintenance thread writes it out once sealed */
+    s->sumlen = rc->sum.sumlen;
+    s->sumcap = rc->sum.sumcap;
+    s->sumcount = rc->sum.sumcount;
+    s->noindex = rc->sum.noindex;
+    memset(&rc->sum, 0, sizeof rc->sum);
     if (last)
         s->fd = fd;
     else
@@ -75,13 +87,84 @@ static int rec_keep(recovery *rc, uint32_t num, int fd, bool last, uint64_t end)
     return 0;
 }
 
+/* Replay wrapper that also builds the segment's summary. */
+static int rec_sum_fn(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
+    recovery *rc = ctx;
+    if (!rc->sum.noindex) {
+        uint32_t refs;
+        size_t sl = wlog_sum_len(rc->l, type, p, len, len, &refs);
+        struct iovec iov = {(void *)p, len};
+        if (wlog_sum_add(&rc->sum, WLOG_OFF(pos), type, refs, &iov, 1, sl))
+            rc->sum.noindex = true;
+    }
+    return rc->fn ? rc->fn(rc->ctx, pos, type, p, len) : 0;
+}
+
+typedef struct {
+    recovery *rc;
+    uint32_t num;
+    int err;
+} idx_replay;
+
+static int rec_idx_fn(void *ctx, uint32_t off, uint8_t type, uint32_t refs, const uint8_t *p, uint32_t len) {
+    (void)refs;
+    idx_replay *x = ctx;
+    x->err = x->rc->fn ? x->rc->fn(x->rc->ctx, WLOG_POS(x->num, off), type, p, len) : 0;
+    return x->err;
+}
+
+/* A sealed segment with a valid index: replayed from it, the segment file is
+ * not read past its header. 1 = no usable index (walk it; fd still open),
+ * else 0 or an error, fd closed. */
+static int rec_from_index(recovery *rc, uint32_t num, int fd, const char *path) {
+    wlog *l = rc->l;
+    uint8_t *e;
+    size_t n;
+    uint32_t count, end;
+    int k = wlog_idx_read(l, num, &e, &n, &count, &end);
+    if (k == 1)
+        return 1;
+    struct stat st;
+    if (k == 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_size < end))
+        k = -1;
+    if (k) {
+        free(e);
+        char ip[PATH_MAX];
+        wlog_idx_path(ip, sizeof ip, l->dir, num);
+        rec_log(l, 1, "index %s does not match its segment or is damaged: reading %s instead", ip, path);
+        l->io->unlink(ip);
+        return 1;
+    }
+    idx_replay x = {.rc = rc, .num = num};
+    wlog_idx_each(e, n, rec_idx_fn, &x);
+    free(e);
+    if (x.err) {
+        l->io->close(fd);
+        return x.err;
+    }
+    int err = rec_keep(rc, num, fd, false, end); /* closes fd, except on error */
+    if (err)
+        l->io->close(fd);
+    else {
+        rc->l->segs[rc->l->nsegs - 1]->indexed = true;
+        rc->indexed++;
+    }
+    return err;
+}
+
 static int rec_walk(recovery *rc, wlog_reader *r, uint32_t num, bool last, const char *path) {
     wlog *l = rc->l;
+    memset(&rc->sum, 0, sizeof rc->sum);
+    rc->sum.noindex = !l->opts.summarize;
+    rc->walked++;
     wlog_walk w = {.path = path, .num = num, .last = last, .max_len = WLOG_MAX_SEGMENT - WLOG_HEADER_SIZE,
-                   .fn = rc->fn, .fn_ctx = rc->ctx, .log = l->opts.log, .log_ctx = l->opts.ctx};
+                   .fn = rec_sum_fn, .fn_ctx = rc, .log = l->opts.log, .log_ctx = l->opts.ctx};
     int err = wlog_walk_records(r, WLOG_HEADER_SIZE, &w);
-    if (err)
+    if (err) {
+        free(rc->sum.sum);
+        memset(&rc->sum, 0, sizeof rc->sum);
         return err;
+    }
     int e = rec_fix_tail(rc, r, &w, r->fd);
     if (e) {
         wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot repair the tail of %s: %s", path, strerror(-e));
@@ -99,6 +182,16 @@ static int rec_segment(recovery *rc, uint32_t num, bool last) {
     if (fd < 0) {
         rec_log(l, 0, "cannot open %s: %s", path, strerror(errno));
         return WLOG_EIO;
+    }
+    /* An indexed sealed segment is read no further than its header. */
+    if (!last && l->opts.summarize) {
+        uint8_t hb[WLOG_HEADER_SIZE];
+        if (wlog_io_read_full(l->io, fd, hb, sizeof hb, 0) == (ssize_t)sizeof hb &&
+            wlog_header_check(hb, WLOG_MAGIC, num) == 0) {
+            int k = rec_from_index(rc, num, fd, path);
+            if (k != 1)
+                return k; /* fd closed either way */
+        }
     }
     wlog_reader r;
     wlog_reader_init(&r, l->io, fd);
@@ -132,6 +225,10 @@ static int rec_segment(recovery *rc, uint32_t num, bool last) {
 static int rec_set_head(recovery *rc) {
     wlog *l = rc->l;
     if (rc->last_kept && rc->last_kept == rc->max_seen) {
+        char ip[PATH_MAX]; /* appends go on in it: an index of it would be stale */
+        wlog_idx_path(ip, sizeof ip, l->dir, rc->last_kept);
+        l->io->unlink(ip);
+        l->segs[l->nsegs - 1]->end = 0;
         l->tail_seg = rc->last_kept;
         l->tail_off = (uint32_t)rc->last_end;
     } else {
@@ -159,5 +256,9 @@ int wlog_recover(wlog *l, wlog_replay_fn fn, void *ctx) {
         err = rec_segment(&rc, nums[i], i + 1 == n);
     }
     free(nums);
+    free(rc.sum.sum);
+    if (!err && l->opts.summarize && n)
+        wlog_logf(l->opts.log, l->opts.ctx, 2, "recovery: %llu segment(s) replayed from their index, %llu read whole",
+                  (unsigned long long)rc.indexed, (unsigned long long)rc.walked);
     return err ? err : rec_set_head(&rc);
 }

@@ -53,6 +53,7 @@ void wlog_seg_remove(wlog *l, wlog_seg *s) {
         l->nsegs--;
         break;
     }
+    wlog_seg_free_state(s);
     free(s);
 }
 
@@ -124,7 +125,7 @@ static wlog_seg *reclaim_pick(wlog *l) {
         wlog_seg *s = l->segs[i];
         if (s->num >= l->tail_seg || s->num >= WLOG_SEG(l->done))
             break;
-        if (s->live <= 0 && s->pins == 0)
+        if (s->live <= 0 && s->pins == 0 && !s->compacting)
             return s;
         if (l->opts.reclaim_in_order)
             break;
@@ -140,11 +141,14 @@ int wlog_reclaim_locked(wlog *l) {
         int fd = s->fd;
         bool created = s->created;
         wlog_seg_remove(l, s);
+        l->gen++; /* acks that pointed into it are not needed any more */
         pthread_mutex_unlock(&l->mu);
         if (fd >= 0)
             l->io->close(fd);
         if (created) {
             char path[PATH_MAX];
+            wlog_idx_path(path, sizeof path, l->dir, num);
+            l->io->unlink(path); /* the index first: a segment without one is walked */
             wlog_seg_path(path, sizeof path, l->dir, num);
             errno = 0;
             if (l->io->unlink(path) != 0 && errno != ENOENT)

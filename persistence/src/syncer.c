@@ -128,6 +128,8 @@ static void sync_failed(wlog *l, const wlog_batch *b, int rc, const char *what, 
         l->opts.on_failed(l->opts.ctx, b->from, b->to, WLOG_EIO);
     bool repaired = sync_make_holes(l, b);
     pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < b->nspans; i++)
+        b->spans[i].s->noindex = true; /* recovery walks it, over the marker */
     if (!repaired)
         l->force_roll = true;
     if (l->fail_seq == l->fail_reported)

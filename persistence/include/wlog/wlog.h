@@ -61,6 +61,8 @@ typedef struct wlog_io {
 } wlog_io;
 extern const wlog_io wlog_io_libc;
 
+typedef struct wlog wlog;
+
 typedef struct {
     uint32_t segment_size; /* bytes per segment file, default 64 MiB (clamped to 4 KiB .. 1 GiB) */
     const wlog_io *io;     /* NULL = wlog_io_libc */
@@ -81,9 +83,26 @@ typedef struct {
      * live: otherwise the segment holding the ack can be deleted while the
      * message's segment stays, and the message comes back on replay. */
     bool reclaim_in_order;
+    /* Index files and compaction (both off when summarize is NULL).
+     * summarize: for a record, how many leading payload bytes recovery needs
+     * (its "summary"; the rest, a message body say, is never read at start-up)
+     * and, in *refs, how many references it holds (what wlog_append_live adds
+     * to the live count for it; each later wlog_live(pos, -1) or wlog_dead is
+     * one of them dying). head is the first headlen contiguous payload bytes,
+     * len the whole payload. When a segment is sealed (the head moved on and
+     * it is all durable) its summaries go to <num>.idx; recovery replays a
+     * sealed segment from its index when it is valid, so the replay callback
+     * then sees only the summary as the payload. */
+    size_t (*summarize)(void *ctx, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs);
+    /* Compaction of a sealed segment: a record with refs > 0 is dropped once
+     * that many references died; one with refs == 0 (an ack, say) is asked
+     * about here: 1 keep, 0 drop (NULL: keep). Called from the maintenance
+     * thread without log locks; it may call wlog_present / wlog_first. */
+    int (*keep)(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *summary, size_t len);
+    /* Maintenance thread period in ms (index files, compaction): 0 = 1000,
+     * < 0 = no thread (call wlog_maintain). */
+    int maint_interval_ms;
 } wlog_opts;
-
-typedef struct wlog wlog;
 
 /* Replay callback: every valid record in position order. payload is only
  * valid during the call. Return 0 to go on, non-zero to stop with that error. */
@@ -144,6 +163,28 @@ void wlog_live(wlog *l, wlog_pos pos, int delta);
  * the first wlog_reclaim call, so counts can be re-added after wlog_open
  * without a race. Returns how many files were deleted. */
 int wlog_reclaim(wlog *l);
+/* A reference to the record at pos that died while the log was closed
+ * (found by the broker's replay: an acked message): counts for compaction
+ * like wlog_live(pos, -1) but leaves the live count alone. Any thread. */
+void wlog_dead(wlog *l, wlog_pos pos);
+/* Whether the record at pos may still be on disk: false once its segment is
+ * deleted or a compaction dropped it. For keep callbacks. */
+bool wlog_present(wlog *l, wlog_pos pos);
+/* Whether a record with references may still be on disk in pos's segment
+ * before pos (during its compaction: one that is being kept). */
+bool wlog_kept_before(wlog *l, wlog_pos pos);
+/* Position of the oldest segment's first record (0 when there is none). */
+wlog_pos wlog_first(wlog *l);
+/* One maintenance pass (the thread runs it every maint_interval_ms, and
+ * soon after a segment is sealed): writes the index of every sealed segment
+ * that has none, then compacts sealed segments at least half of whose
+ * references died (and dead ones whose acks may have become unneeded): the
+ * records kept stay at their offsets, every gap becomes a skip marker and is
+ * not allocated (sparse file), the file and its index are replaced
+ * atomically (rename); a segment left with nothing is deleted, in any order.
+ * Returns the number of segments compacted or deleted, or a WLOG_E* error. */
+int wlog_maintain(wlog *l);
+
 /* Number of segment files currently on disk. */
 int wlog_segment_count(wlog *l);
 
