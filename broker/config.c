@@ -305,6 +305,11 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
     } else if (!strcmp(k, "handshake_timeout")) {
         if (parse_int(what, v, 100, 3600000, &n)) return -1;
         config.handshake_timeout_ms = (uint32_t)n;
+    } else if (!strcmp(k, "log.segment_size")) { /* Warren's own: the durable log's segment files */
+        int64_t b;
+        if (parse_bytes(v, &b) || b < (1 << 20) || b > (1 << 30))
+            return bad_value(what, v, "bytes between 1MiB and 1GiB, e.g. 32MiB");
+        config.segment_size = (uint32_t)b;
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
@@ -474,6 +479,7 @@ void config_print(FILE *f) {
     fprintf(f, "frame_max = %u\n", config.frame_max);
     fprintf(f, "channel_max = %u\n", config.channel_max);
     fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
+    fprintf(f, "log.segment_size = %u\n", config.segment_size);
     fprintf(f, "handshake_timeout = %u\n", config.handshake_timeout_ms);
     if (config.connection_max) fprintf(f, "connection_max = %u\n", config.connection_max);
     else fprintf(f, "connection_max = infinity\n");

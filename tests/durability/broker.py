@@ -15,11 +15,14 @@ def free_port():
     return port
 
 
+EXTRA_ARGS = []  # appended to every broker's command line (e.g. --config with small segments)
+
+
 class Broker:
     def __init__(self, binary, data_dir=None, port=None, env=None):
         self.binary = binary
         self.extra_env = env or {}
-        self.binary_args = []
+        self.binary_args = list(EXTRA_ARGS)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
         self.port = port or free_port()
         self.proc = None

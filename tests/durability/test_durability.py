@@ -9,6 +9,7 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -16,9 +17,11 @@ import traceback
 import pika
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import broker  # noqa: E402
 from broker import Broker  # noqa: E402
 
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
+PAD = ""  # --pad: bytes appended to kill -9 round messages
 
 
 def connect(b):
@@ -172,7 +175,7 @@ def kill9_round(binary, b=None, seconds=2.0):
             n = 0
             while not stop.is_set():
                 body = "m-%d-%d" % (pid, n)
-                pch.basic_publish("", "kq", body.encode(), PERSISTENT)  # returns after the confirm
+                pch.basic_publish("", "kq", (body + PAD).encode(), PERSISTENT)  # returns after the confirm
                 with lock:
                     confirmed.add(body)
                 n += 1
@@ -189,7 +192,7 @@ def kill9_round(binary, b=None, seconds=2.0):
                     break
                 if m is None:
                     continue
-                body = body.decode()
+                body = body.decode()[:len(body) - len(PAD)]
                 with lock:
                     delivered.add(body)
                 if int(body.split("-")[2]) % 3:  # ack two thirds, leave the rest unacked
@@ -209,7 +212,7 @@ def kill9_round(binary, b=None, seconds=2.0):
     for t in threads:
         t.join(timeout=10)
     b.start()
-    got = drain(b, "kq", timeout=180)
+    got = [(x[0][:len(x[0]) - len(PAD)],) + tuple(x[1:]) for x in drain(b, "kq", timeout=180)]
     bodies = {x[0] for x in got}
     redelivered = {x[0] for x in got if x[1]}
     with lock:
@@ -351,8 +354,17 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--rounds", type=int, default=0, help="stress: repeat the kill -9 round N times")
     ap.add_argument("--only")
+    ap.add_argument("--segment-size", help="log.segment_size for every broker (e.g. 1MiB: rolls, indexes and compactions happen within a round)")
+    ap.add_argument("--pad", type=int, default=0, help="bytes of padding added to each kill -9 round message")
     ap.add_argument("--faultfs", help="path of the faultfs.so LD_PRELOAD shim (enables the fault test)")
     a = ap.parse_args()
+    global PAD
+    PAD = "x" * a.pad
+    if a.segment_size:
+        conf = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        conf.write("log.segment_size = %s\n" % a.segment_size)
+        conf.close()
+        broker.EXTRA_ARGS.extend(["--config", conf.name])
     tests = [test_definitions_survive_restart, test_messages_survive_restart_in_order,
              test_kill9_confirms_acks_redelivery, test_deep_queue_pages_to_the_log]
     if a.faultfs:
