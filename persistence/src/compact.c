@@ -121,12 +121,8 @@ void wlog_write_indexes(wlog *l) {
         wlog_seg *s = NULL;
         for (int i = 0; i < l->nsegs && !s; i++) {
             wlog_seg *c = l->segs[i];
-            if (c->noindex && c->sum) {
-                free(c->sum);
-                c->sum = NULL;
-                c->sumlen = c->sumcap = 0;
-                c->sumcount = 0;
-            }
+            if (c->noindex && c->sum.head)
+                wlog_sum_free(&c->sum);
             if (!c->indexed && !c->noindex && !c->compacting && seg_sealed(l, c))
                 s = c;
         }
@@ -134,16 +130,13 @@ void wlog_write_indexes(wlog *l) {
             pthread_mutex_unlock(&l->mu);
             return;
         }
-        uint8_t *e = s->sum;
-        size_t n = s->sumlen;
-        uint32_t count = s->sumcount, num = s->num, end = s->end;
-        s->sum = NULL;
-        s->sumlen = s->sumcap = 0;
-        s->sumcount = 0;
+        wlog_sum sum = s->sum;
+        uint32_t num = s->num, end = s->end;
+        memset(&s->sum, 0, sizeof s->sum);
         s->compacting = true; /* not deleted meanwhile (its index would be orphaned) */
         pthread_mutex_unlock(&l->mu);
-        int rc = wlog_idx_write(l, num, end, e ? e : (const uint8_t *)"", n, count, false);
-        free(e);
+        int rc = wlog_idx_write_sum(l, num, end, &sum, false);
+        wlog_sum_free(&sum);
         if (rc)
             wlog_logf(l->opts.log, l->opts.ctx, 1, "cannot write the index of segment %u: %s (recovery will read the segment)",
                       (unsigned)num, strerror(-rc));
@@ -341,7 +334,8 @@ static int compact_one(wlog *l, wlog_seg *s) {
     uint32_t *dead = malloc((nd ? nd : 1) * sizeof *dead);
     if (!dead)
         return -ENOMEM;
-    memcpy(dead, s->dead, nd * sizeof *dead);
+    if (nd)
+        memcpy(dead, s->dead, nd * sizeof *dead);
     s->compacting = true;
     pthread_mutex_unlock(&l->mu);
     qsort(dead, nd, sizeof *dead, u32cmp);
@@ -469,7 +463,8 @@ static int compact_one(wlog *l, wlog_seg *s) {
         goto done;
     }
     newfd = to; /* the renamed file, opened O_RDWR */
-    int irc = wlog_idx_write(l, num, end, c.ents, c.nents, c.nentries, true);
+    struct iovec iv = {c.ents, c.nents};
+    int irc = wlog_idx_write(l, num, end, &iv, 1, c.nentries, true);
     if (irc)
         wlog_logf(l->opts.log, l->opts.ctx, 1, "cannot write the index of compacted segment %u: %s", (unsigned)num,
                   strerror(-irc));

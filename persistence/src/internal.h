@@ -26,6 +26,20 @@
 
 typedef void (*wlog_log_fn)(void *ctx, int level, const char *msg);
 
+/* A segment's index entries in memory: a list of 64 KiB chunks (fixed-size
+ * blocks the allocator reuses, rather than one buffer realloc'd per segment,
+ * which fragments the heap a deep queue's position blocks live in). */
+typedef struct wlog_sumchunk {
+    struct wlog_sumchunk *next;
+    size_t len, cap;
+    uint8_t data[];
+} wlog_sumchunk;
+typedef struct {
+    wlog_sumchunk *head, *tail;
+    size_t len;     /* bytes in all chunks */
+    uint32_t count; /* entries */
+} wlog_sum;
+
 /* ---- format.c: little-endian framing ---- */
 void wlog_put32(uint8_t *p, uint32_t v);
 uint32_t wlog_get32(const uint8_t *p);
@@ -131,9 +145,7 @@ struct wlog_seg {
     uint32_t hole_from, hole_to;
     /* ---- index and compaction (summary.c, compact.c); under mu ---- */
     uint32_t end;          /* offset after its last record, once sealed (0 = head or unknown) */
-    uint8_t *sum;          /* index entries not yet written to <num>.idx */
-    size_t sumlen, sumcap;
-    uint32_t sumcount;
+    wlog_sum sum;          /* index entries not yet written to <num>.idx */
     bool indexed;          /* <num>.idx is on disk and describes the file */
     bool noindex;          /* never indexed (a batch failed in it, or no memory): recovery walks it */
     uint32_t *dead;        /* one offset per reference that died (wlog_live -1, wlog_dead) */
@@ -192,16 +204,18 @@ int wlog_reclaim_locked(wlog *l);
 /* summary.c: index entries and <num>.idx files */
 /* Appends one entry to s's in-memory summary (mu held, or before the
  * syncer runs). 0 or -ENOMEM. */
-int wlog_sum_add(wlog_seg *s, uint32_t off, uint8_t type, uint32_t refs, const struct iovec *iov, int iovcnt,
+int wlog_sum_add(wlog_sum *s, uint32_t off, uint8_t type, uint32_t refs, const struct iovec *iov, int iovcnt,
                  size_t slen);
+void wlog_sum_free(wlog_sum *s);
 /* Summary length and refs of a record by the opts.summarize hook (the whole
  * payload when there is none). head = first contiguous payload bytes. */
 size_t wlog_sum_len(const wlog *l, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs);
 void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num);
-/* Writes <num>.idx from entries (count of them, n bytes) via a temp file and
- * rename; durable = fdatasync the file before the rename. 0 or -errno. */
-int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const uint8_t *entries, size_t n, uint32_t count,
-                   bool durable);
+/* Writes <num>.idx from entries (count of them, in nv pieces) via a temp file
+ * and rename; durable = fdatasync the file before the rename. 0 or -errno. */
+int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable);
+/* The same from a summary. */
+int wlog_idx_write_sum(wlog *l, uint32_t num, uint32_t end, const wlog_sum *s, bool durable);
 /* Reads and validates <num>.idx: *entries malloc'd (caller frees). 0, 1 when
  * there is no file, -1 when it is invalid (logged by the caller). */
 int wlog_idx_read(wlog *l, uint32_t num, uint8_t **entries, size_t *n, uint32_t *count, uint32_t *end);

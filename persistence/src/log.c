@@ -92,7 +92,7 @@ wlog_pos wlog_appendv_live(wlog *l, uint8_t type, const struct iovec *iov, int i
     roll = l->tail_seg != seg_before && l->maint_started;
     if (p && l->opts.summarize) {
         wlog_seg *s = l->segs[l->nsegs - 1];
-        if (!s->noindex && wlog_sum_add(s, WLOG_OFF(pos), type, refs, iov, iovcnt, slen))
+        if (!s->noindex && wlog_sum_add(&s->sum, WLOG_OFF(pos), type, refs, iov, iovcnt, slen))
             s->noindex = true;
     }
     if (p) {

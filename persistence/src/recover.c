@@ -23,7 +23,8 @@ typedef struct {
     uint32_t max_seen;
     uint32_t last_kept; /* 0 = none */
     uint64_t last_end;
-    wlog_seg sum;       /* summary built while walking a segment (only its sum fields) */
+    wlog_sum sum;       /* summary built while walking a segment */
+    bool noindex;
     uint64_t indexed, walked;
 } recovery;
 
@@ -72,11 +73,8 @@ static int rec_keep(recovery *rc, uint32_t num, int fd, bool last, uint64_t end)
         return WLOG_EIO; /* the caller closes fd */
     s->created = true;
     s->end = (uint32_t)end;
-    s->sum = rc->sum.sum; /* the maintenance thread writes it out once sealed */
-    s->sumlen = rc->sum.sumlen;
-    s->sumcap = rc->sum.sumcap;
-    s->sumcount = rc->sum.sumcount;
-    s->noindex = rc->sum.noindex;
+    s->sum = rc->sum; /* the maintenance thread writes it out once sealed */
+    s->noindex = rc->noindex;
     memset(&rc->sum, 0, sizeof rc->sum);
     if (last)
         s->fd = fd;
@@ -90,12 +88,12 @@ static int rec_keep(recovery *rc, uint32_t num, int fd, bool last, uint64_t end)
 /* Replay wrapper that also builds the segment's summary. */
 static int rec_sum_fn(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
     recovery *rc = ctx;
-    if (!rc->sum.noindex) {
+    if (!rc->noindex) {
         uint32_t refs;
         size_t sl = wlog_sum_len(rc->l, type, p, len, len, &refs);
         struct iovec iov = {(void *)p, len};
         if (wlog_sum_add(&rc->sum, WLOG_OFF(pos), type, refs, &iov, 1, sl))
-            rc->sum.noindex = true;
+            rc->noindex = true;
     }
     return rc->fn ? rc->fn(rc->ctx, pos, type, p, len) : 0;
 }
@@ -155,14 +153,13 @@ static int rec_from_index(recovery *rc, uint32_t num, int fd, const char *path) 
 static int rec_walk(recovery *rc, wlog_reader *r, uint32_t num, bool last, const char *path) {
     wlog *l = rc->l;
     memset(&rc->sum, 0, sizeof rc->sum);
-    rc->sum.noindex = !l->opts.summarize;
+    rc->noindex = !l->opts.summarize;
     rc->walked++;
     wlog_walk w = {.path = path, .num = num, .last = last, .max_len = WLOG_MAX_SEGMENT - WLOG_HEADER_SIZE,
                    .fn = rec_sum_fn, .fn_ctx = rc, .log = l->opts.log, .log_ctx = l->opts.ctx};
     int err = wlog_walk_records(r, WLOG_HEADER_SIZE, &w);
     if (err) {
-        free(rc->sum.sum);
-        memset(&rc->sum, 0, sizeof rc->sum);
+        wlog_sum_free(&rc->sum);
         return err;
     }
     int e = rec_fix_tail(rc, r, &w, r->fd);
@@ -256,7 +253,7 @@ int wlog_recover(wlog *l, wlog_replay_fn fn, void *ctx) {
         err = rec_segment(&rc, nums[i], i + 1 == n);
     }
     free(nums);
-    free(rc.sum.sum);
+    wlog_sum_free(&rc.sum);
     if (!err && l->opts.summarize && n)
         wlog_logf(l->opts.log, l->opts.ctx, 2, "recovery: %llu segment(s) replayed from their index, %llu read whole",
                   (unsigned long long)rc.indexed, (unsigned long long)rc.walked);

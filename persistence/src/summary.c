@@ -38,20 +38,27 @@ size_t wlog_sum_len(const wlog *l, uint8_t type, const void *head, size_t headle
     return n < len ? n : len;
 }
 
-int wlog_sum_add(wlog_seg *s, uint32_t off, uint8_t type, uint32_t refs, const struct iovec *iov, int iovcnt,
+#define SUM_CHUNK ((64u << 10) - 64) /* data bytes: the whole block stays at 64 KiB */
+
+int wlog_sum_add(wlog_sum *s, uint32_t off, uint8_t type, uint32_t refs, const struct iovec *iov, int iovcnt,
                  size_t slen) {
     size_t need = WIDX_ENTRY_HEAD + slen;
-    if (s->sumcap - s->sumlen < need) {
-        size_t cap = s->sumcap ? s->sumcap : 4096;
-        while (cap - s->sumlen < need)
-            cap *= 2;
-        uint8_t *n = realloc(s->sum, cap);
-        if (!n)
+    wlog_sumchunk *c = s->tail;
+    if (!c || c->cap - c->len < need) {
+        size_t cap = need > SUM_CHUNK ? need : SUM_CHUNK;
+        c = malloc(sizeof *c + cap);
+        if (!c)
             return -ENOMEM;
-        s->sum = n;
-        s->sumcap = cap;
+        c->next = NULL;
+        c->len = 0;
+        c->cap = cap;
+        if (s->tail)
+            s->tail->next = c;
+        else
+            s->head = c;
+        s->tail = c;
     }
-    uint8_t *p = s->sum + s->sumlen;
+    uint8_t *p = c->data + c->len;
     wlog_put32(p, off);
     wlog_put32(p + 4, (uint32_t)slen);
     p[8] = (uint8_t)refs;
@@ -61,13 +68,25 @@ int wlog_sum_add(wlog_seg *s, uint32_t off, uint8_t type, uint32_t refs, const s
     size_t left = slen;
     for (int i = 0; i < iovcnt && left; i++) {
         size_t k = iov[i].iov_len < left ? iov[i].iov_len : left;
-        memcpy(p, iov[i].iov_base, k);
+        if (k)
+            memcpy(p, iov[i].iov_base, k);
         p += k;
         left -= k;
     }
-    s->sumlen += need;
-    s->sumcount++;
+    c->len += need;
+    s->len += need;
+    s->count++;
     return 0;
+}
+
+void wlog_sum_free(wlog_sum *s) {
+    wlog_sumchunk *c = s->head;
+    while (c) {
+        wlog_sumchunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    memset(s, 0, sizeof *s);
 }
 
 void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num) {
@@ -76,8 +95,7 @@ void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num) {
 
 static int idx_errno(void) { return errno ? -errno : -EIO; }
 
-int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const uint8_t *entries, size_t n, uint32_t count,
-                   bool durable) {
+int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable) {
     char path[PATH_MAX], tmp[PATH_MAX + 8];
     wlog_idx_path(path, sizeof path, l->dir, num);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -87,14 +105,21 @@ int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const uint8_t *entries, 
     wlog_put32(h + 12, num);
     wlog_put32(h + 16, end);
     wlog_put32(h + 20, count);
-    wlog_put32(h + 24, wlog_crc32c(wlog_crc32c(0, h, sizeof h), entries, n)); /* crc field 0 while computed */
+    uint32_t crc = wlog_crc32c(0, h, sizeof h); /* crc field 0 while computed */
+    for (int i = 0; i < nv; i++)
+        crc = wlog_crc32c(crc, v[i].iov_base, v[i].iov_len);
+    wlog_put32(h + 24, crc);
     errno = 0;
     int fd = l->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return idx_errno();
     int rc = wlog_io_write_all(l->io, fd, h, sizeof h, 0);
-    if (!rc && n)
-        rc = wlog_io_write_all(l->io, fd, entries, n, sizeof h);
+    uint64_t at = sizeof h;
+    for (int i = 0; i < nv && !rc; i++) {
+        if (v[i].iov_len)
+            rc = wlog_io_write_all(l->io, fd, v[i].iov_base, v[i].iov_len, at);
+        at += v[i].iov_len;
+    }
     errno = 0;
     if (!rc && durable && l->io->fdatasync(fd) != 0)
         rc = idx_errno();
@@ -104,6 +129,21 @@ int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const uint8_t *entries, 
         rc = idx_errno();
     if (rc)
         l->io->unlink(tmp);
+    return rc;
+}
+
+int wlog_idx_write_sum(wlog *l, uint32_t num, uint32_t end, const wlog_sum *s, bool durable) {
+    int nv = 0;
+    for (const wlog_sumchunk *c = s->head; c; c = c->next)
+        nv++;
+    struct iovec *v = malloc((size_t)(nv ? nv : 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    nv = 0;
+    for (const wlog_sumchunk *c = s->head; c; c = c->next)
+        v[nv++] = (struct iovec){(void *)c->data, c->len};
+    int rc = wlog_idx_write(l, num, end, v, nv, s->count, durable);
+    free(v);
     return rc;
 }
 
@@ -187,12 +227,10 @@ out:
 }
 
 void wlog_seg_free_state(wlog_seg *s) {
-    free(s->sum);
+    wlog_sum_free(&s->sum);
     free(s->dead);
     free(s->kept);
-    s->sum = NULL;
     s->dead = NULL;
     s->kept = NULL;
-    s->sumlen = s->sumcap = s->ndead = s->capdead = s->nkept = 0;
-    s->sumcount = 0;
+    s->ndead = s->capdead = s->nkept = 0;
 }
