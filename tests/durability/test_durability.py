@@ -297,6 +297,82 @@ def test_deep_queue_pages_to_the_log(binary):
     return b
 
 
+def log_dir_usage(b):
+    d = os.path.join(b.data_dir, "log")
+    segs = [f for f in os.listdir(d) if f.endswith(".seg")]
+    used = sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d))
+    return len(segs), used
+
+
+def test_straggler_does_not_pin_the_log(binary):
+    """One old message nobody consumes must not keep the log behind it: with
+    1 MiB segments, ~40 MiB of messages published and acked through another
+    queue after it leave a few segments, not forty; the straggler and the
+    queue's order survive a restart, and the acked messages never come back."""
+    conf = os.path.join(tempfile.mkdtemp(prefix="warren-seg-"), "warren.conf")
+    with open(conf, "w") as f:
+        f.write("log.segment_size = 1MiB\n")
+    b = Broker(binary)
+    b.binary_args += ["--config", conf]
+    b.start()
+    c = connect(b)
+    ch = c.channel()
+    ch.queue_declare("stuck", durable=True)
+    ch.queue_declare("busy", durable=True)
+    ch.confirm_delivery()
+    ch.basic_publish("", "stuck", b"straggler", PERSISTENT)
+    body = b"x" * 4000
+    n = 10000
+    peak = 0
+    for rnd in range(4):  # publish and drain in rounds so the log keeps moving
+        for i in range(n // 4):
+            ch.basic_publish("", "busy", body, PERSISTENT, mandatory=False)
+        got = 0
+        for m, props, bd in ch.consume("busy", inactivity_timeout=5):
+            if m is None:
+                break
+            got += 1
+            if got % 100 == 0 or got == n // 4:
+                ch.basic_ack(m.delivery_tag, multiple=True)
+            if got == n // 4:
+                break
+        ch.cancel()
+        assert got == n // 4, "round %d: consumed %d of %d" % (rnd, got, n // 4)
+        peak = max(peak, log_dir_usage(b)[0])
+    ch.basic_publish("", "busy", b"last", PERSISTENT)  # confirmed: acks before it are in the log too
+    c.close()
+    deadline = time.time() + 15  # the maintenance pass runs every second
+    while time.time() < deadline:
+        segs, used = log_dir_usage(b)
+        if segs <= 4 and used < 4 << 20:
+            break
+        time.sleep(0.2)
+    segs, used = log_dir_usage(b)
+    print("    straggler: %d MiB published through 1 MiB segments (peak %d segment files); after: %d segment "
+          "file(s), %.1f MiB on disk" % (n * 4000 >> 20, peak, segs, used / 1048576.0))
+    assert segs <= 4, "%d segment files left behind one unconsumed message" % segs
+    assert used < 4 << 20, "%.1f MiB still on disk" % (used / 1048576.0)
+    for restart in ("graceful", "kill -9"):
+        if restart == "graceful":
+            b.stop()
+        else:
+            b.kill9()
+        b.start()
+        busy = drain(b, "busy", timeout=30)
+        assert [x[0] for x in busy] == ["last"], "%s restart: busy holds %d messages" % (restart, len(busy))
+        c = connect(b)
+        ch = c.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("", "busy", b"last", PERSISTENT)
+        m, props, bd = ch.basic_get("stuck", auto_ack=False)
+        assert bd == b"straggler", "%s restart: the straggler is gone (%r)" % (restart, bd)
+        ch.basic_nack(m.delivery_tag, requeue=True)
+        c.close()
+    assert "skipped" not in b.log() and "corrupt" not in b.log(), b.log()
+    b.stop()
+    return b
+
+
 def test_disk_faults_nack_and_recover(binary, shim):
     """fdatasync and write failures (LD_PRELOAD shim): publishers get
     basic.nack, consumers keep being served, the log is not corrupted, and
@@ -366,7 +442,8 @@ def main():
         conf.close()
         broker.EXTRA_ARGS.extend(["--config", conf.name])
     tests = [test_definitions_survive_restart, test_messages_survive_restart_in_order,
-             test_kill9_confirms_acks_redelivery, test_deep_queue_pages_to_the_log]
+             test_kill9_confirms_acks_redelivery, test_deep_queue_pages_to_the_log,
+             test_straggler_does_not_pin_the_log]
     if a.faultfs:
         tests.append(test_disk_faults_nack_and_recover)
     passed = failed = 0
