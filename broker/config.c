@@ -310,6 +310,9 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
         if (parse_bytes(v, &b) || b < (1 << 20) || b > (1 << 30))
             return bad_value(what, v, "bytes between 1MiB and 1GiB, e.g. 32MiB");
         config.segment_size = (uint32_t)b;
+    } else if (!strcmp(k, "log.verify_on_start")) { /* Warren's own */
+        if (strcmp(v, "true") && strcmp(v, "false")) return bad_value(what, v, "true or false");
+        config.log_verify_on_start = !strcmp(v, "true");
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
@@ -480,6 +483,7 @@ void config_print(FILE *f) {
     fprintf(f, "channel_max = %u\n", config.channel_max);
     fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
     fprintf(f, "log.segment_size = %u\n", config.segment_size);
+    fprintf(f, "log.verify_on_start = %s\n", config.log_verify_on_start ? "true" : "false");
     fprintf(f, "handshake_timeout = %u\n", config.handshake_timeout_ms);
     if (config.connection_max) fprintf(f, "connection_max = %u\n", config.connection_max);
     else fprintf(f, "connection_max = infinity\n");

@@ -21,6 +21,7 @@ typedef struct {
     uint32_t handshake_timeout_ms;
     uint64_t max_message_size;
     uint32_t segment_size; /* durable log segment file size */
+    bool log_verify_on_start; /* log.verify_on_start: read every segment whole at start, not its index */
     int64_t memory_limit;  /* bytes of message memory before publishers are blocked */
     int64_t disk_free_limit; /* publishers are blocked while the data dir's filesystem has less free */
     uint32_t connection_max; /* 0 = infinity; at the limit new connections wait in the backlog */

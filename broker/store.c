@@ -1018,7 +1018,8 @@ int store_open(const char *data_dir) {
                    .on_failed = wl_failed,
                    .log = wl_log,
                    .summarize = wl_summarize,
-                   .keep = wl_keep};
+                   .keep = wl_keep,
+                   .ignore_indexes = config.log_verify_on_start};
     rc = wlog_open(dir, &o, replay_log, NULL, &log_);
     if (rc) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));

@@ -181,7 +181,7 @@ static int rec_segment(recovery *rc, uint32_t num, bool last) {
         return WLOG_EIO;
     }
     /* An indexed sealed segment is read no further than its header. */
-    if (!last && l->opts.summarize) {
+    if (!last && l->opts.summarize && !l->opts.ignore_indexes) {
         uint8_t hb[WLOG_HEADER_SIZE];
         if (wlog_io_read_full(l->io, fd, hb, sizeof hb, 0) == (ssize_t)sizeof hb &&
             wlog_header_check(hb, WLOG_MAGIC, num) == 0) {

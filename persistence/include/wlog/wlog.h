@@ -102,6 +102,9 @@ typedef struct {
     /* Maintenance thread period in ms (index files, compaction): 0 = 1000,
      * < 0 = no thread (call wlog_maintain). */
     int maint_interval_ms;
+    /* Recovery reads every segment whole (checksums of every record), using
+     * no index; indexes are still written. */
+    bool ignore_indexes;
 } wlog_opts;
 
 /* Replay callback: every valid record in position order. payload is only

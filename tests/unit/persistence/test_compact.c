@@ -359,3 +359,23 @@ Test(compact, leftovers_of_an_interrupted_compaction_are_removed) {
     wlog_close(&l);
     t_replay_free(&r);
 }
+
+Test(compact, ignore_indexes_reads_every_segment_whole) {
+    wlog *l = open_log(NULL);
+    wlog_pos pos[400];
+    uint32_t n = fill(l, pos, 400, 4);
+    cr_assert_eq(wlog_sync(l), 0);
+    wlog_close(&l);
+    cr_assert(exists(path_of(1, "idx")));
+    wlog_opts o = {.segment_size = SEG, .log = t_log, .reclaim_in_order = true, .summarize = summarize, .keep = keep,
+                   .maint_interval_ms = -1, .ignore_indexes = true};
+    t_replay r = {0};
+    t_log_reset();
+    cr_assert_eq(wlog_open(dir, &o, t_collect, &r, &l), 0);
+    cr_assert_eq(r.n, n);
+    for (uint32_t i = 0; i < n; i++)
+        cr_assert_eq(find(&r, pos[i])->len, 6 + BODY, "record %u replayed whole", i);
+    cr_assert(strstr(t_logbuf, "0 segment(s) replayed from their index, 4 read whole"), "%s", t_logbuf);
+    wlog_close(&l);
+    t_replay_free(&r);
+}
