@@ -167,7 +167,17 @@ static int rec_walk(recovery *rc, wlog_reader *r, uint32_t num, bool last, const
         wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot repair the tail of %s: %s", path, strerror(-e));
         return WLOG_EIO;
     }
-    return rec_keep(rc, num, r->fd, last, w.end);
+    /* A sealed segment read whole gets its index now, so the summaries of a
+     * whole log (an upgrade, or log.verify_on_start) are never all in memory. */
+    bool indexed = false;
+    if (!last && !rc->noindex) {
+        indexed = wlog_idx_write_sum(l, num, (uint32_t)w.end, &rc->sum, false) == 0;
+        wlog_sum_free(&rc->sum);
+    }
+    int err2 = rec_keep(rc, num, r->fd, last, w.end);
+    if (!err2 && indexed)
+        l->segs[l->nsegs - 1]->indexed = true;
+    return err2;
 }
 
 static int rec_segment(recovery *rc, uint32_t num, bool last) {
