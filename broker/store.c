@@ -172,11 +172,47 @@ static uint64_t append(uint8_t type, enc *e) {
 }
 
 /* Definition records keep their segment alive until a snapshot covers them
- * (counted atomically with the append, so the segment cannot go in between). */
+ * (counted atomically with the append, so the segment cannot go in between).
+ * Their positions wait here; a snapshot releases those below its position. */
+static pthread_mutex_t defs_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *def_pending;
+static size_t ndef_pending, capdef_pending;
+
 static void append_def(uint8_t type, enc *e) {
     uint64_t pos = wlog_append_live(log_, type, e->p, e->n, 1);
     if (!pos) log_err("durable log: cannot append a definition record of %zu bytes", e->n);
     enc_free(e);
+    if (!pos) return;
+    pthread_mutex_lock(&defs_lock);
+    if (ndef_pending == capdef_pending) {
+        capdef_pending = capdef_pending ? capdef_pending * 2 : 64;
+        def_pending = xrealloc(def_pending, capdef_pending * sizeof *def_pending);
+    }
+    def_pending[ndef_pending++] = pos;
+    pthread_mutex_unlock(&defs_lock);
+}
+
+/* A snapshot at position p covers every definition record below p. */
+static void release_defs(uint64_t p) {
+    pthread_mutex_lock(&defs_lock);
+    size_t w = 0;
+    for (size_t i = 0; i < ndef_pending; i++) {
+        if (def_pending[i] < p) wlog_live(log_, def_pending[i], -1);
+        else def_pending[w++] = def_pending[i];
+    }
+    ndef_pending = w;
+    pthread_mutex_unlock(&defs_lock);
+}
+
+/* Whether a definition record sits in a sealed segment (so a snapshot lets
+ * that segment go). */
+static bool defs_pin_sealed(void) {
+    pthread_mutex_lock(&defs_lock);
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < ndef_pending; i++)
+        if (def_pending[i] < oldest) oldest = def_pending[i];
+    pthread_mutex_unlock(&defs_lock);
+    return oldest != UINT64_MAX && WLOG_SEG(oldest) < WLOG_SEG(wlog_tail(log_));
 }
 
 /* A vhost-scoped definition record. */
@@ -893,11 +929,38 @@ static int emit_all(void *ctx, wdefs_writer *w) {
     return snap_rc;
 }
 
-static int snapshot(void) {
+/* The snapshot position is taken before anything is emitted: a change
+ * recorded below it was made (under its table's write lock) before the record
+ * was appended, so emission (under the read locks) sees it; one recorded at or
+ * after it is replayed on top, and replaying a declaration, binding or
+ * deletion again changes nothing. Main (open, close) and the log's
+ * maintenance thread (at run time, once definition records sit in sealed
+ * segments) both snapshot: one at a time. */
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static atomic_bool running; /* store_open done, store_close not begun: run-time snapshots allowed */
+
+static int snapshot_locked(void) {
     snap_pos = wlog_tail(log_);
+    uint64_t at = snap_pos;
     int rc = wdefs_rewrite(defs, emit_all, NULL);
     if (rc) log_err("durable log: writing the definitions snapshot failed (%s)", wlog_strerror(rc));
+    else release_defs(at);
     return rc;
+}
+
+static int snapshot(void) {
+    pthread_mutex_lock(&snap_lock);
+    int rc = snapshot_locked();
+    pthread_mutex_unlock(&snap_lock);
+    return rc;
+}
+
+static void wl_maintain(void *ctx, wlog *l) {
+    (void)ctx, (void)l;
+    pthread_mutex_lock(&snap_lock);
+    if (atomic_load(&running) && defs_pin_sealed()) snapshot_locked();
+    pthread_mutex_unlock(&snap_lock);
 }
 
 /* ---- open / close ---- */
@@ -1019,7 +1082,8 @@ int store_open(const char *data_dir) {
                    .log = wl_log,
                    .summarize = wl_summarize,
                    .keep = wl_keep,
-                   .ignore_indexes = config.log_verify_on_start};
+                   .ignore_indexes = config.log_verify_on_start,
+                   .on_maintain = wl_maintain};
     rc = wlog_open(dir, &o, replay_log, NULL, &log_);
     if (rc) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
@@ -1032,6 +1096,7 @@ int store_open(const char *data_dir) {
     if (!initialised && first_boot_cb) first_boot_cb(); /* recorded, then covered by the snapshot */
     initialised = true;
     if (snapshot() == 0) wlog_reclaim(log_);
+    atomic_store(&running, true);
     log_info("durable log recovered in %llu ms (%d segment file(s))", (unsigned long long)(now_ms() - t0),
              wlog_segment_count(log_));
     return 0;
@@ -1039,10 +1104,16 @@ int store_open(const char *data_dir) {
 
 void store_close(void) {
     if (!log_) return;
+    pthread_mutex_lock(&snap_lock); /* no run-time snapshot from here on */
+    atomic_store(&running, false);
+    pthread_mutex_unlock(&snap_lock);
     bool synced = wlog_sync(log_) == 0;
     snapshot();
     wlog_close(&log_);
     wdefs_close(&defs);
+    free(def_pending);
+    def_pending = NULL;
+    ndef_pending = capdef_pending = 0;
     if (!synced) return; /* something was lost: the next start must be conservative */
     int fd = open(clean_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || fsync_dir(data_dir_path) != 0)

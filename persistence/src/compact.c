@@ -483,6 +483,8 @@ int wlog_maintain(wlog *l) {
     if (!l || !l->opts.summarize)
         return 0;
     pthread_mutex_lock(&l->maint_mu);
+    if (l->opts.on_maintain)
+        l->opts.on_maintain(l->opts.ctx, l);
     wlog_write_indexes(l);
     int done = 0;
     pthread_mutex_lock(&l->mu);

@@ -105,6 +105,9 @@ typedef struct {
     /* Recovery reads every segment whole (checksums of every record), using
      * no index; indexes are still written. */
     bool ignore_indexes;
+    /* Called at the start of every maintenance pass, from the maintenance
+     * thread, no log lock held (the broker snapshots its definitions there). */
+    void (*on_maintain)(void *ctx, wlog *l);
 } wlog_opts;
 
 /* Replay callback: every valid record in position order. payload is only
