@@ -460,9 +460,15 @@ FIELDS = ["t", "phase", "fds", "sock_fds", "seg_fds", "deleted_fds", "maps", "rs
 class Soak:
     def __init__(self, args):
         self.a = args
-        self.root = tempfile.mkdtemp(prefix="warren-soak-")
-        os.mkdir(os.path.join(self.root, "data"))
-        self.broker = Broker(args.binary, data_dir=os.path.join(self.root, "data"), port=args.port)
+        if args.data_dir:  # the caller's: used as it is, kept
+            data = os.path.abspath(args.data_dir)
+            os.makedirs(data, exist_ok=True)
+            self.root = None
+        else:
+            self.root = tempfile.mkdtemp(prefix="warren-soak-")
+            data = os.path.join(self.root, "data")
+            os.mkdir(data)
+        self.broker = Broker(args.binary, data_dir=data, port=args.port)
         self.broker.binary_args = list(args.broker_arg or [])
         args.port = self.broker.port  # the workers connect there
         self.samples = []
@@ -782,10 +788,20 @@ class Soak:
         if p and p.poll() is None:
             p.kill()
             p.wait()
+        if self.root is None:
+            print("soak: data dir %s, broker log %s" % (self.broker.data_dir, self.broker.log_path))
+            return
         if passed and not self.a.keep:
             shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            print("soak: data dir and broker log kept in %s" % self.root)
+            return
+        log = os.path.join(self.broker.data_dir, "log")
+        if not self.a.keep and os.path.isdir(log):  # hundreds of MiB: keep their names only
+            segs = sorted(f for f in os.listdir(log) if f.endswith(".seg"))
+            for f in segs:
+                os.unlink(os.path.join(log, f))
+            print("soak: deleted the %d segment files (%s .. %s; --keep keeps them)"
+                  % (len(segs), segs[0] if segs else "-", segs[-1] if segs else "-"))
+        print("soak: data dir and broker log kept in %s" % self.root)
 
 
 def is_sanitized(binary):
@@ -828,6 +844,8 @@ def main():
     ap.add_argument("--stop-timeout", type=float, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the data dir and broker log")
+    ap.add_argument("--data-dir", help="use this data dir (created if missing, may hold an earlier run's "
+                    "definitions; kept) instead of a temporary one")
     ap.add_argument("--broker-arg", action="append", help="extra argument for warren (repeatable)")
     a = ap.parse_args()
     if a.warrenctl is None:
