@@ -123,7 +123,7 @@ void wlog_write_indexes(wlog *l) {
             wlog_seg *c = l->segs[i];
             if (c->noindex && c->sum.head)
                 wlog_sum_free(&c->sum);
-            if (!c->indexed && !c->noindex && !c->compacting && seg_sealed(l, c))
+            if (!c->indexed && !c->noindex && !c->compacting && !c->deleting && seg_sealed(l, c))
                 s = c;
         }
         if (!s) {
@@ -151,7 +151,7 @@ void wlog_write_indexes(wlog *l) {
 }
 
 static bool want_compact(const wlog *l, const wlog_seg *s, bool oldest) {
-    if (!seg_sealed(l, s) || !s->indexed || s->noindex || s->compacting || s->pins)
+    if (!seg_sealed(l, s) || !s->indexed || s->noindex || s->compacting || s->deleting || s->undeletable || s->pins)
         return false;
     size_t fresh = s->ndead - s->dead_base; /* deaths since the last compaction */
     if (s->live <= 0)
@@ -270,24 +270,7 @@ static int compact_copy(wlog *l, int from, int to, const uint32_t *kept, size_t 
 static bool compact_delete(wlog *l, wlog_seg *s) {
     if (s->pins)
         return false;
-    uint32_t num = s->num;
-    int fd = s->fd;
-    wlog_seg_remove(l, s);
-    l->gen++;
-    pthread_mutex_unlock(&l->mu);
-    if (fd >= 0)
-        l->io->close(fd);
-    char path[PATH_MAX];
-    wlog_idx_path(path, sizeof path, l->dir, num);
-    l->io->unlink(path);
-    wlog_seg_path(path, sizeof path, l->dir, num);
-    if (l->io->unlink(path) != 0 && errno != ENOENT)
-        wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot delete %s: %s", path, strerror(errno));
-    else
-        wlog_logf(l->opts.log, l->opts.ctx, 2, "deleted segment %s: nothing in it is needed any more", path);
-    l->io->fsync_dir(l->dir);
-    pthread_mutex_lock(&l->mu);
-    return true;
+    return wlog_seg_delete(l, s, "nothing in it is needed any more");
 }
 
 static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool indexed) {
