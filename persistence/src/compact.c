@@ -407,8 +407,12 @@ static int compact_one(wlog *l, wlog_seg *s) {
     }
     if (!rc)
         rc = compact_copy(l, from, to, kept_all, c.nentries, end);
+    /* as long as the old file, and never shorter than end: the last marker's
+     * hole must lie inside the file (a segment filled to its last byte, or cut
+     * at end by a recovery, is exactly end long) */
+    uint64_t size = (uint64_t)st.st_size > end ? (uint64_t)st.st_size : end;
     errno = 0;
-    if (!rc && (uint64_t)st.st_size > end && l->io->ftruncate(to, st.st_size) != 0)
+    if (!rc && l->io->ftruncate(to, (off_t)size) != 0)
         rc = cerr();
     errno = 0;
     if (!rc && l->io->fdatasync(to) != 0)
