@@ -163,7 +163,7 @@ typedef struct {
     wlog *l;
     uint32_t num;
     const uint32_t *dead; /* sorted */
-    size_t ndead;
+    size_t ndead;         /* deaths seen by this compaction: s->dead[0 .. ndead) */
     uint32_t *kept; /* offsets kept, in order */
     size_t nkept;
     uint8_t *ents;  /* entries of the kept records */
@@ -294,11 +294,19 @@ static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool 
     s->kept = kept;
     s->nkept = kept ? nk : 0;
     s->compacted = kept != NULL; /* without the list every record counts as present */
-    size_t w = 0; /* deaths of records that stay (multi-reference ones) */
-    for (size_t i = 0; i < s->ndead; i++)
+    /* deaths of records that stay (multi-reference ones); those that came
+     * during the compaction were not seen by it: they stay fresh */
+    size_t w = 0, base = 0;
+    for (size_t i = 0; i < s->ndead; i++) {
+        if (i == c->ndead)
+            base = w;
         if (!kept || in_sorted(kept, nk, s->dead[i]))
             s->dead[w++] = s->dead[i];
-    s->ndead = s->dead_base = w;
+    }
+    if (c->ndead >= s->ndead)
+        base = w;
+    s->ndead = w;
+    s->dead_base = base;
     if (c->dropped_refs)
         l->gen++;
     s->gen_seen = l->gen;
@@ -369,7 +377,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
         s->gen_seen = l->gen;
-        s->dead_base = s->ndead;
+        s->dead_base = nd; /* later deaths stay fresh */
         goto done;
     }
     if (c.nentries == 0) {
