@@ -100,6 +100,11 @@ static int seg_init_file(wlog *l, int fd, uint32_t num) {
 
 int wlog_seg_create(wlog *l, wlog_seg *s) {
     char path[PATH_MAX];
+    /* An index of an earlier segment with this number (its unlink lost in a
+     * crash) would look valid for the new one: gone before the directory
+     * sync that makes the new file durable. */
+    wlog_idx_path(path, sizeof path, l->dir, s->num);
+    l->io->unlink(path);
     wlog_seg_path(path, sizeof path, l->dir, s->num);
     errno = 0;
     int fd = l->io->open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

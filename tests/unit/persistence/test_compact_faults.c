@@ -915,3 +915,51 @@ Test(cfaults, random_rounds_against_the_model, .timeout = 600) {
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
         random_run(seeds[i]);
 }
+
+/* ---- 8. an index left over from an earlier segment of the same number ---- */
+Test(cfaults, a_stale_index_of_a_reused_segment_number_is_never_trusted) {
+    /* a first log, whose segment 3 gets an index */
+    model a = {0};
+    wlog *l = open_log(dir, SEG, NULL, -1);
+    uint32_t id = 100000;
+    while (a.n == 0 || WLOG_SEG(a.v[a.n - 1].pos) < 5)
+        put_msg(l, &a, id++, 1);
+    cr_assert_eq(wlog_sync(l), 0);
+    wlog_maintain(l);
+    wlog_close(&l);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%020u.idx", dir, 3u);
+    int fd = open(p, O_RDONLY);
+    cr_assert(fd >= 0);
+    static uint8_t idx[1 << 16];
+    ssize_t n = read(fd, idx, sizeof idx);
+    close(fd);
+    cr_assert_gt(n, 32);
+    model_free(&a);
+    /* a new log in the same place; the old index of segment 3 survived (its
+     * unlink was lost in a crash, say) when segment 3 is created again */
+    t_rmrf(dir);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    model m = {0};
+    l = open_log(dir, SEG, NULL, -1);
+    id = 0;
+    while (m.n == 0 || WLOG_SEG(m.v[m.n - 1].pos) < 2)
+        put_msg(l, &m, id++, 2); /* different records: 2 refs, other ids */
+    cr_assert_eq(wlog_sync(l), 0);
+    fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_eq(write(fd, idx, (size_t)n), n);
+    close(fd);
+    while (WLOG_SEG(m.v[m.n - 1].pos) < 4)
+        put_msg(l, &m, id++, 2);
+    cr_assert_eq(wlog_sync(l), 0);
+    char img[4200]; /* crash before any maintenance pass */
+    snprintf(img, sizeof img, "%s-img", dir);
+    copy_dir(dir, img);
+    wlog_close(&l);
+    rset r = {0};
+    l = reopen_check("stale index", img, SEG, &m, &r);
+    wlog_close(&l);
+    t_rmrf(img);
+    rset_free(&r);
+    model_free(&m);
+}
