@@ -963,3 +963,34 @@ Test(cfaults, a_stale_index_of_a_reused_segment_number_is_never_trusted) {
     rset_free(&r);
     model_free(&m);
 }
+
+/* ---- 9. wlog_close while the maintenance thread is busy ---- */
+Test(cfaults, close_during_maintenance_loses_and_resurrects_nothing, .timeout = 120) {
+    model m = {0};
+    rset r = {0};
+    uint32_t id = 0;
+    rnd_state = 777;
+    wlog *l = open_log(dir, SEG, NULL, 1);
+    wlog_reclaim(l);
+    for (int round = 0; round < 25; round++) {
+        for (int i = 0; i < 150; i++)
+            put_msg(l, &m, id++, (uint8_t)(1 + rnd() % 2));
+        for (size_t i = 0; i < m.n; i++) /* most of everything dies */
+            if (m.v[i].alive && rnd() % 10)
+                for (int q = 0; q < m.v[i].refs; q++)
+                    if (m.v[i].alive & (1u << q))
+                        ack(l, &m.v[i], q);
+        cr_assert_eq(wlog_sync(l), 0);
+        usleep(rnd() % 4000); /* the maintenance thread is somewhere in a pass */
+        wlog_close(&l);
+        char what[64];
+        snprintf(what, sizeof what, "close during maintenance, round %d", round);
+        rset_free(&r);
+        l = open_log(dir, SEG, &r, 1);
+        check(what, l, &m, &r);
+        restore(l, &r);
+    }
+    wlog_close(&l);
+    rset_free(&r);
+    model_free(&m);
+}
