@@ -472,6 +472,7 @@ static void fault_round(int kind, int at, bool *reached) {
     char *d = t_mkdtemp();
     model m = {0};
     rset r = {0};
+    int fds = t_count_fds();
     wlog *l = open_log(d, SEG, NULL, -1);
     build(l, &m);
     wlog_maintain(l); /* indexes only: reclaim is not armed yet */
@@ -491,6 +492,7 @@ static void fault_round(int kind, int at, bool *reached) {
         if (m.v[i].alive)
             cr_assert(readable(l, &m.v[i]), "%s: live message %u unreadable after more passes", what, m.v[i].id);
     wlog_close(&l);
+    cr_assert_eq(t_count_fds(), fds, "%s: file descriptors leaked", what);
     l = reopen_check(what, d, SEG, &m, &r);
     maintain_until_stable(l);
     wlog_close(&l);
@@ -515,7 +517,6 @@ static void fault_kind(int kind) {
             break;
     }
     cr_assert_gt(tried, 1, "%s: the maintenance pass made no such call", f_names[kind]);
-    fprintf(stderr, "%s: %d rounds\n", f_names[kind], tried);
 }
 
 Test(cfaults, every_open_of_a_maintenance_pass_fails_in_turn, .timeout = 300) { fault_kind(F_OPEN); }
