@@ -123,7 +123,7 @@ void wlog_write_indexes(wlog *l) {
             wlog_seg *c = l->segs[i];
             if (c->noindex && c->sum.head)
                 wlog_sum_free(&c->sum);
-            if (!c->indexed && !c->noindex && !c->compacting && seg_sealed(l, c))
+            if (!c->indexed && !c->noindex && !c->compacting && !c->deleting && seg_sealed(l, c))
                 s = c;
         }
         if (!s) {
@@ -151,7 +151,7 @@ void wlog_write_indexes(wlog *l) {
 }
 
 static bool want_compact(const wlog *l, const wlog_seg *s, bool oldest) {
-    if (!seg_sealed(l, s) || !s->indexed || s->noindex || s->compacting || s->pins)
+    if (!seg_sealed(l, s) || !s->indexed || s->noindex || s->compacting || s->deleting || s->undeletable || s->pins)
         return false;
     size_t fresh = s->ndead - s->dead_base; /* deaths since the last compaction */
     if (s->live <= 0)
@@ -163,7 +163,7 @@ typedef struct {
     wlog *l;
     uint32_t num;
     const uint32_t *dead; /* sorted */
-    size_t ndead;
+    size_t ndead;         /* deaths seen by this compaction: s->dead[0 .. ndead) */
     uint32_t *kept; /* offsets kept, in order */
     size_t nkept;
     uint8_t *ents;  /* entries of the kept records */
@@ -270,24 +270,7 @@ static int compact_copy(wlog *l, int from, int to, const uint32_t *kept, size_t 
 static bool compact_delete(wlog *l, wlog_seg *s) {
     if (s->pins)
         return false;
-    uint32_t num = s->num;
-    int fd = s->fd;
-    wlog_seg_remove(l, s);
-    l->gen++;
-    pthread_mutex_unlock(&l->mu);
-    if (fd >= 0)
-        l->io->close(fd);
-    char path[PATH_MAX];
-    wlog_idx_path(path, sizeof path, l->dir, num);
-    l->io->unlink(path);
-    wlog_seg_path(path, sizeof path, l->dir, num);
-    if (l->io->unlink(path) != 0 && errno != ENOENT)
-        wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot delete %s: %s", path, strerror(errno));
-    else
-        wlog_logf(l->opts.log, l->opts.ctx, 2, "deleted segment %s: nothing in it is needed any more", path);
-    l->io->fsync_dir(l->dir);
-    pthread_mutex_lock(&l->mu);
-    return true;
+    return wlog_seg_delete(l, s, "nothing in it is needed any more");
 }
 
 static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool indexed) {
@@ -311,11 +294,19 @@ static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool 
     s->kept = kept;
     s->nkept = kept ? nk : 0;
     s->compacted = kept != NULL; /* without the list every record counts as present */
-    size_t w = 0; /* deaths of records that stay (multi-reference ones) */
-    for (size_t i = 0; i < s->ndead; i++)
+    /* deaths of records that stay (multi-reference ones); those that came
+     * during the compaction were not seen by it: they stay fresh */
+    size_t w = 0, base = 0;
+    for (size_t i = 0; i < s->ndead; i++) {
+        if (i == c->ndead)
+            base = w;
         if (!kept || in_sorted(kept, nk, s->dead[i]))
             s->dead[w++] = s->dead[i];
-    s->ndead = s->dead_base = w;
+    }
+    if (c->ndead >= s->ndead)
+        base = w;
+    s->ndead = w;
+    s->dead_base = base;
     if (c->dropped_refs)
         l->gen++;
     s->gen_seen = l->gen;
@@ -373,6 +364,9 @@ static int compact_one(wlog *l, wlog_seg *s) {
     if (rc != 0) {
         wlog_logf(l->opts.log, l->opts.ctx, 1, "segment %u: index unreadable, not compacted (recovery will read the segment)",
                   (unsigned)num);
+        char ip[PATH_MAX]; /* it may not describe the file (another end): never to be trusted */
+        wlog_idx_path(ip, sizeof ip, l->dir, num);
+        l->io->unlink(ip);
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
         s->indexed = false;
@@ -386,7 +380,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
         s->gen_seen = l->gen;
-        s->dead_base = s->ndead;
+        s->dead_base = nd; /* later deaths stay fresh */
         goto done;
     }
     if (c.nentries == 0) {
@@ -424,8 +418,12 @@ static int compact_one(wlog *l, wlog_seg *s) {
     }
     if (!rc)
         rc = compact_copy(l, from, to, kept_all, c.nentries, end);
+    /* as long as the old file, and never shorter than end: the last marker's
+     * hole must lie inside the file (a segment filled to its last byte, or cut
+     * at end by a recovery, is exactly end long) */
+    uint64_t size = (uint64_t)st.st_size > end ? (uint64_t)st.st_size : end;
     errno = 0;
-    if (!rc && (uint64_t)st.st_size > end && l->io->ftruncate(to, st.st_size) != 0)
+    if (!rc && l->io->ftruncate(to, (off_t)size) != 0)
         rc = cerr();
     errno = 0;
     if (!rc && l->io->fdatasync(to) != 0)

@@ -153,6 +153,10 @@ struct wlog_seg {
     uint32_t *kept;        /* after a compaction: sorted offsets of the records kept */
     size_t nkept;
     bool compacted, compacting;
+    /* Being deleted (or its deletion may not be durable): still in the table,
+     * so wlog_present/wlog_first still count it, but wlog_read says ENOENT. */
+    bool deleting;
+    bool undeletable;      /* unlink failed: never tried again (in order: blocks reclaim) */
     uint64_t gen_seen;     /* l->gen when it was last compacted */
 };
 
@@ -177,6 +181,7 @@ struct wlog {
     uint64_t fail_seq, fail_reported; /* failures so far / seen by wlog_sync */
     wlog_pos first_unreported_fail;   /* from of the oldest unreported failure */
     bool closing, reclaim_armed, reclaim_wanted, syncer_idle;
+    int unlinking; /* deletions in progress (wlog_seg_delete); done_cv is broadcast when one ends */
     /* maintenance (compact.c): index files and compaction */
     pthread_t maint;
     bool maint_started, maint_wanted;
@@ -200,6 +205,12 @@ void wlog_batch_clear(wlog_batch *b);
 void wlog_batch_destroy(wlog_batch *b);
 /* Deletes every deletable segment (mu held; drops it while unlinking). */
 int wlog_reclaim_locked(wlog *l);
+/* Deletes the files of s (pins 0, mu held; dropped meanwhile). s stays in the
+ * table, marked deleting, until the unlink is durable (directory synced), so
+ * nothing that relies on it being gone (a compaction dropping the acks of its
+ * messages) can reach the disk first. true: deleted and removed; false: kept
+ * (unlink failed: undeletable; directory sync failed: a deleting tombstone). */
+bool wlog_seg_delete(wlog *l, wlog_seg *s, const char *why);
 
 /* summary.c: index entries and <num>.idx files */
 /* Appends one entry to s's in-memory summary (mu held, or before the

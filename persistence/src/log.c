@@ -177,6 +177,8 @@ int wlog_reclaim(wlog *l) {
     pthread_mutex_lock(&l->mu);
     l->reclaim_armed = true;
     int n = wlog_reclaim_locked(l);
+    while (l->unlinking) /* deletions the syncer or a compaction started: done when this returns */
+        pthread_cond_wait(&l->done_cv, &l->mu);
     pthread_mutex_unlock(&l->mu);
     return n;
 }
@@ -185,7 +187,7 @@ int wlog_segment_count(wlog *l) {
     int n = 0;
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < l->nsegs; i++)
-        n += l->segs[i]->created;
+        n += l->segs[i]->created && !l->segs[i]->deleting;
     pthread_mutex_unlock(&l->mu);
     return n;
 }

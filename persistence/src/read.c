@@ -72,7 +72,7 @@ int wlog_read(wlog *l, wlog_pos pos, uint8_t *type, void *buf, size_t cap, size_
     int rc = WLOG_ENOENT;
     if (l->closing)
         rc = WLOG_ECLOSED;
-    else if (s && WLOG_OFF(pos) >= WLOG_HEADER_SIZE && pos < WLOG_POS(l->tail_seg, l->tail_off)) {
+    else if (s && !s->deleting && WLOG_OFF(pos) >= WLOG_HEADER_SIZE && pos < WLOG_POS(l->tail_seg, l->tail_off)) {
         rc = read_batch(l->active, pos, &t, buf, cap, &n);
         if (rc == 0)
             rc = read_batch(l->inflight, pos, &t, buf, cap, &n);

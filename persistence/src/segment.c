@@ -100,6 +100,11 @@ static int seg_init_file(wlog *l, int fd, uint32_t num) {
 
 int wlog_seg_create(wlog *l, wlog_seg *s) {
     char path[PATH_MAX];
+    /* An index of an earlier segment with this number (its unlink lost in a
+     * crash) would look valid for the new one: gone before the directory
+     * sync that makes the new file durable. */
+    wlog_idx_path(path, sizeof path, l->dir, s->num);
+    l->io->unlink(path);
     wlog_seg_path(path, sizeof path, l->dir, s->num);
     errno = 0;
     int fd = l->io->open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -119,13 +124,14 @@ int wlog_seg_create(wlog *l, wlog_seg *s) {
 }
 
 /* A segment can go when it is older than the head, fully processed by the
- * syncer, dead and unused. */
+ * syncer, dead and unused. In order, one that is being deleted (or could not
+ * be) stops the scan: a newer one may hold the acks of its messages. */
 static wlog_seg *reclaim_pick(wlog *l) {
     for (int i = 0; i < l->nsegs; i++) {
         wlog_seg *s = l->segs[i];
         if (s->num >= l->tail_seg || s->num >= WLOG_SEG(l->done))
             break;
-        if (s->live <= 0 && s->pins == 0 && !s->compacting)
+        if (s->live <= 0 && s->pins == 0 && !s->compacting && !s->deleting && !s->undeletable)
             return s;
         if (l->opts.reclaim_in_order)
             break;
@@ -133,36 +139,60 @@ static wlog_seg *reclaim_pick(wlog *l) {
     return NULL;
 }
 
+bool wlog_seg_delete(wlog *l, wlog_seg *s, const char *why) {
+    uint32_t num = s->num;
+    int fd = s->fd;
+    bool created = s->created;
+    s->deleting = true; /* no reader pins it from now on */
+    s->fd = -1;
+    l->unlinking++;
+    pthread_mutex_unlock(&l->mu);
+    if (fd >= 0)
+        l->io->close(fd);
+    int err = 0;
+    bool synced = true;
+    char path[PATH_MAX];
+    if (created) {
+        wlog_idx_path(path, sizeof path, l->dir, num);
+        l->io->unlink(path); /* the index first: a segment without one is walked */
+        wlog_seg_path(path, sizeof path, l->dir, num);
+        errno = 0;
+        if (l->io->unlink(path) != 0 && errno != ENOENT)
+            err = errno ? errno : EIO;
+        errno = 0;
+        if (!err && l->io->fsync_dir(l->dir) != 0)
+            synced = false;
+        if (err)
+            wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot delete %s: %s (kept, with every record that names it)",
+                      path, strerror(err));
+        else if (!synced)
+            wlog_logf(l->opts.log, l->opts.ctx, 0,
+                      "deleted %s but cannot sync the directory: %s (what names it is kept)", path, strerror(errno));
+        else
+            wlog_logf(l->opts.log, l->opts.ctx, 2, "deleted segment %s: %s", path, why);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->unlinking--;
+    pthread_cond_broadcast(&l->done_cv);
+    if (err) {
+        s->deleting = false;
+        s->undeletable = true;
+        return false;
+    }
+    if (!synced)
+        return false; /* stays a tombstone: wlog_present keeps answering "may be on disk" */
+    wlog_seg_remove(l, s);
+    l->gen++; /* acks that pointed into it are not needed any more */
+    return true;
+}
+
 int wlog_reclaim_locked(wlog *l) {
     int deleted = 0;
     wlog_seg *s;
     while ((s = reclaim_pick(l)) != NULL) {
-        uint32_t num = s->num;
-        int fd = s->fd;
         bool created = s->created;
-        wlog_seg_remove(l, s);
-        l->gen++; /* acks that pointed into it are not needed any more */
-        pthread_mutex_unlock(&l->mu);
-        if (fd >= 0)
-            l->io->close(fd);
-        if (created) {
-            char path[PATH_MAX];
-            wlog_idx_path(path, sizeof path, l->dir, num);
-            l->io->unlink(path); /* the index first: a segment without one is walked */
-            wlog_seg_path(path, sizeof path, l->dir, num);
-            errno = 0;
-            if (l->io->unlink(path) != 0 && errno != ENOENT)
-                wlog_logf(l->opts.log, l->opts.ctx, 0, "cannot delete %s: %s", path, strerror(errno));
-            else
-                wlog_logf(l->opts.log, l->opts.ctx, 2, "deleted dead segment %s", path);
-        }
-        pthread_mutex_lock(&l->mu);
-        deleted += created;
-    }
-    if (deleted) {
-        pthread_mutex_unlock(&l->mu);
-        l->io->fsync_dir(l->dir);
-        pthread_mutex_lock(&l->mu);
+        if (wlog_seg_delete(l, s, "dead") && created)
+            deleted++;
     }
     return deleted;
 }
