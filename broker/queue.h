@@ -155,8 +155,13 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivere
 /* A message left q without requeue (reject/nack): dead-letter it if q has a
  * dead-letter exchange, else ack it in the log. Takes the reference. */
 void queue_discard(queue *q, msg *m);
-/* Recovery: append the message whose record is at pos; its body stays on disk. */
-void queue_restore(queue *q, uint64_t pos, bool redelivered);
+/* Recovery: append the message whose record is at pos; its body stays on disk.
+ * exp: when it expires (monotonic ms, already past for one whose TTL ran out
+ * while the broker was down: it is expired, or dead-lettered, at once), 0 =
+ * never, or QUEUE_EXP_UNKNOWN for a record without an enqueue time (the
+ * queue's x-message-ttl then counts from now). */
+#define QUEUE_EXP_UNKNOWN UINT64_MAX
+void queue_restore(queue *q, uint64_t pos, bool redelivered, uint64_t exp);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
  * caller owns e->m's reference; it may be lazy, see message.h) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);

@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "amq/methods.h"
 #include "access.h"
 #include "amq/table.h"
 #include "config.h"
+#include "qfeat.h"
+#include "qsched.h"
 #include "queue.h"
 #include "u64set.h"
 #include "util.h"
@@ -29,6 +32,11 @@ enum {
     REC_PURGE = 4,     /* u64 qid */
     REC_DELAYED = 5,   /* u64 fire (wall-clock ms) | str8 vhost | then as REC_MSG with n = 0 */
     REC_DELAYED_DONE = 6, /* u64 pos of the REC_DELAYED that fired */
+    /* A message that can expire (its own expiration, or a durable queue it went to has
+     * x-message-ttl): as REC_MSG with, right after the queue ids (inside the summary),
+     * u64 enqueued (wall-clock ms) | u64 own TTL in ms + 1 (0 = none), so that its
+     * expiry counts from its enqueue across restarts, as RabbitMQ's. */
+    REC_MSG_T = 7,
     REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
     REC_X_DELETE = 11,  /* str8 name */
     REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
@@ -49,6 +57,7 @@ enum {
 #define STORE_FORMAT 2
 
 static wlog *log_;
+static uint64_t first_pos; /* records below were written before this start */
 static wdefs *defs;
 static _Atomic uint64_t next_qid = 1;
 static bool replaying;
@@ -304,10 +313,23 @@ void store_perm_set(const char *u, const char *v, const char *c, const char *w, 
 
 bool store_initialised(void) { return initialised; }
 
+static uint64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool queue_ttl(const queue *q) { return q->feat && q->feat->msg_ttl >= 0; }
+
 uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     if (!log_ || m->delivery_mode != 2) return 0;
     size_t nd = 0;
-    for (size_t i = 0; i < n; i++) nd += qs[i]->qid != 0;
+    bool timed = m->ttl >= 0; /* plain messages to plain queues keep the old record: no time */
+    for (size_t i = 0; i < n; i++)
+        if (qs[i]->qid) {
+            nd++;
+            timed |= queue_ttl(qs[i]);
+        }
     if (!nd) return 0;
     amq_bytes x = msg_exchange(m), rk = msg_rk(m), props = msg_props(m);
     enc e;
@@ -315,11 +337,15 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     put_le(&e, nd, 2);
     for (size_t i = 0; i < n; i++)
         if (qs[i]->qid) put_le(&e, qs[i]->qid, 8);
+    if (timed) {
+        put_le(&e, wall_ms(), 8);
+        put_le(&e, m->ttl >= 0 ? (uint64_t)m->ttl + 1 : 0, 8);
+    }
     put_str8(&e, x);
     put_str8(&e, rk);
     put_blob(&e, props);
     struct iovec iov[2] = {{e.p, e.n}, {msg_body(m), (size_t)m->body_len}};
-    uint64_t pos = wlog_appendv_live(log_, REC_MSG, iov, 2, (int)nd);
+    uint64_t pos = wlog_appendv_live(log_, timed ? REC_MSG_T : REC_MSG, iov, 2, (int)nd);
     enc_free(&e);
     if (!pos) {
         log_err("durable log: cannot append a message of %llu bytes", (unsigned long long)m->body_len);
@@ -404,6 +430,8 @@ typedef struct rq {
     uint64_t qid;
     queue *q;
     uint64_t *pos;
+    uint64_t *exp; /* parallel to pos, wall-clock expiry (0 = never, 1 = no time recorded);
+                      allocated only once a message of this queue can expire */
     size_t n, cap;
 } rq;
 
@@ -625,12 +653,30 @@ static int replay_snapshot(void *ctx, wlog_pos pos, uint8_t type, const void *p,
     return 0;
 }
 
-static void rq_push(rq *r, uint64_t pos) {
+#define EXP_NO_TIME 1 /* a record without an enqueue time (REC_MSG) */
+
+static void rq_push(rq *r, uint64_t pos, uint64_t exp) {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 64;
         r->pos = xrealloc(r->pos, r->cap * sizeof *r->pos);
+        if (r->exp) r->exp = xrealloc(r->exp, r->cap * sizeof *r->exp);
     }
+    if (exp != EXP_NO_TIME && !r->exp) { /* the first message of this queue that can expire */
+        r->exp = xmalloc(r->cap * sizeof *r->exp);
+        for (size_t k = 0; k < r->n; k++) r->exp[k] = EXP_NO_TIME;
+    }
+    if (r->exp) r->exp[r->n] = exp;
     r->pos[r->n++] = pos;
+}
+
+/* Wall-clock expiry in queue r of a message enqueued at enq with its own TTL
+ * (-1 = none): the lower TTL wins, as at runtime. 0 = never. */
+static uint64_t rq_expiry(const rq *r, uint64_t enq, int64_t own) {
+    int64_t t = own;
+    if (queue_ttl(r->q) && (t < 0 || r->q->feat->msg_ttl < t)) t = r->q->feat->msg_ttl;
+    if (t < 0) return 0;
+    uint64_t e = enq + (uint64_t)t;
+    return e > EXP_NO_TIME ? e : EXP_NO_TIME + 1;
 }
 
 static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
@@ -642,11 +688,21 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         return 0;
     }
     switch (type) {
-    case REC_MSG: {
-        uint64_t n = get_le(&d, 2);
+    case REC_MSG:
+    case REC_MSG_T: {
+        uint64_t n = get_le(&d, 2), enq = 0;
+        int64_t own = -1;
+        if (type == REC_MSG_T) { /* the times follow the queue ids */
+            dec t = d;
+            get_raw(&t, (size_t)n * 8);
+            enq = get_le(&t, 8);
+            uint64_t o = get_le(&t, 8);
+            own = o ? (int64_t)(o - 1) : -1;
+            if (!t.ok) type = REC_MSG; /* cannot happen (CRC-checked): restore it without a time */
+        }
         for (uint64_t i = 0; i < n && d.ok; i++) {
             rq *r = rq_find(get_le(&d, 8));
-            if (r && r->q) rq_push(r, pos);
+            if (r && r->q) rq_push(r, pos, type == REC_MSG_T ? rq_expiry(r, enq, own) : EXP_NO_TIME);
             else dead_push(pos);
         }
         R.msgs++;
@@ -697,7 +753,7 @@ msg *store_materialize(msg *m) {
 static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn);
 
 /* Read a message record back into memory. */
-msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); }
+msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); } /* or REC_MSG_T */
 
 msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
 
@@ -706,7 +762,9 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     uint8_t type;
     size_t len;
     uint8_t small[4096];
-    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 || type != want) return NULL;
+    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 ||
+        (type != want && !(want == REC_MSG && type == REC_MSG_T)))
+        return NULL;
     uint8_t *buf = small;
     if (len > sizeof small) {
         buf = xmalloc(len);
@@ -721,8 +779,12 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
         amq_bytes vn = get_str8(&d);
         if (d.ok && vhostn) snprintf(vhost, vhostn, "%.*s", (int)vn.len, vn.p);
     }
-    uint64_t n = get_le(&d, 2);
+    uint64_t n = get_le(&d, 2), own = 0;
     get_raw(&d, (size_t)n * 8);
+    if (type == REC_MSG_T) {
+        get_le(&d, 8);
+        own = get_le(&d, 8);
+    }
     amq_bytes x = get_str8(&d), rk = get_str8(&d), props = get_blob(&d);
     msg *m = NULL;
     if (d.ok) {
@@ -733,6 +795,8 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
             m->body_have = body.len;
             m->pos = pos;
             m->delivery_mode = 2; /* only persistent messages are logged */
+            if (own) m->ttl = (int64_t)(own - 1);
+            m->recovered = want == REC_MSG && pos < first_pos;
             amq_basic_props bp;
             if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK && (bp.flags & AMQ_BASIC_PROP_PRIORITY))
                 m->priority = bp.priority;
@@ -743,12 +807,13 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
 }
 
 static void restore_messages(void) {
-    uint64_t restored = 0;
+    uint64_t restored = 0, wall = wall_ms(), mono = now_ms();
     for (size_t i = 0; i < R.nqs; i++) {
         rq *r = &R.qs[i];
         if (!r->q) {
             rq_drop_all(r);
             free(r->pos);
+            free(r->exp);
             continue;
         }
         for (size_t k = 0; k < r->n; k++) {
@@ -757,11 +822,16 @@ static void restore_messages(void) {
                 dead_push(r->pos[k]);
                 continue;
             }
-            queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key));
+            /* The expiry counts from the enqueue: one that passed while the broker was
+             * down is already due (expired, or dead-lettered, once recovery is done). */
+            uint64_t xw = r->exp ? r->exp[k] : EXP_NO_TIME;
+            uint64_t exp = xw == EXP_NO_TIME ? QUEUE_EXP_UNKNOWN : !xw ? 0 : xw > wall ? mono + (xw - wall) : mono - 1;
+            queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key), exp);
             wlog_live(log_, r->pos[k], 1);
             restored++;
         }
         free(r->pos);
+        free(r->exp);
     }
     free(R.qs);
     uint64_t delayed = 0;
@@ -943,11 +1013,13 @@ static size_t wl_summarize(void *ctx, uint8_t type, const void *head, size_t hea
     const uint8_t *p = head;
     *refs = 0;
     switch (type) {
-    case REC_MSG: {
+    case REC_MSG:
+    case REC_MSG_T: {
         if (headlen < 2) return len;
         uint32_t n = p[0] | (uint32_t)p[1] << 8;
         *refs = n;
-        return 2 + (size_t)n * 8; /* the queue ids; exchange, key, properties and body stay in the segment */
+        /* the queue ids (and times); exchange, key, properties and body stay in the segment */
+        return 2 + (size_t)n * 8 + (type == REC_MSG_T ? 16 : 0);
     }
     case REC_DELAYED:
         *refs = 1;
@@ -1003,11 +1075,13 @@ int store_open(const char *data_dir) {
     u64set_init(&R.dead);
     u64set_init(&R.delivered);
     u64set_init(&R.fired);
+    qsched_hold(true); /* expiries found at recovery run once every queue is back */
     replaying = true;
     int rc = wdefs_open(data_dir, NULL, replay_snapshot, NULL, &defs);
     if (rc) {
         log_err("cannot open the definitions in %s: %s", data_dir, wlog_strerror(rc));
         replaying = false;
+        qsched_hold(false);
         return -1;
     }
     /* Ack records are not counted live, so segments go oldest first: a segment
@@ -1024,13 +1098,16 @@ int store_open(const char *data_dir) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
         replaying = false;
         wdefs_close(&defs);
+        qsched_hold(false);
         return -1;
     }
+    first_pos = wlog_tail(log_);
     restore_messages();
     replaying = false;
     if (!initialised && first_boot_cb) first_boot_cb(); /* recorded, then covered by the snapshot */
     initialised = true;
     if (snapshot() == 0) wlog_reclaim(log_);
+    qsched_hold(false);
     log_info("durable log recovered in %llu ms (%d segment file(s))", (unsigned long long)(now_ms() - t0),
              wlog_segment_count(log_));
     return 0;
