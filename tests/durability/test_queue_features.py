@@ -319,13 +319,14 @@ def dead_lettered(ch, q):
         out.append((body.decode(), d["queue"], d["reason"], int(d["count"]), d.get("original-expiration")))
 
 
-def ttl_scenario(b, mode, ttl, short, down):
+def ttl_scenario(b, mode, ttl, short, down, pad=0):
     """Durable queues with x-message-ttl (ttl ms, and short ms that runs out
     while the broker is down) and per-message expirations, dead-lettered to
     'ttl-dead': across a restart (graceful or kill -9, after down s) a
     message's TTL counts from its original enqueue, as RabbitMQ keeps it, and
     one whose TTL ran out while down is dead-lettered (reason expired) at
-    recovery, never delivered. Returns the enqueue and restart times."""
+    recovery, never delivered. pad: bytes of other messages published after
+    them (to seal their log segment). Returns the enqueue and restart times."""
     c = connect(b)
     ch = c.channel()
     ch.confirm_delivery()
@@ -351,6 +352,10 @@ def ttl_scenario(b, mode, ttl, short, down):
     pub("ttl-plain", "p1")
     pub("ttl-plain", "p-exp", str(short))
     pub("ttl-plain", "p2")
+    if pad:
+        ch.queue_declare("ttl-pad", durable=True)
+        for _ in range(pad // 16384):
+            pub("ttl-pad", "x" * 16384)
     time.sleep(max(0.0, t0 + down - time.time()))
     if mode == "kill9":
         b.kill9()
@@ -407,12 +412,22 @@ def ttl_scenario(b, mode, ttl, short, down):
 
 def ttl_survives_restart(binary):
     """Message TTL counts from the enqueue across a graceful restart and kill -9."""
-    for mode in ("graceful", "kill9"):
+    for mode, small in (("graceful", False), ("kill9", False), ("graceful", True)):
         b = Broker(binary)
+        if small:  # 1 MiB segments: the records are replayed from their segment's index (summaries)
+            conf = os.path.join(b.data_dir + ".conf")
+            with open(conf, "w") as f:
+                f.write("log.segment_size = 1MiB\n")
+            b.binary_args += ["--config", conf]
         b.start()
         try:
-            t0, t_up, t_exp = ttl_scenario(b, mode, 3000, 1000, 0.5)
-            print("ttl %s: restarted at +%.2f s, expired at +%.2f s (TTL 3 s)" % (mode, t_up - t0, t_exp - t0))
+            t0, t_up, t_exp = ttl_scenario(b, mode, 3000, 1000, 0.5, pad=1536 * 1024 if small else 0)
+            print("ttl %s%s: restarted at +%.2f s, expired at +%.2f s (TTL 3 s)" %
+                  (mode, " (small segments)" if small else "", t_up - t0, t_exp - t0))
+            if small:
+                import re
+                n = re.findall(r"recovery: (\d+) segment\(s\) replayed from their index", b.log())
+                assert n and int(n[0]) >= 1, n
             # and again: nothing comes back after a clean restart
             b.stop()
             b.start()
@@ -426,6 +441,8 @@ def ttl_survives_restart(binary):
             if b.proc and b.proc.poll() is None:
                 b.kill9()
             shutil.rmtree(b.data_dir, ignore_errors=True)
+            if small:
+                os.unlink(conf)
     print("ok ttl_survives_restart")
 
 
