@@ -576,7 +576,15 @@ static msg *quorum_return(queue *q, msg *m) {
     return c;
 }
 
+static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back);
+
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    requeue(q, m, seq, exp, redelivered, false);
+}
+
+void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp) { requeue(q, m, seq, exp, true, q->quorum); }
+
+static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back) {
     if (q->quorum && !(m = quorum_return(q, m))) return;
     uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
@@ -589,6 +597,7 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivere
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
+    if (back) seq = q->next_seq++; /* behind everything ready */
     if (p) q->lanes_n++;
     ring_insert_sorted(requeued_ring(q, p),
                        (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});

@@ -152,6 +152,11 @@ bool queue_unused_since(queue *q, uint64_t now);
 /* Put a message back at its original position (takes ownership of the
  * caller's reference on m) and dispatch. exp: its expiry as delivered. */
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
+/* The same for a client's explicit requeue (basic.reject/nack requeue=true,
+ * basic.recover): a quorum queue puts the message at its back, as RabbitMQ
+ * 3.10's do (a consumer or channel that goes away returns its messages to
+ * their places, queue_requeue); other queues keep its place. */
+void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp);
 /* A message left q without requeue (reject/nack): dead-letter it if q has a
  * dead-letter exchange, else ack it in the log. Takes the reference. */
 void queue_discard(queue *q, msg *m);
