@@ -446,7 +446,47 @@ def ttl_survives_restart(binary):
     print("ok ttl_survives_restart")
 
 
-TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart]
+def deep_queue_mixed(binary):
+    """A plain durable queue past 20,000 messages (its tail held as log
+    positions only) stays FIFO when transient messages, and persistent ones
+    with their own expiration, come between persistent ones; the expiring
+    ones expire there too."""
+    b = Broker(binary)
+    b.start()
+    try:
+        c = connect(b)
+        ch = c.channel()
+        ch.queue_declare("deepmix", durable=True)
+        for i in range(20000):
+            ch.basic_publish("", "deepmix", "f", pika.BasicProperties(delivery_mode=2))
+        want, k = [], 0
+        for i in range(6):
+            for mode, exp in ((2, None), (1, None), (2, "150"), (1, None), (2, None), (2, None)):
+                k += 1
+                body = "m%d-%d%s" % (k, mode, "-exp" if exp else "")
+                ch.basic_publish("", "deepmix", body, pika.BasicProperties(delivery_mode=mode, expiration=exp))
+                if not exp:
+                    want.append(body)
+        time.sleep(0.3)
+        got = []
+        while True:
+            m, p, body = ch.basic_get("deepmix", auto_ack=True)
+            if m is None:
+                break
+            if body != b"f":
+                got.append(body.decode())
+        assert got == want, got[:12]
+        c.close()
+        b.stop()
+    finally:
+        if b.proc and b.proc.poll() is None:
+            b.kill9()
+        shutil.rmtree(b.data_dir, ignore_errors=True)
+    print("ok deep_queue_mixed")
+
+
+TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart,
+         deep_queue_mixed]
 
 
 class Reference:
