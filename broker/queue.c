@@ -532,20 +532,23 @@ static uint8_t lazy_prio(queue *q, uint64_t pos) {
     return p;
 }
 
-void queue_restore(queue *q, uint64_t pos, bool redelivered, uint64_t exp) {
-    msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
+void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
+    msg *m = full ? full : msg_lazy(pos); /* the body stays on disk until delivery */
     uint8_t p = q->lanes ? lazy_prio(q, pos) : 0;
     pthread_mutex_lock(&q->lock);
     uint64_t seq = q->next_seq++;
     /* A record without an enqueue time (older logs): the queue's TTL starts again now. */
     if (exp == QUEUE_EXP_UNKNOWN) exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
     if (p) q->lanes_n++;
+    uint32_t size = !full ? 0 : full->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)full->body_len;
+    q->ready_bytes += size;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
-        ring_insert_sorted(requeued_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .prio = p});
-    else if (plain_deep(q) && !exp && lz_takes(&q->lz, seq)) /* 8 bytes per recovered message */
+        ring_insert_sorted(requeued_ring(q, p),
+                           (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .size = size, .prio = p});
+    else if (plain_deep(q) && !full && !exp && lz_takes(&q->lz, seq)) /* 8 bytes per recovered message */
         lz_push(&q->lz, pos, seq);
     else
-        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .prio = p});
+        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .size = size, .prio = p});
     if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
@@ -598,6 +601,7 @@ static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redeliver
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
     if (back) seq = q->next_seq++; /* behind everything ready */
+    if (q->quorum && !msg_is_lazy(m)) store_returned(q, m, back); /* its count (and place) survive a restart */
     if (p) q->lanes_n++;
     ring_insert_sorted(requeued_ring(q, p),
                        (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});

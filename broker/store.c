@@ -37,6 +37,7 @@ enum {
      * u64 enqueued (wall-clock ms) | u64 own TTL in ms + 1 (0 = none), so that its
      * expiry counts from its enqueue across restarts, as RabbitMQ's. */
     REC_MSG_T = 7,
+    REC_RETURNED = 8, /* u64 qid | u64 pos | u16 returns | u8 back: a quorum queue took it back */
     REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
     REC_X_DELETE = 11,  /* str8 name */
     REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
@@ -401,6 +402,17 @@ void store_ack_pos(queue *q, uint64_t pos) {
     wlog_live(log_, pos, -1);
 }
 
+void store_returned(queue *q, msg *m, bool back) {
+    if (!log_ || !q->qid || !m->pos) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, q->qid, 8);
+    put_le(&e, m->pos, 8);
+    put_le(&e, m->returns, 2);
+    put_le(&e, back, 1);
+    append(REC_RETURNED, &e);
+}
+
 void store_delivered(queue *q, msg *m) {
     if (!log_ || !q->qid || !m->pos) return;
     queue_event(REC_DELIVERED, q, m->pos);
@@ -448,6 +460,12 @@ static struct {
     uint64_t msgs, bad;
     uint64_t *deadrefs; /* references found dead: told to the log for compaction */
     size_t ndeadrefs, capdeadrefs;
+    struct ret { /* quorum returns, in log order: the last one per message counts */
+        uint64_t qid, pos, at; /* at: the record's position */
+        uint16_t returns;
+        bool back;
+    } *ret;
+    size_t nret, capret;
 } R;
 
 static void dead_push(uint64_t pos) {
@@ -730,6 +748,16 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         if (d.ok) u64set_add(&R.fired, dpos);
         break;
     }
+    case REC_RETURNED: {
+        uint64_t qid = get_le(&d, 8), mpos = get_le(&d, 8), n = get_le(&d, 2), back = get_le(&d, 1);
+        if (!d.ok) break;
+        if (R.nret == R.capret) {
+            R.capret = R.capret ? R.capret * 2 : 64;
+            R.ret = xrealloc(R.ret, R.capret * sizeof *R.ret);
+        }
+        R.ret[R.nret++] = (struct ret){qid, mpos, pos, (uint16_t)n, back != 0};
+        break;
+    }
     case REC_PURGE: {
         rq *r = rq_find(get_le(&d, 8));
         if (r) rq_drop_all(r); /* everything before the purge is gone */
@@ -806,8 +834,95 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     return m;
 }
 
+/* Quorum returns: by message (qid, pos), then log order. */
+static int ret_cmp(const void *a, const void *b) {
+    const struct ret *x = a, *y = b;
+    if (x->qid != y->qid) return x->qid < y->qid ? -1 : 1;
+    if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Keep one entry per message: its last count, and in at the position of its
+ * last return to the back (0 = none: it keeps its place). */
+static void ret_reduce(void) {
+    if (!R.nret) return;
+    qsort(R.ret, R.nret, sizeof *R.ret, ret_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < R.nret; i++) {
+        struct ret r = R.ret[i];
+        r.at = r.back ? r.at : 0;
+        if (k && R.ret[k - 1].qid == r.qid && R.ret[k - 1].pos == r.pos) {
+            if (!r.at) r.at = R.ret[k - 1].at;
+            R.ret[k - 1] = r;
+        } else {
+            R.ret[k++] = r;
+        }
+    }
+    R.nret = k;
+}
+
+static const struct ret *ret_find(uint64_t qid, uint64_t pos) {
+    struct ret key = {.qid = qid, .pos = pos};
+    size_t lo = 0, hi = R.nret;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = ret_cmp(&R.ret[mid], &key);
+        if (!c || (R.ret[mid].qid == qid && R.ret[mid].pos == pos)) return &R.ret[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* A quorum queue's order: a message returned to the back sits where its last
+ * such return was logged. Sorts r's entries (and expiries) by that. */
+static uint64_t *order_key;
+static int idx_cmp(const void *a, const void *b) {
+    uint64_t x = order_key[*(const size_t *)a], y = order_key[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+static void quorum_order(rq *r) {
+    bool moved = false;
+    uint64_t *key = xmalloc((r->n ? r->n : 1) * sizeof *key);
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ret *t = ret_find(r->qid, r->pos[k]);
+        key[k] = t && t->at ? t->at : r->pos[k];
+        moved |= key[k] != r->pos[k];
+    }
+    if (moved) {
+        size_t *ix = xmalloc(r->n * sizeof *ix);
+        for (size_t k = 0; k < r->n; k++) ix[k] = k;
+        order_key = key;
+        qsort(ix, r->n, sizeof *ix, idx_cmp);
+        uint64_t *pos = xmalloc(r->n * sizeof *pos), *exp = r->exp ? xmalloc(r->n * sizeof *exp) : NULL;
+        for (size_t k = 0; k < r->n; k++) {
+            pos[k] = r->pos[ix[k]];
+            if (exp) exp[k] = r->exp[ix[k]];
+        }
+        free(r->pos);
+        free(r->exp);
+        r->pos = pos;
+        r->exp = exp;
+        free(ix);
+    }
+    free(key);
+}
+
+/* A message a quorum queue took back before the restart comes back as it was
+ * delivered last: read now, with its x-delivery-count. NULL: none (or unreadable: lazy). */
+static msg *quorum_counted(rq *r, uint64_t pos) {
+    const struct ret *t = ret_find(r->qid, pos);
+    if (!t || !t->returns) return NULL;
+    msg *m = store_load(pos), *c = m ? qfeat_with_delivery_count(m, t->returns) : NULL;
+    if (c) c->returns = t->returns;
+    msg_unref(&m);
+    return c;
+}
+
 static void restore_messages(void) {
     uint64_t restored = 0, wall = wall_ms(), mono = now_ms();
+    ret_reduce();
     for (size_t i = 0; i < R.nqs; i++) {
         rq *r = &R.qs[i];
         if (!r->q) {
@@ -816,6 +931,8 @@ static void restore_messages(void) {
             free(r->exp);
             continue;
         }
+        bool quorum = r->q->quorum && R.nret;
+        if (quorum) quorum_order(r);
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
             if (u64set_has(&R.dead, key)) {
@@ -826,7 +943,8 @@ static void restore_messages(void) {
              * down is already due (expired, or dead-lettered, once recovery is done). */
             uint64_t xw = r->exp ? r->exp[k] : EXP_NO_TIME;
             uint64_t exp = xw == EXP_NO_TIME ? QUEUE_EXP_UNKNOWN : !xw ? 0 : xw > wall ? mono + (xw - wall) : mono - 1;
-            queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key), exp);
+            queue_restore(r->q, r->pos[k], quorum ? quorum_counted(r, r->pos[k]) : NULL,
+                          !clean_start || u64set_has(&R.delivered, key), exp);
             wlog_live(log_, r->pos[k], 1);
             restored++;
         }
@@ -834,6 +952,7 @@ static void restore_messages(void) {
         free(r->exp);
     }
     free(R.qs);
+    free(R.ret);
     uint64_t delayed = 0;
     for (size_t i = 0; i < R.ndl; i++) {
         if (u64set_has(&R.fired, R.dl[i][0])) {
@@ -1045,6 +1164,7 @@ static int wl_keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s
     switch (type) {
     case REC_ACK:
     case REC_DELIVERED:
+    case REC_RETURNED:
         return len < 16 || wlog_present(l, rd64(p + 8));
     case REC_DELAYED_DONE:
         return len < 8 || wlog_present(l, rd64(p));

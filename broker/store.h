@@ -68,6 +68,9 @@ void store_set_first_boot(void (*seed)(void));
 uint64_t store_message(msg *m, struct queue *const *qs, size_t n);
 /* The message left durable queue q for good (ack, drop, purge, no-ack delivery). */
 void store_ack(struct queue *q, msg *m);
+/* A quorum queue q took m back (m->returns times now; back: at its back, as
+ * for a client's requeue), so its x-delivery-count and place survive a restart. */
+void store_returned(struct queue *q, msg *m, bool back);
 /* First delivery of m from durable queue q (so recovery can set redelivered). */
 void store_delivered(struct queue *q, msg *m);
 /* A queue's ready messages were dropped by purge (each was counted with store_dropped). */

@@ -485,8 +485,66 @@ def deep_queue_mixed(binary):
     print("ok deep_queue_mixed")
 
 
+def quorum_returns_survive_restart(binary):
+    """A quorum queue's x-delivery-count and the back-of-queue place of a
+    message the client requeued survive a graceful restart and kill -9, as in
+    RabbitMQ 3.10 (checked there: after a graceful restart it gives d, a, b
+    with counts 1, 1, 1 for this scenario)."""
+    for mode in ("graceful", "kill9"):
+        b = Broker(binary)
+        b.start()
+        try:
+            c = connect(b)
+            ch = c.channel()
+            ch.confirm_delivery()
+            ch.queue_declare("qret", durable=True, arguments={"x-queue-type": "quorum"})
+            for body in "abcd":
+                ch.basic_publish("", "qret", body, pika.BasicProperties(delivery_mode=2))
+            m, _, body = ch.basic_get("qret")
+            assert body == b"a"
+            ch.basic_nack(m.delivery_tag, requeue=True)  # to the back, count 1
+            m, _, body = ch.basic_get("qret")
+            assert body == b"b"
+            ch.basic_nack(m.delivery_tag, requeue=True)
+            m, _, body = ch.basic_get("qret")
+            assert body == b"c"
+            ch.basic_ack(m.delivery_tag)
+            ch2 = c.channel()
+            m, p, body = ch2.basic_get("qret")
+            assert body == b"d" and p.headers == {"x-delivery-count": 0}, (body, p.headers)
+            ch2.close()  # back to its place, count 1
+            ch.queue_declare("qret-sync", durable=True)
+            ch.basic_publish("", "qret-sync", "s", pika.BasicProperties(delivery_mode=2))  # confirmed: all before is on disk
+            if mode == "kill9":
+                b.kill9()
+            else:
+                c.close()
+                b.stop()
+            b.start()
+            c = connect(b)
+            ch = c.channel()
+            got = []
+            for _ in range(3):
+                m, p, body = ch.basic_get("qret")
+                got.append((body.decode(), m.redelivered, (p.headers or {}).get("x-delivery-count")))
+                if body == b"d":
+                    ch.basic_nack(m.delivery_tag, requeue=True)  # counts on from 1
+                else:
+                    ch.basic_ack(m.delivery_tag)
+            assert got == [("d", True, 1), ("a", True, 1), ("b", True, 1)], (mode, got)
+            m, p, body = ch.basic_get("qret", auto_ack=True)
+            assert body == b"d" and p.headers == {"x-delivery-count": 2}, (body, p.headers)
+            c.close()
+            b.stop()
+        finally:
+            if b.proc and b.proc.poll() is None:
+                b.kill9()
+            shutil.rmtree(b.data_dir, ignore_errors=True)
+    print("ok quorum_returns_survive_restart")
+
+
 TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart,
-         deep_queue_mixed]
+         deep_queue_mixed, quorum_returns_survive_restart]
 
 
 class Reference:
