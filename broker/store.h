@@ -3,8 +3,10 @@
  * The durable log (persistence/, wlog.h) holds, as records:
  *   - persistent messages routed to durable queues: one record per message,
  *     however many durable queues it reached (it lists their ids);
+ *   - persistent messages that can expire carry their enqueue time (and own
+ *     TTL) so their expiry counts from the enqueue after a restart;
  *   - per-queue events: ack (also reject/nack without requeue and no-ack
- *     delivery), first delivery, purge;
+ *     delivery), first delivery, purge, a quorum queue's return (count, place);
  *   - definition changes: durable exchanges, queues (non-exclusive) and
  *     bindings between durable ends, each naming its vhost (format 2; format-1
  *     records without a vhost name are read as vhost "/"); users, vhosts and
