@@ -81,7 +81,8 @@ static void ua_compact(channel *ch) {
     }
 }
 
-enum { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT };
+/* SETTLE_RETURN: the client asked (reject/nack/recover); SETTLE_REQUEUE: the channel went away. */
+enum { SETTLE_ACK, SETTLE_REQUEUE, SETTLE_REJECT, SETTLE_RETURN };
 
 /* Settle one entry: ack it, requeue it or reject it (dead-lettered if its
  * queue says so); returns its consumer (reference handed to the caller, may
@@ -90,6 +91,8 @@ static consumer *settle(channel *ch, unacked *u, int how) {
     consumer *c = u->c;
     if (how == SETTLE_REQUEUE) {
         queue_requeue(u->q, u->m, u->seq, u->exp, true);
+    } else if (how == SETTLE_RETURN) {
+        queue_return(u->q, u->m, u->seq, u->exp);
     } else if (how == SETTLE_REJECT && u->q->feat) {
         queue_discard(u->q, u->m);
     } else {
@@ -163,12 +166,12 @@ int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e)
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx)
         return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
-    settle_range(ch, first, last, requeue ? SETTLE_REQUEUE : SETTLE_REJECT);
+    settle_range(ch, first, last, requeue ? SETTLE_RETURN : SETTLE_REJECT);
     return 0;
 }
 
 void ch_requeue_all(channel *ch) {
-    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_REQUEUE);
+    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_RETURN);
 }
 
 /* ---- consumers ---- */
@@ -205,7 +208,7 @@ static void channel_cleanup(channel *ch) {
     }
     ch->nconsumers = 0;
     reply_to_drop(ch);
-    ch_requeue_all(ch);
+    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_REQUEUE); /* back to their places */
     for (size_t i = 0; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
     ch->ntx = 0;
     msg_unref(&ch->cur);

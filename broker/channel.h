@@ -118,6 +118,7 @@ void channel_advance(channel *ch);
 /* Acks: apply now (or hold in tx). */
 int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e);
 int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e);
+/* basic.recover requeue=true: every unacked delivery goes back (queue_return). */
 void ch_requeue_all(channel *ch);
 int ch_tx_commit(channel *ch, ch_err *e);
 /* Track a basic.get delivery awaiting its ack (takes the q and m references). */

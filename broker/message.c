@@ -28,6 +28,7 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     m->delivery_mode = 0; /* the caller sets these from the properties it decoded */
     m->priority = 0;
     m->returns = 0;
+    m->recovered = false;
     m->ttl = -1;
     return m;
 }
@@ -40,6 +41,7 @@ msg *msg_with_props(const msg *m, amq_bytes props) {
     n->delivery_mode = m->delivery_mode;
     n->priority = m->priority;
     n->ttl = m->ttl;
+    n->recovered = m->recovered;
     return n;
 }
 

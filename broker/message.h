@@ -22,6 +22,10 @@ typedef struct msg {
     uint8_t exchange_len, rk_len;
     uint8_t delivery_mode, priority;
     uint16_t returns; /* quorum queues: times returned to the queue (per-queue copy) */
+    /* Read back from a log record written before this start (recovered): as in
+     * RabbitMQ, whose copy read from disk has undecoded properties, its x-death
+     * gets no original-expiration when it is dead-lettered. */
+    bool recovered;
     uint8_t data[]; /* exchange, routing key, props, body */
 } msg;
 

@@ -34,7 +34,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond; /* on CLOCK_MONOTONIC, set up by start() */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_t thread;
-static bool running, stopping;
+static bool running, stopping, held;
 static minheap heap = {.size = sizeof(timer_ent)}; /* by time */
 #define nheap (heap.n)
 #define HEAP0 ((timer_ent *)minheap_at(&heap, 0))
@@ -198,7 +198,7 @@ static bool build(queue *q, const msg *m, enum dl_reason reason, dl_msg *out) {
     amq_bytes qname = queue_name(q), xname = msg_exchange(m), rstr = amq_cstr(reason_str(reason));
     amq_bytes keys[MAX_KEYS];
     size_t nkeys = orig_keys(m, headers, keys, MAX_KEYS);
-    bool had_exp = (p.flags & AMQ_BASIC_PROP_EXPIRATION) != 0;
+    bool had_exp = (p.flags & AMQ_BASIC_PROP_EXPIRATION) && !m->recovered;
 
     /* routing-keys array */
     amq_wr ark;
@@ -415,6 +415,10 @@ static void *run(void *arg) {
     route_set_init(&rs);
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (held && !stopping) {
+            pthread_cond_wait(&cond, &lock);
+            continue;
+        }
         if (jn) {
             dl_job j = jobs[jhead];
             jhead = (jhead + 1) & (jcap - 1);
@@ -459,6 +463,14 @@ static void *run(void *arg) {
     route_set_destroy(&rs);
     vhost_thread_cleanup();
     return NULL;
+}
+
+void qsched_hold(bool hold) {
+    pthread_once(&once, start);
+    pthread_mutex_lock(&lock);
+    held = hold;
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
 }
 
 void qsched_stop(void) {

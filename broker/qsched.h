@@ -9,6 +9,7 @@
  * starts on first use; qsched_stop drains pending work (main, at shutdown). */
 #ifndef WARREN_QSCHED_H
 #define WARREN_QSCHED_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "message.h"
@@ -31,6 +32,10 @@ void qsched_deadletter(struct queue *q, msg *m, enum dl_reason reason);
  * consumer's reject: the dead-lettered copy is routed before the reject's
  * next frame is read, as RabbitMQ's queue process does it in order). */
 void qsched_deadletter_now(struct queue *q, msg *m, enum dl_reason reason);
+/* Recovery (store_open) holds the thread while it restores queues, so a
+ * message found expired at recovery is dead-lettered only once every queue
+ * is back (its DLX queue too); timers and dead-letters armed meanwhile wait. */
+void qsched_hold(bool hold);
 /* Finish pending dead-letters, drop timers, join the thread. */
 void qsched_stop(void);
 #endif

@@ -83,6 +83,10 @@ static void lz_free(lzq *z) {
     memset(z, 0, sizeof *z);
 }
 
+/* Can the entry of sequence seq join the on-disk tail? Its sequence numbers
+ * are implied, so only the one right after its last entry can. */
+static inline bool lz_takes(const lzq *z, uint64_t seq) { return !z->n || z->seq0 + z->n == seq; }
+
 static uint64_t lz_pop(lzq *z) {
     uint64_t pos = z->blocks[0][z->head];
     z->head++;
@@ -161,6 +165,12 @@ static qring *next_ring(queue *q) {
     return lane_next(&q->ready, &q->requeued);
 }
 
+static void pop_ring(queue *q, qring *r, qentry *e) {
+    *e = ring_pop(r);
+    if (q->lanes_n && is_lane(q, r)) q->lanes_n--;
+    q->ready_bytes -= e->size;
+}
+
 static bool pop_next(queue *q, qentry *e) {
     qring *r = next_ring(q);
     if (q->lz.n && (!r || q->lz.seq0 < ring_at(r, 0)->seq)) { /* the on-disk tail is next */
@@ -169,9 +179,7 @@ static bool pop_next(queue *q, qentry *e) {
         return true;
     }
     if (!r) return false;
-    *e = ring_pop(r);
-    if (q->lanes_n && is_lane(q, r)) q->lanes_n--;
-    q->ready_bytes -= e->size;
+    pop_ring(q, r, e);
     return true;
 }
 
@@ -227,12 +235,13 @@ static void note_exp(queue *q, uint64_t exp) {
     arm(q, exp + 1);
 }
 
-/* Drop expired entries from the head of the queue. */
+/* Drop expired entries from the head of the queue's rings (the on-disk tail
+ * of a plain queue, never expiring, may be ahead of them: it stays). */
 static void expire_head(queue *q, uint64_t now) {
     qring *r;
     while ((r = next_ring(q)) && ring_at(r, 0)->exp && ring_at(r, 0)->exp < now) {
         qentry e;
-        pop_next(q, &e);
+        pop_ring(q, r, &e);
         drop_entry(q, &e, DL_EXPIRED);
     }
 }
@@ -495,8 +504,9 @@ int queue_publish(queue *q, msg *m) {
         r = &q->lanes[p - 1].ready;
         q->lanes_n++;
     }
-    if (plain_deep(q) && m->pos && (q->lz.n || lazy)) {
-        /* Deep durable queue without arguments: 8 bytes of RAM, the message stays in the log. */
+    if (plain_deep(q) && m->pos && (q->lz.n || lazy) && !exp && lz_takes(&q->lz, q->next_seq)) {
+        /* Deep durable queue without arguments: 8 bytes of RAM, the message stays in the log
+         * (one with its own expiration keeps a full entry: the tail has no room for it). */
         lz_push(&q->lz, m->pos, q->next_seq++);
     } else if (lazy) {
         /* Deep durable queue: the message is in the log, keep only its position. */
@@ -522,20 +532,23 @@ static uint8_t lazy_prio(queue *q, uint64_t pos) {
     return p;
 }
 
-void queue_restore(queue *q, uint64_t pos, bool redelivered) {
-    msg *m = msg_lazy(pos); /* the body stays on disk until delivery */
+void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
+    msg *m = full ? full : msg_lazy(pos); /* the body stays on disk until delivery */
     uint8_t p = q->lanes ? lazy_prio(q, pos) : 0;
     pthread_mutex_lock(&q->lock);
     uint64_t seq = q->next_seq++;
-    /* The queue's TTL starts again at recovery (the log keeps no enqueue time). */
-    uint64_t exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
+    /* A record without an enqueue time (older logs): the queue's TTL starts again now. */
+    if (exp == QUEUE_EXP_UNKNOWN) exp = q->feat && q->feat->msg_ttl >= 0 ? entry_exp(q, -1) : 0;
     if (p) q->lanes_n++;
+    uint32_t size = !full ? 0 : full->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)full->body_len;
+    q->ready_bytes += size;
     if (redelivered) /* keeps its place: sequence numbers are still in order */
-        ring_insert_sorted(requeued_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .prio = p});
-    else if (plain_deep(q) && (q->lz.n || !q->ready.n)) /* 8 bytes per recovered message */
+        ring_insert_sorted(requeued_ring(q, p),
+                           (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .size = size, .prio = p});
+    else if (plain_deep(q) && !full && !exp && lz_takes(&q->lz, seq)) /* 8 bytes per recovered message */
         lz_push(&q->lz, pos, seq);
     else
-        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .prio = p});
+        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .size = size, .prio = p});
     if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
@@ -566,7 +579,15 @@ static msg *quorum_return(queue *q, msg *m) {
     return c;
 }
 
+static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back);
+
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    requeue(q, m, seq, exp, redelivered, false);
+}
+
+void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp) { requeue(q, m, seq, exp, true, q->quorum); }
+
+static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back) {
     if (q->quorum && !(m = quorum_return(q, m))) return;
     uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
@@ -579,6 +600,8 @@ void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivere
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
+    if (back) seq = q->next_seq++; /* behind everything ready */
+    if (q->quorum && !msg_is_lazy(m)) store_returned(q, m, back); /* its count (and place) survive a restart */
     if (p) q->lanes_n++;
     ring_insert_sorted(requeued_ring(q, p),
                        (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});

@@ -152,11 +152,22 @@ bool queue_unused_since(queue *q, uint64_t now);
 /* Put a message back at its original position (takes ownership of the
  * caller's reference on m) and dispatch. exp: its expiry as delivered. */
 void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
+/* The same for a client's explicit requeue (basic.reject/nack requeue=true,
+ * basic.recover): a quorum queue puts the message at its back, as RabbitMQ
+ * 3.10's do (a consumer or channel that goes away returns its messages to
+ * their places, queue_requeue); other queues keep its place. */
+void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp);
 /* A message left q without requeue (reject/nack): dead-letter it if q has a
  * dead-letter exchange, else ack it in the log. Takes the reference. */
 void queue_discard(queue *q, msg *m);
-/* Recovery: append the message whose record is at pos; its body stays on disk. */
-void queue_restore(queue *q, uint64_t pos, bool redelivered);
+/* Recovery: append the message whose record is at pos; its body stays on disk
+ * (or full, when not NULL: the message itself, whose reference is taken).
+ * exp: when it expires (monotonic ms, already past for one whose TTL ran out
+ * while the broker was down: it is expired, or dead-lettered, at once), 0 =
+ * never, or QUEUE_EXP_UNKNOWN for a record without an enqueue time (the
+ * queue's x-message-ttl then counts from now). */
+#define QUEUE_EXP_UNKNOWN UINT64_MAX
+void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
  * caller owns e->m's reference; it may be lazy, see message.h) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);

@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "amq/methods.h"
 #include "access.h"
 #include "amq/table.h"
 #include "config.h"
+#include "qfeat.h"
+#include "qsched.h"
 #include "queue.h"
 #include "u64set.h"
 #include "util.h"
@@ -29,6 +32,12 @@ enum {
     REC_PURGE = 4,     /* u64 qid */
     REC_DELAYED = 5,   /* u64 fire (wall-clock ms) | str8 vhost | then as REC_MSG with n = 0 */
     REC_DELAYED_DONE = 6, /* u64 pos of the REC_DELAYED that fired */
+    /* A message that can expire (its own expiration, or a durable queue it went to has
+     * x-message-ttl): as REC_MSG with, right after the queue ids (inside the summary),
+     * u64 enqueued (wall-clock ms) | u64 own TTL in ms + 1 (0 = none), so that its
+     * expiry counts from its enqueue across restarts, as RabbitMQ's. */
+    REC_MSG_T = 7,
+    REC_RETURNED = 8, /* u64 qid | u64 pos | u16 returns | u8 back: a quorum queue took it back */
     REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
     REC_X_DELETE = 11,  /* str8 name */
     REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
@@ -49,6 +58,7 @@ enum {
 #define STORE_FORMAT 2
 
 static wlog *log_;
+static uint64_t first_pos; /* records below were written before this start */
 static wdefs *defs;
 static _Atomic uint64_t next_qid = 1;
 static bool replaying;
@@ -340,10 +350,23 @@ void store_perm_set(const char *u, const char *v, const char *c, const char *w, 
 
 bool store_initialised(void) { return initialised; }
 
+static uint64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool queue_ttl(const queue *q) { return q->feat && q->feat->msg_ttl >= 0; }
+
 uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     if (!log_ || m->delivery_mode != 2) return 0;
     size_t nd = 0;
-    for (size_t i = 0; i < n; i++) nd += qs[i]->qid != 0;
+    bool timed = m->ttl >= 0; /* plain messages to plain queues keep the old record: no time */
+    for (size_t i = 0; i < n; i++)
+        if (qs[i]->qid) {
+            nd++;
+            timed |= queue_ttl(qs[i]);
+        }
     if (!nd) return 0;
     amq_bytes x = msg_exchange(m), rk = msg_rk(m), props = msg_props(m);
     enc e;
@@ -351,11 +374,15 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     put_le(&e, nd, 2);
     for (size_t i = 0; i < n; i++)
         if (qs[i]->qid) put_le(&e, qs[i]->qid, 8);
+    if (timed) {
+        put_le(&e, wall_ms(), 8);
+        put_le(&e, m->ttl >= 0 ? (uint64_t)m->ttl + 1 : 0, 8);
+    }
     put_str8(&e, x);
     put_str8(&e, rk);
     put_blob(&e, props);
     struct iovec iov[2] = {{e.p, e.n}, {msg_body(m), (size_t)m->body_len}};
-    uint64_t pos = wlog_appendv_live(log_, REC_MSG, iov, 2, (int)nd);
+    uint64_t pos = wlog_appendv_live(log_, timed ? REC_MSG_T : REC_MSG, iov, 2, (int)nd);
     enc_free(&e);
     if (!pos) {
         log_err("durable log: cannot append a message of %llu bytes", (unsigned long long)m->body_len);
@@ -411,6 +438,17 @@ void store_ack_pos(queue *q, uint64_t pos) {
     wlog_live(log_, pos, -1);
 }
 
+void store_returned(queue *q, msg *m, bool back) {
+    if (!log_ || !q->qid || !m->pos) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, q->qid, 8);
+    put_le(&e, m->pos, 8);
+    put_le(&e, m->returns, 2);
+    put_le(&e, back, 1);
+    append(REC_RETURNED, &e);
+}
+
 void store_delivered(queue *q, msg *m) {
     if (!log_ || !q->qid || !m->pos) return;
     queue_event(REC_DELIVERED, q, m->pos);
@@ -440,6 +478,8 @@ typedef struct rq {
     uint64_t qid;
     queue *q;
     uint64_t *pos;
+    uint64_t *exp; /* parallel to pos, wall-clock expiry (0 = never, 1 = no time recorded);
+                      allocated only once a message of this queue can expire */
     size_t n, cap;
 } rq;
 
@@ -456,6 +496,12 @@ static struct {
     uint64_t msgs, bad;
     uint64_t *deadrefs; /* references found dead: told to the log for compaction */
     size_t ndeadrefs, capdeadrefs;
+    struct ret { /* quorum returns, in log order: the last one per message counts */
+        uint64_t qid, pos, at; /* at: the record's position */
+        uint16_t returns;
+        bool back;
+    } *ret;
+    size_t nret, capret;
 } R;
 
 static void dead_push(uint64_t pos) {
@@ -661,12 +707,30 @@ static int replay_snapshot(void *ctx, wlog_pos pos, uint8_t type, const void *p,
     return 0;
 }
 
-static void rq_push(rq *r, uint64_t pos) {
+#define EXP_NO_TIME 1 /* a record without an enqueue time (REC_MSG) */
+
+static void rq_push(rq *r, uint64_t pos, uint64_t exp) {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 64;
         r->pos = xrealloc(r->pos, r->cap * sizeof *r->pos);
+        if (r->exp) r->exp = xrealloc(r->exp, r->cap * sizeof *r->exp);
     }
+    if (exp != EXP_NO_TIME && !r->exp) { /* the first message of this queue that can expire */
+        r->exp = xmalloc(r->cap * sizeof *r->exp);
+        for (size_t k = 0; k < r->n; k++) r->exp[k] = EXP_NO_TIME;
+    }
+    if (r->exp) r->exp[r->n] = exp;
     r->pos[r->n++] = pos;
+}
+
+/* Wall-clock expiry in queue r of a message enqueued at enq with its own TTL
+ * (-1 = none): the lower TTL wins, as at runtime. 0 = never. */
+static uint64_t rq_expiry(const rq *r, uint64_t enq, int64_t own) {
+    int64_t t = own;
+    if (queue_ttl(r->q) && (t < 0 || r->q->feat->msg_ttl < t)) t = r->q->feat->msg_ttl;
+    if (t < 0) return 0;
+    uint64_t e = enq + (uint64_t)t;
+    return e > EXP_NO_TIME ? e : EXP_NO_TIME + 1;
 }
 
 static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len) {
@@ -678,11 +742,21 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         return 0;
     }
     switch (type) {
-    case REC_MSG: {
-        uint64_t n = get_le(&d, 2);
+    case REC_MSG:
+    case REC_MSG_T: {
+        uint64_t n = get_le(&d, 2), enq = 0;
+        int64_t own = -1;
+        if (type == REC_MSG_T) { /* the times follow the queue ids */
+            dec t = d;
+            get_raw(&t, (size_t)n * 8);
+            enq = get_le(&t, 8);
+            uint64_t o = get_le(&t, 8);
+            own = o ? (int64_t)(o - 1) : -1;
+            if (!t.ok) type = REC_MSG; /* cannot happen (CRC-checked): restore it without a time */
+        }
         for (uint64_t i = 0; i < n && d.ok; i++) {
             rq *r = rq_find(get_le(&d, 8));
-            if (r && r->q) rq_push(r, pos);
+            if (r && r->q) rq_push(r, pos, type == REC_MSG_T ? rq_expiry(r, enq, own) : EXP_NO_TIME);
             else dead_push(pos);
         }
         R.msgs++;
@@ -710,6 +784,16 @@ static int replay_log(void *ctx, wlog_pos pos, uint8_t type, const void *p, size
         if (d.ok) u64set_add(&R.fired, dpos);
         break;
     }
+    case REC_RETURNED: {
+        uint64_t qid = get_le(&d, 8), mpos = get_le(&d, 8), n = get_le(&d, 2), back = get_le(&d, 1);
+        if (!d.ok) break;
+        if (R.nret == R.capret) {
+            R.capret = R.capret ? R.capret * 2 : 64;
+            R.ret = xrealloc(R.ret, R.capret * sizeof *R.ret);
+        }
+        R.ret[R.nret++] = (struct ret){qid, mpos, pos, (uint16_t)n, back != 0};
+        break;
+    }
     case REC_PURGE: {
         rq *r = rq_find(get_le(&d, 8));
         if (r) rq_drop_all(r); /* everything before the purge is gone */
@@ -733,7 +817,7 @@ msg *store_materialize(msg *m) {
 static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn);
 
 /* Read a message record back into memory. */
-msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); }
+msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); } /* or REC_MSG_T */
 
 msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
 
@@ -742,7 +826,9 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     uint8_t type;
     size_t len;
     uint8_t small[4096];
-    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 || type != want) return NULL;
+    if (wlog_read(log_, pos, &type, small, sizeof small, &len) != 0 ||
+        (type != want && !(want == REC_MSG && type == REC_MSG_T)))
+        return NULL;
     uint8_t *buf = small;
     if (len > sizeof small) {
         buf = xmalloc(len);
@@ -757,8 +843,12 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
         amq_bytes vn = get_str8(&d);
         if (d.ok && vhostn) snprintf(vhost, vhostn, "%.*s", (int)vn.len, vn.p);
     }
-    uint64_t n = get_le(&d, 2);
+    uint64_t n = get_le(&d, 2), own = 0;
     get_raw(&d, (size_t)n * 8);
+    if (type == REC_MSG_T) {
+        get_le(&d, 8);
+        own = get_le(&d, 8);
+    }
     amq_bytes x = get_str8(&d), rk = get_str8(&d), props = get_blob(&d);
     msg *m = NULL;
     if (d.ok) {
@@ -769,6 +859,8 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
             m->body_have = body.len;
             m->pos = pos;
             m->delivery_mode = 2; /* only persistent messages are logged */
+            if (own) m->ttl = (int64_t)(own - 1);
+            m->recovered = want == REC_MSG && pos < first_pos;
             amq_basic_props bp;
             if (props.len && amq_basic_props_decode(props, &bp) == AMQ_OK && (bp.flags & AMQ_BASIC_PROP_PRIORITY))
                 m->priority = bp.priority;
@@ -778,28 +870,125 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     return m;
 }
 
+/* Quorum returns: by message (qid, pos), then log order. */
+static int ret_cmp(const void *a, const void *b) {
+    const struct ret *x = a, *y = b;
+    if (x->qid != y->qid) return x->qid < y->qid ? -1 : 1;
+    if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Keep one entry per message: its last count, and in at the position of its
+ * last return to the back (0 = none: it keeps its place). */
+static void ret_reduce(void) {
+    if (!R.nret) return;
+    qsort(R.ret, R.nret, sizeof *R.ret, ret_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < R.nret; i++) {
+        struct ret r = R.ret[i];
+        r.at = r.back ? r.at : 0;
+        if (k && R.ret[k - 1].qid == r.qid && R.ret[k - 1].pos == r.pos) {
+            if (!r.at) r.at = R.ret[k - 1].at;
+            R.ret[k - 1] = r;
+        } else {
+            R.ret[k++] = r;
+        }
+    }
+    R.nret = k;
+}
+
+static const struct ret *ret_find(uint64_t qid, uint64_t pos) {
+    struct ret key = {.qid = qid, .pos = pos};
+    size_t lo = 0, hi = R.nret;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = ret_cmp(&R.ret[mid], &key);
+        if (!c || (R.ret[mid].qid == qid && R.ret[mid].pos == pos)) return &R.ret[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* A quorum queue's order: a message returned to the back sits where its last
+ * such return was logged. Sorts r's entries (and expiries) by that. */
+static uint64_t *order_key;
+static int idx_cmp(const void *a, const void *b) {
+    uint64_t x = order_key[*(const size_t *)a], y = order_key[*(const size_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+static void quorum_order(rq *r) {
+    bool moved = false;
+    uint64_t *key = xmalloc((r->n ? r->n : 1) * sizeof *key);
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ret *t = ret_find(r->qid, r->pos[k]);
+        key[k] = t && t->at ? t->at : r->pos[k];
+        moved |= key[k] != r->pos[k];
+    }
+    if (moved) {
+        size_t *ix = xmalloc(r->n * sizeof *ix);
+        for (size_t k = 0; k < r->n; k++) ix[k] = k;
+        order_key = key;
+        qsort(ix, r->n, sizeof *ix, idx_cmp);
+        uint64_t *pos = xmalloc(r->n * sizeof *pos), *exp = r->exp ? xmalloc(r->n * sizeof *exp) : NULL;
+        for (size_t k = 0; k < r->n; k++) {
+            pos[k] = r->pos[ix[k]];
+            if (exp) exp[k] = r->exp[ix[k]];
+        }
+        free(r->pos);
+        free(r->exp);
+        r->pos = pos;
+        r->exp = exp;
+        free(ix);
+    }
+    free(key);
+}
+
+/* A message a quorum queue took back before the restart comes back as it was
+ * delivered last: read now, with its x-delivery-count. NULL: none (or unreadable: lazy). */
+static msg *quorum_counted(rq *r, uint64_t pos) {
+    const struct ret *t = ret_find(r->qid, pos);
+    if (!t || !t->returns) return NULL;
+    msg *m = store_load(pos), *c = m ? qfeat_with_delivery_count(m, t->returns) : NULL;
+    if (c) c->returns = t->returns;
+    msg_unref(&m);
+    return c;
+}
+
 static void restore_messages(void) {
-    uint64_t restored = 0;
+    uint64_t restored = 0, wall = wall_ms(), mono = now_ms();
+    ret_reduce();
     for (size_t i = 0; i < R.nqs; i++) {
         rq *r = &R.qs[i];
         if (!r->q) {
             rq_drop_all(r);
             free(r->pos);
+            free(r->exp);
             continue;
         }
+        bool quorum = r->q->quorum && R.nret;
+        if (quorum) quorum_order(r);
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
             if (u64set_has(&R.dead, key)) {
                 dead_push(r->pos[k]);
                 continue;
             }
-            queue_restore(r->q, r->pos[k], !clean_start || u64set_has(&R.delivered, key));
+            /* The expiry counts from the enqueue: one that passed while the broker was
+             * down is already due (expired, or dead-lettered, once recovery is done). */
+            uint64_t xw = r->exp ? r->exp[k] : EXP_NO_TIME;
+            uint64_t exp = xw == EXP_NO_TIME ? QUEUE_EXP_UNKNOWN : !xw ? 0 : xw > wall ? mono + (xw - wall) : mono - 1;
+            queue_restore(r->q, r->pos[k], quorum ? quorum_counted(r, r->pos[k]) : NULL,
+                          !clean_start || u64set_has(&R.delivered, key), exp);
             wlog_live(log_, r->pos[k], 1);
             restored++;
         }
         free(r->pos);
+        free(r->exp);
     }
     free(R.qs);
+    free(R.ret);
     uint64_t delayed = 0;
     for (size_t i = 0; i < R.ndl; i++) {
         if (u64set_has(&R.fired, R.dl[i][0])) {
@@ -1006,11 +1195,13 @@ static size_t wl_summarize(void *ctx, uint8_t type, const void *head, size_t hea
     const uint8_t *p = head;
     *refs = 0;
     switch (type) {
-    case REC_MSG: {
+    case REC_MSG:
+    case REC_MSG_T: {
         if (headlen < 2) return len;
         uint32_t n = p[0] | (uint32_t)p[1] << 8;
         *refs = n;
-        return 2 + (size_t)n * 8; /* the queue ids; exchange, key, properties and body stay in the segment */
+        /* the queue ids (and times); exchange, key, properties and body stay in the segment */
+        return 2 + (size_t)n * 8 + (type == REC_MSG_T ? 16 : 0);
     }
     case REC_DELAYED:
         *refs = 1;
@@ -1036,6 +1227,7 @@ static int wl_keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s
     switch (type) {
     case REC_ACK:
     case REC_DELIVERED:
+    case REC_RETURNED:
         return len < 16 || wlog_present(l, rd64(p + 8));
     case REC_DELAYED_DONE:
         return len < 8 || wlog_present(l, rd64(p));
@@ -1066,11 +1258,13 @@ int store_open(const char *data_dir) {
     u64set_init(&R.dead);
     u64set_init(&R.delivered);
     u64set_init(&R.fired);
+    qsched_hold(true); /* expiries found at recovery run once every queue is back */
     replaying = true;
     int rc = wdefs_open(data_dir, NULL, replay_snapshot, NULL, &defs);
     if (rc) {
         log_err("cannot open the definitions in %s: %s", data_dir, wlog_strerror(rc));
         replaying = false;
+        qsched_hold(false);
         return -1;
     }
     /* Ack records are not counted live, so segments go oldest first: a segment
@@ -1089,14 +1283,17 @@ int store_open(const char *data_dir) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
         replaying = false;
         wdefs_close(&defs);
+        qsched_hold(false);
         return -1;
     }
+    first_pos = wlog_tail(log_);
     restore_messages();
     replaying = false;
     if (!initialised && first_boot_cb) first_boot_cb(); /* recorded, then covered by the snapshot */
     initialised = true;
     if (snapshot() == 0) wlog_reclaim(log_);
     atomic_store(&running, true);
+    qsched_hold(false);
     log_info("durable log recovered in %llu ms (%d segment file(s))", (unsigned long long)(now_ms() - t0),
              wlog_segment_count(log_));
     return 0;

@@ -3,8 +3,10 @@
  * The durable log (persistence/, wlog.h) holds, as records:
  *   - persistent messages routed to durable queues: one record per message,
  *     however many durable queues it reached (it lists their ids);
+ *   - persistent messages that can expire carry their enqueue time (and own
+ *     TTL) so their expiry counts from the enqueue after a restart;
  *   - per-queue events: ack (also reject/nack without requeue and no-ack
- *     delivery), first delivery, purge;
+ *     delivery), first delivery, purge, a quorum queue's return (count, place);
  *   - definition changes: durable exchanges, queues (non-exclusive) and
  *     bindings between durable ends, each naming its vhost (format 2; format-1
  *     records without a vhost name are read as vhost "/"); users, vhosts and
@@ -68,6 +70,9 @@ void store_set_first_boot(void (*seed)(void));
 uint64_t store_message(msg *m, struct queue *const *qs, size_t n);
 /* The message left durable queue q for good (ack, drop, purge, no-ack delivery). */
 void store_ack(struct queue *q, msg *m);
+/* A quorum queue q took m back (m->returns times now; back: at its back, as
+ * for a client's requeue), so its x-delivery-count and place survive a restart. */
+void store_returned(struct queue *q, msg *m, bool back);
 /* First delivery of m from durable queue q (so recovery can set redelivered). */
 void store_delivered(struct queue *q, msg *m);
 /* A queue's ready messages were dropped by purge (each was counted with store_dropped). */

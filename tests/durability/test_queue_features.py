@@ -6,6 +6,7 @@ delayed-message plugin; the error texts are the plugin's), with pika.
 """
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -307,10 +308,314 @@ def deduplication(binary):
     print("ok deduplication")
 
 
-TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication]
+def dead_lettered(ch, q):
+    """(body, x-death queue, reason, count, original-expiration) of every message in q."""
+    out = []
+    while True:
+        m, p, body = ch.basic_get(q, auto_ack=True)
+        if m is None:
+            return sorted(out)
+        d = {k: v.decode() if isinstance(v, bytes) else v for k, v in p.headers["x-death"][0].items()}
+        out.append((body.decode(), d["queue"], d["reason"], int(d["count"]), d.get("original-expiration")))
+
+
+def ttl_scenario(b, mode, ttl, short, down, pad=0):
+    """Durable queues with x-message-ttl (ttl ms, and short ms that runs out
+    while the broker is down) and per-message expirations, dead-lettered to
+    'ttl-dead': across a restart (graceful or kill -9, after down s) a
+    message's TTL counts from its original enqueue, as RabbitMQ keeps it, and
+    one whose TTL ran out while down is dead-lettered (reason expired) at
+    recovery, never delivered. pad: bytes of other messages published after
+    them (to seal their log segment). Returns the enqueue and restart times."""
+    c = connect(b)
+    ch = c.channel()
+    ch.confirm_delivery()
+    ch.exchange_declare("ttl-dlx", "fanout", durable=True)
+    ch.queue_declare("ttl-dead", durable=True)
+    ch.queue_bind("ttl-dead", "ttl-dlx")
+    dl = {"x-dead-letter-exchange": "ttl-dlx"}
+    ch.queue_declare("ttl-long", durable=True, arguments=dict(dl, **{"x-message-ttl": ttl}))
+    ch.queue_declare("ttl-short", durable=True, arguments=dict(dl, **{"x-message-ttl": short}))
+    ch.queue_declare("ttl-own", durable=True, arguments=dl)
+    ch.queue_declare("ttl-plain", durable=True)  # no arguments: positions-only tail
+    ch.queue_declare("ttl-fresh", durable=True, arguments=dict(dl, **{"x-message-ttl": ttl}))
+
+    def pub(q, body, exp=None):
+        ch.basic_publish("", q, body, pika.BasicProperties(delivery_mode=2, expiration=exp))
+
+    t0 = time.time()
+    pub("ttl-long", "long1")
+    pub("ttl-long", "long2", str(ttl * 20))  # the queue's TTL is lower: it wins
+    pub("ttl-short", "short1")
+    pub("ttl-own", "own-short", str(short))  # its own expiration runs out while down
+    pub("ttl-own", "own-long", str(ttl))
+    pub("ttl-plain", "p1")
+    pub("ttl-plain", "p-exp", str(short))
+    pub("ttl-plain", "p2")
+    if pad:
+        ch.queue_declare("ttl-pad", durable=True)
+        for _ in range(pad // 16384):
+            pub("ttl-pad", "x" * 16384)
+    time.sleep(max(0.0, t0 + down - time.time()))
+    if mode == "kill9":
+        b.kill9()
+    else:
+        c.close()
+        b.stop()
+    time.sleep(max(0.0, t0 + short / 1000.0 + 0.3 - time.time()))  # short ones run out while down
+    b.start()
+    t_up = time.time()
+    assert t_up - t0 < ttl / 1000.0 - 0.8, "restarted too late for the test: %.2f s" % (t_up - t0)
+    c = connect(b)
+    ch = c.channel()
+    # at recovery: the ones whose TTL ran out while down are dead-lettered, not delivered
+    assert wait_count(ch, "ttl-dead", 2, 3.0) == 2, ch.queue_declare("ttl-dead", passive=True).method.message_count
+    assert ch.queue_declare("ttl-short", passive=True).method.message_count == 0
+    assert ch.queue_declare("ttl-long", passive=True).method.message_count == 2
+    early = dead_lettered(ch, "ttl-dead")
+    # A message read back from disk after a restart is dead-lettered without
+    # 'original-expiration' in its x-death (RabbitMQ 3.10: rabbit_dead_letter reads
+    # the expiration from properties that are not decoded yet); it is removed all the same.
+    assert early == [("own-short", "ttl-own", "expired", 1, None),
+                     ("short1", "ttl-short", "expired", 1, None)], early
+    assert [m for m, _ in get_all(ch, "ttl-plain")] == ["p1", "p2"], "p-exp ran out while down"
+    # a message published after the restart counts from its own enqueue
+    ch.basic_publish("", "ttl-fresh", "fresh", pika.BasicProperties(delivery_mode=2))
+    t_fresh = time.time()
+    # the others expire ttl ms after their enqueue, not ttl ms after the restart
+    while time.time() < t0 + ttl / 1000.0 + 5:
+        left = (ch.queue_declare("ttl-long", passive=True).method.message_count +
+                ch.queue_declare("ttl-own", passive=True).method.message_count)
+        if not left:
+            break
+        time.sleep(0.02)
+    t_exp = time.time()
+    assert not left, "still %d message(s) %.2f s after the enqueue" % (left, t_exp - t0)
+    assert t0 + ttl / 1000.0 - 0.1 <= t_exp <= t0 + ttl / 1000.0 + 0.8, \
+        "expired %.2f s after the enqueue (%.2f s after the restart), TTL %d ms" % (t_exp - t0, t_exp - t_up, ttl)
+    assert wait_count(ch, "ttl-dead", 3, 2.0) == 3
+    late = dead_lettered(ch, "ttl-dead")
+    assert late == [("long1", "ttl-long", "expired", 1, None),
+                    ("long2", "ttl-long", "expired", 1, None),
+                    ("own-long", "ttl-own", "expired", 1, None)], late
+    assert ch.queue_declare("ttl-fresh", passive=True).method.message_count == 1, "fresh expired too early"
+    assert wait_count(ch, "ttl-fresh", 0, ttl / 1000.0 + 2) == 0
+    assert time.time() - t_fresh >= ttl / 1000.0 - 0.1
+    assert dead_lettered(ch, "ttl-dead") == [("fresh", "ttl-fresh", "expired", 1, None)]
+    # published after the restart, its expiration is known: x-death keeps it
+    ch.basic_publish("", "ttl-own", "own-new", pika.BasicProperties(delivery_mode=2, expiration="100"))
+    assert wait_count(ch, "ttl-dead", 1, 3.0) == 1
+    assert dead_lettered(ch, "ttl-dead") == [("own-new", "ttl-own", "expired", 1, "100")]
+    c.close()
+    return t0, t_up, t_exp
+
+
+def ttl_survives_restart(binary):
+    """Message TTL counts from the enqueue across a graceful restart and kill -9."""
+    for mode, small in (("graceful", False), ("kill9", False), ("graceful", True)):
+        b = Broker(binary)
+        if small:  # 1 MiB segments: the records are replayed from their segment's index (summaries)
+            conf = os.path.join(b.data_dir + ".conf")
+            with open(conf, "w") as f:
+                f.write("log.segment_size = 1MiB\n")
+            b.binary_args += ["--config", conf]
+        b.start()
+        try:
+            t0, t_up, t_exp = ttl_scenario(b, mode, 3000, 1000, 0.5, pad=1536 * 1024 if small else 0)
+            print("ttl %s%s: restarted at +%.2f s, expired at +%.2f s (TTL 3 s)" %
+                  (mode, " (small segments)" if small else "", t_up - t0, t_exp - t0))
+            if small:
+                import re
+                n = re.findall(r"recovery: (\d+) segment\(s\) replayed from their index", b.log())
+                assert n and int(n[0]) >= 1, n
+            # and again: nothing comes back after a clean restart
+            b.stop()
+            b.start()
+            c = connect(b)
+            ch = c.channel()
+            for q in ("ttl-long", "ttl-short", "ttl-own", "ttl-dead", "ttl-fresh", "ttl-plain"):
+                assert ch.queue_declare(q, passive=True).method.message_count == 0, q
+            c.close()
+            b.stop()
+        finally:
+            if b.proc and b.proc.poll() is None:
+                b.kill9()
+            shutil.rmtree(b.data_dir, ignore_errors=True)
+            if small:
+                os.unlink(conf)
+    print("ok ttl_survives_restart")
+
+
+def deep_queue_mixed(binary):
+    """A plain durable queue past 20,000 messages (its tail held as log
+    positions only) stays FIFO when transient messages, and persistent ones
+    with their own expiration, come between persistent ones; the expiring
+    ones expire there too."""
+    b = Broker(binary)
+    b.start()
+    try:
+        c = connect(b)
+        ch = c.channel()
+        ch.queue_declare("deepmix", durable=True)
+        for i in range(20000):
+            ch.basic_publish("", "deepmix", "f", pika.BasicProperties(delivery_mode=2))
+        want, k = [], 0
+        for i in range(6):
+            for mode, exp in ((2, None), (1, None), (2, "150"), (1, None), (2, None), (2, None)):
+                k += 1
+                body = "m%d-%d%s" % (k, mode, "-exp" if exp else "")
+                ch.basic_publish("", "deepmix", body, pika.BasicProperties(delivery_mode=mode, expiration=exp))
+                if not exp:
+                    want.append(body)
+        time.sleep(0.3)
+        got = []
+        while True:
+            m, p, body = ch.basic_get("deepmix", auto_ack=True)
+            if m is None:
+                break
+            if body != b"f":
+                got.append(body.decode())
+        assert got == want, got[:12]
+        c.close()
+        b.stop()
+    finally:
+        if b.proc and b.proc.poll() is None:
+            b.kill9()
+        shutil.rmtree(b.data_dir, ignore_errors=True)
+    print("ok deep_queue_mixed")
+
+
+def quorum_returns_survive_restart(binary):
+    """A quorum queue's x-delivery-count and the back-of-queue place of a
+    message the client requeued survive a graceful restart and kill -9, as in
+    RabbitMQ 3.10 (checked there: after a graceful restart it gives d, a, b
+    with counts 1, 1, 1 for this scenario)."""
+    for mode in ("graceful", "kill9"):
+        b = Broker(binary)
+        b.start()
+        try:
+            c = connect(b)
+            ch = c.channel()
+            ch.confirm_delivery()
+            ch.queue_declare("qret", durable=True, arguments={"x-queue-type": "quorum"})
+            for body in "abcd":
+                ch.basic_publish("", "qret", body, pika.BasicProperties(delivery_mode=2))
+            m, _, body = ch.basic_get("qret")
+            assert body == b"a"
+            ch.basic_nack(m.delivery_tag, requeue=True)  # to the back, count 1
+            m, _, body = ch.basic_get("qret")
+            assert body == b"b"
+            ch.basic_nack(m.delivery_tag, requeue=True)
+            m, _, body = ch.basic_get("qret")
+            assert body == b"c"
+            ch.basic_ack(m.delivery_tag)
+            ch2 = c.channel()
+            m, p, body = ch2.basic_get("qret")
+            assert body == b"d" and p.headers == {"x-delivery-count": 0}, (body, p.headers)
+            ch2.close()  # back to its place, count 1
+            ch.queue_declare("qret-sync", durable=True)
+            ch.basic_publish("", "qret-sync", "s", pika.BasicProperties(delivery_mode=2))  # confirmed: all before is on disk
+            if mode == "kill9":
+                b.kill9()
+            else:
+                c.close()
+                b.stop()
+            b.start()
+            c = connect(b)
+            ch = c.channel()
+            got = []
+            for _ in range(3):
+                m, p, body = ch.basic_get("qret")
+                got.append((body.decode(), m.redelivered, (p.headers or {}).get("x-delivery-count")))
+                if body == b"d":
+                    ch.basic_nack(m.delivery_tag, requeue=True)  # counts on from 1
+                else:
+                    ch.basic_ack(m.delivery_tag)
+            assert got == [("d", True, 1), ("a", True, 1), ("b", True, 1)], (mode, got)
+            m, p, body = ch.basic_get("qret", auto_ack=True)
+            assert body == b"d" and p.headers == {"x-delivery-count": 2}, (body, p.headers)
+            c.close()
+            b.stop()
+        finally:
+            if b.proc and b.proc.poll() is None:
+                b.kill9()
+            shutil.rmtree(b.data_dir, ignore_errors=True)
+    print("ok quorum_returns_survive_restart")
+
+
+TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart,
+         deep_queue_mixed, quorum_returns_survive_restart]
+
+
+class Reference:
+    """The reference RabbitMQ 3.10 (/work/shared/tools/reference-rabbitmq) as a
+    Broker: started fresh once, then restarted on the same data (stop is
+    SIGTERM to the node, kill9 SIGKILL)."""
+    TOOL = "/work/shared/tools/reference-rabbitmq"
+
+    def __init__(self, port):
+        self.port = port
+        self.dir = "/tmp/reference-rabbitmq-%d" % port
+        self.pid = None
+
+    def _wait_gone(self):
+        for _ in range(300):
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("reference RabbitMQ did not exit")
+
+    def start(self):
+        import subprocess
+        if self.pid is None:
+            self.pid = int(subprocess.check_output([self.TOOL, str(self.port)]).decode().split()[-1])
+            return
+        env = dict(os.environ, RABBITMQ_NODENAME="ref%d@localhost" % self.port, RABBITMQ_NODE_PORT=str(self.port),
+                   RABBITMQ_DIST_PORT=str(self.port % 25000 + 35000), RABBITMQ_MNESIA_BASE=self.dir + "/mnesia",
+                   RABBITMQ_LOG_BASE=self.dir + "/log", RABBITMQ_ENABLED_PLUGINS_FILE=self.dir + "/plugins",
+                   RABBITMQ_CONFIG_FILE=self.dir + "/rabbitmq", RABBITMQ_PID_FILE=self.dir + "/pid")
+        if os.path.exists(self.dir + "/pid"):
+            os.unlink(self.dir + "/pid")
+        subprocess.Popen(["setsid", "rabbitmq-server"], env=env, stdout=open(self.dir + "/out.log", "ab"),
+                         stderr=subprocess.STDOUT)
+        import socket
+        for _ in range(1200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                with open(self.dir + "/pid") as f:
+                    self.pid = int(f.read().strip())
+                return
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise RuntimeError("reference RabbitMQ did not restart")
+
+    def stop(self):
+        os.kill(self.pid, signal.SIGTERM)
+        self._wait_gone()
+
+    def kill9(self):
+        os.kill(self.pid, signal.SIGKILL)
+        self._wait_gone()
+
+
+def reference(port):
+    """The TTL scenario against the reference RabbitMQ (TTL 30 s: its restart takes seconds)."""
+    for mode in ("graceful", "kill9"):
+        r = Reference(port)
+        r.start()
+        try:
+            t0, t_up, t_exp = ttl_scenario(r, mode, 30000, 2000, 1.0)
+            print("reference ttl %s: restarted at +%.2f s, expired at +%.2f s (TTL 30 s)" % (mode, t_up - t0, t_exp - t0))
+        finally:
+            r.stop()
+    print("ok reference")
 
 
 def main():
+    if sys.argv[1] == "--reference":  # check the scenario against RabbitMQ 3.10: --reference PORT
+        return reference(int(sys.argv[2]))
     binary = sys.argv[1]
     for t in TESTS:
         t(binary)

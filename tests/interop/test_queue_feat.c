@@ -427,6 +427,65 @@ Test(queue_feat, quorum_without_limit_counts_on) {
     h_close(c);
 }
 
+/* basic.get on channel ch: asserts the body, redelivered and x-delivery-count
+ * (-1 = absent); returns the delivery tag. */
+static uint64_t get_counted(amqp_connection_state_t c, amqp_channel_t ch, const char *q, const char *body,
+                            bool redelivered, int64_t count) {
+    amqp_maybe_release_buffers(c);
+    amqp_rpc_reply_t r = amqp_basic_get(c, ch, amqp_cstring_bytes(q), 0);
+    cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL && r.reply.id == AMQP_BASIC_GET_OK_METHOD, "no message for %s", body);
+    amqp_basic_get_ok_t *ok = r.reply.decoded;
+    uint64_t tag = ok->delivery_tag;
+    bool red = ok->redelivered != 0;
+    amqp_message_t m;
+    cr_assert(amqp_read_message(c, ch, &m, 0).reply_type == AMQP_RESPONSE_NORMAL);
+    cr_assert(tbu_eq(m.body, body), "got '%.*s', want '%s'", (int)m.body.len, (char *)m.body.bytes, body);
+    cr_assert_eq(red, redelivered, "%s: redelivered %d", body, red);
+    amqp_envelope_t env = {.message = m};
+    int64_t n = delivery_count(&env);
+    cr_assert_eq(n, count, "%s: x-delivery-count %lld, want %lld", body, (long long)n, (long long)count);
+    amqp_destroy_message(&m);
+    return tag;
+}
+
+/* RabbitMQ 3.10's quorum queues: basic.get-ok carries x-delivery-count from
+ * the first delivery (0; basic.deliver only once returned, see above); a
+ * message the client requeues (reject, nack, recover) goes to the back of the
+ * queue; one whose channel closes goes back to its place. */
+Test(queue_feat, quorum_get_count_and_requeue_order) {
+    amqp_connection_state_t c = h_connect();
+    args_t a = {0};
+    a_str(&a, "x-queue-type", "quorum");
+    char *q = declare_full(c, "qf-qqg", true, &a);
+    publish_hdr(c, "", q, "a");
+    publish_hdr(c, "", q, "b");
+    publish_hdr(c, "", q, "c");
+    cr_assert_eq(h_wait_message_count(c, 1, q, 3, 2000), 3);
+    uint64_t ta = get_counted(c, 1, q, "a", false, 0);
+    uint64_t tb = get_counted(c, 1, q, "b", false, 0);
+    cr_assert(amqp_basic_reject(c, 1, tb, 1) == 0);
+    cr_assert(amqp_basic_reject(c, 1, ta, 1) == 0);
+    get_counted(c, 1, q, "c", false, 0);
+    tb = get_counted(c, 1, q, "b", true, 1);
+    get_counted(c, 1, q, "a", true, 1);
+    cr_assert(amqp_basic_nack(c, 1, tb, 1, 1) == 0); /* multiple: c then b; a stays unacked */
+    amqp_basic_recover(c, 1, 1);                     /* a goes behind them */
+    cr_assert(amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL);
+    /* a channel that closes: its messages go back to their places, counted */
+    h_channel_open(c, 2);
+    get_counted(c, 2, q, "c", true, 1);
+    get_counted(c, 2, q, "b", true, 2);
+    amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
+    get_counted(c, 1, q, "c", true, 2);
+    get_counted(c, 1, q, "b", true, 3);
+    get_counted(c, 1, q, "a", true, 2);
+    cr_assert(amqp_basic_ack(c, 1, 0, 1) == 0);
+    cr_assert_eq(h_message_count(c, 1, q), 0);
+    delete_queue(c, q);
+    free(q);
+    h_close(c);
+}
+
 /* ---- CC / BCC (sender-selected distribution) ---- */
 
 static void publish_cc(amqp_connection_state_t c, const char *x, const char *rk, const char *body, const char *cc,
