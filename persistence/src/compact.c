@@ -115,16 +115,31 @@ static bool seg_sealed(const wlog *l, const wlog_seg *s) {
     return s->num < l->tail_seg && s->num < WLOG_SEG(l->done) && s->created && s->hole_to == 0 && s->end;
 }
 
+/* A head segment's entries go to disk once they pass this (ack-heavy
+ * traffic makes a summary about as big as the segment). */
+#define SPILL_AT (1u << 20)
+
+enum { IDX_NONE, IDX_DROP, IDX_WRITE, IDX_SPILL };
+
 void wlog_write_indexes(wlog *l) {
     for (;;) {
         pthread_mutex_lock(&l->mu);
         wlog_seg *s = NULL;
+        int what = IDX_NONE;
         for (int i = 0; i < l->nsegs && !s; i++) {
             wlog_seg *c = l->segs[i];
-            if (c->noindex && c->sum.head)
-                wlog_sum_free(&c->sum);
-            if (!c->indexed && !c->noindex && !c->compacting && !c->deleting && seg_sealed(l, c))
-                s = c;
+            if (c->compacting || c->deleting)
+                continue;
+            if (c->noindex) {
+                if (c->sum.head)
+                    wlog_sum_free(&c->sum);
+                if (c->spilled)
+                    s = c, what = IDX_DROP;
+            } else if (!c->indexed && seg_sealed(l, c)) {
+                s = c, what = IDX_WRITE;
+            } else if (c->num == l->tail_seg && c->created && c->sum.len >= SPILL_AT && c->sum.head != c->sum.tail) {
+                s = c, what = IDX_SPILL;
+            }
         }
         if (!s) {
             pthread_mutex_unlock(&l->mu);
@@ -132,30 +147,72 @@ void wlog_write_indexes(wlog *l) {
         }
         wlog_sum sum = s->sum;
         uint32_t num = s->num, end = s->end;
-        memset(&s->sum, 0, sizeof s->sum);
+        if (what == IDX_SPILL) { /* every chunk but the one appends go to */
+            wlog_sumchunk *c = sum.head;
+            sum.len = sum.count = 0;
+            while (c != s->sum.tail) {
+                sum.len += c->len;
+                sum.count += c->n;
+                sum.tail = c;
+                c = c->next;
+            }
+            sum.tail->next = NULL;
+            s->sum.head = s->sum.tail;
+            s->sum.len -= sum.len;
+            s->sum.count -= sum.count;
+        } else {
+            memset(&s->sum, 0, sizeof s->sum);
+        }
         s->compacting = true; /* not deleted meanwhile (its index would be orphaned) */
         pthread_mutex_unlock(&l->mu);
-        int rc = wlog_idx_write_sum(l, num, end, &sum, false);
+        int rc = 0;
+        if (what == IDX_DROP)
+            wlog_idx_spill_abort(l, s);
+        else if (what == IDX_SPILL)
+            rc = wlog_idx_spill(l, s, &sum);
+        else if (s->spilled)
+            rc = wlog_idx_spill_finish(l, s, &sum, end);
+        else
+            rc = wlog_idx_write_sum(l, num, end, &sum, false);
         wlog_sum_free(&sum);
-        if (rc)
+        if (rc) {
+            wlog_idx_spill_abort(l, s);
             wlog_logf(l->opts.log, l->opts.ctx, 1, "cannot write the index of segment %u: %s (recovery will read the segment)",
                       (unsigned)num, strerror(-rc));
+        }
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
-        s->indexed = rc == 0;
-        s->noindex = rc != 0;
+        if (rc)
+            s->noindex = true;
+        if (what == IDX_WRITE) {
+            s->indexed = rc == 0;
+            s->noindex = rc != 0;
+        }
         l->reclaim_wanted = true; /* it may have been skipped while busy */
         pthread_mutex_unlock(&l->mu);
         pthread_cond_signal(&l->work_cv);
     }
 }
 
+static uint64_t now_ms_mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static bool want_compact(const wlog *l, const wlog_seg *s, bool oldest) {
     if (!seg_sealed(l, s) || !s->indexed || s->noindex || s->compacting || s->deleting || s->undeletable || s->pins)
         return false;
     size_t fresh = s->ndead - s->dead_base; /* deaths since the last compaction */
-    if (s->live <= 0)
-        return !(oldest && l->opts.reclaim_in_order) && (fresh > 0 || s->gen_seen < l->gen);
+    if (s->live <= 0) {
+        if (oldest && l->opts.reclaim_in_order)
+            return false;
+        if (fresh > 0)
+            return true;
+        /* only another segment changed: its acks may name nothing now. Rereading
+         * an ack-heavy index is not free: at most once a second with the thread. */
+        return s->gen_seen < l->gen && (l->opts.maint_interval_ms < 0 || now_ms_mono() >= s->checked_ms + 1000);
+    }
     return fresh > 0 && fresh >= (size_t)s->live;
 }
 
@@ -310,6 +367,7 @@ static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool 
     if (c->dropped_refs)
         l->gen++;
     s->gen_seen = l->gen;
+    s->checked_ms = now_ms_mono();
     s->compacting = false;
     s->indexed = indexed;
     s->noindex = !indexed;
@@ -380,6 +438,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
         s->gen_seen = l->gen;
+        s->checked_ms = now_ms_mono();
         s->dead_base = nd; /* later deaths stay fresh */
         goto done;
     }
@@ -457,6 +516,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
             s->noindex = true;
         }
         s->gen_seen = l->gen; /* do not retry at once */
+        s->checked_ms = now_ms_mono();
         result = rc;
         goto done;
     }

@@ -32,6 +32,7 @@ typedef void (*wlog_log_fn)(void *ctx, int level, const char *msg);
 typedef struct wlog_sumchunk {
     struct wlog_sumchunk *next;
     size_t len, cap;
+    uint32_t n; /* entries in it */
     uint8_t data[];
 } wlog_sumchunk;
 typedef struct {
@@ -146,6 +147,13 @@ struct wlog_seg {
     /* ---- index and compaction (summary.c, compact.c); under mu ---- */
     uint32_t end;          /* offset after its last record, once sealed (0 = head or unknown) */
     wlog_sum sum;          /* index entries not yet written to <num>.idx */
+    /* Entries of a big head summary already appended to <num>.idx.tmp by the
+     * maintenance thread (spill_fd valid when spilled). */
+    bool spilled;
+    int spill_fd;
+    uint64_t spill_len;
+    uint32_t spill_count, spill_crc;
+    uint64_t checked_ms;   /* last compaction check caused only by another segment's change */
     bool indexed;          /* <num>.idx is on disk and describes the file */
     bool noindex;          /* never indexed (a batch failed in it, or no memory): recovery walks it */
     uint32_t *dead;        /* one offset per reference that died (wlog_live -1, wlog_dead) */
@@ -227,6 +235,12 @@ void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num);
 int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable);
 /* The same from a summary. */
 int wlog_idx_write_sum(wlog *l, uint32_t num, uint32_t end, const wlog_sum *s, bool durable);
+/* Spilling a head segment's summary as it grows: append entries to
+ * <num>.idx.tmp; finish = append the rest, write the header, rename;
+ * abort = close and remove the temp file. 0 or -errno. */
+int wlog_idx_spill(wlog *l, wlog_seg *seg, const wlog_sum *part);
+int wlog_idx_spill_finish(wlog *l, wlog_seg *seg, const wlog_sum *rest, uint32_t end);
+void wlog_idx_spill_abort(wlog *l, wlog_seg *seg);
 /* Reads and validates <num>.idx: *entries malloc'd (caller frees). 0, 1 when
  * there is no file, -1 when it is invalid (logged by the caller). */
 int wlog_idx_read(wlog *l, uint32_t num, uint8_t **entries, size_t *n, uint32_t *count, uint32_t *end);

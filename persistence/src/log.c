@@ -196,6 +196,7 @@ static void log_free(wlog *l) {
     for (int i = 0; i < l->nsegs; i++) {
         if (l->segs[i]->fd >= 0)
             l->io->close(l->segs[i]->fd);
+        wlog_idx_spill_abort(l, l->segs[i]); /* the head's: it is read whole at the next start */
         wlog_seg_free_state(l->segs[i]);
         free(l->segs[i]);
     }

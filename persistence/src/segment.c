@@ -149,6 +149,7 @@ bool wlog_seg_delete(wlog *l, wlog_seg *s, const char *why) {
     pthread_mutex_unlock(&l->mu);
     if (fd >= 0)
         l->io->close(fd);
+    wlog_idx_spill_abort(l, s);
     int err = 0;
     bool synced = true;
     char path[PATH_MAX];

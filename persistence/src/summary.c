@@ -7,7 +7,7 @@
  *
  *   header  magic "WRNIDX\0\0" (8) | version u32 | segment number u32 |
  *           end u32 (offset after the segment's last record) | count u32 |
- *           crc32c u32 (of the header with this field 0, then the entries) |
+ *           crc32c u32 (of the entries, then the header with this field 0) |
  *           reserved u32  = 32 bytes
  *   entry   off u32 | len u32 | refs u16 | type u8 | summary[len]
  *
@@ -52,6 +52,7 @@ int wlog_sum_add(wlog_sum *s, uint32_t off, uint8_t type, uint32_t refs, const s
         c->next = NULL;
         c->len = 0;
         c->cap = cap;
+        c->n = 0;
         if (s->tail)
             s->tail->next = c;
         else
@@ -74,6 +75,7 @@ int wlog_sum_add(wlog_sum *s, uint32_t off, uint8_t type, uint32_t refs, const s
         left -= k;
     }
     c->len += need;
+    c->n++;
     s->len += need;
     s->count++;
     return 0;
@@ -105,10 +107,10 @@ int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, i
     wlog_put32(h + 12, num);
     wlog_put32(h + 16, end);
     wlog_put32(h + 20, count);
-    uint32_t crc = wlog_crc32c(0, h, sizeof h); /* crc field 0 while computed */
+    uint32_t crc = 0;
     for (int i = 0; i < nv; i++)
         crc = wlog_crc32c(crc, v[i].iov_base, v[i].iov_len);
-    wlog_put32(h + 24, crc);
+    wlog_put32(h + 24, wlog_crc32c(crc, h, sizeof h)); /* the crc field is 0 while it is computed */
     errno = 0;
     int fd = l->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -145,6 +147,72 @@ int wlog_idx_write_sum(wlog *l, uint32_t num, uint32_t end, const wlog_sum *s, b
     int rc = wlog_idx_write(l, num, end, v, nv, s->count, durable);
     free(v);
     return rc;
+}
+
+static void idx_tmp_path(char *out, size_t cap, const char *dir, uint32_t num) {
+    char p[PATH_MAX];
+    wlog_idx_path(p, sizeof p, dir, num);
+    snprintf(out, cap, "%s.tmp", p);
+}
+
+int wlog_idx_spill(wlog *l, wlog_seg *seg, const wlog_sum *part) {
+    if (!seg->spilled) {
+        char tmp[PATH_MAX + 8];
+        idx_tmp_path(tmp, sizeof tmp, l->dir, seg->num);
+        errno = 0;
+        int fd = l->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return idx_errno();
+        seg->spilled = true;
+        seg->spill_fd = fd;
+        seg->spill_len = 0;
+        seg->spill_count = 0;
+        seg->spill_crc = 0;
+    }
+    for (const wlog_sumchunk *c = part->head; c; c = c->next) {
+        int rc = wlog_io_write_all(l->io, seg->spill_fd, c->data, c->len, WLOG_HEADER_SIZE + seg->spill_len);
+        if (rc)
+            return rc;
+        seg->spill_crc = wlog_crc32c(seg->spill_crc, c->data, c->len);
+        seg->spill_len += c->len;
+        seg->spill_count += c->n;
+    }
+    return 0;
+}
+
+int wlog_idx_spill_finish(wlog *l, wlog_seg *seg, const wlog_sum *rest, uint32_t end) {
+    int rc = wlog_idx_spill(l, seg, rest);
+    if (rc)
+        return rc;
+    uint8_t h[WLOG_HEADER_SIZE] = {0};
+    memcpy(h, WIDX_MAGIC, 8);
+    wlog_put32(h + 8, WIDX_VERSION);
+    wlog_put32(h + 12, seg->num);
+    wlog_put32(h + 16, end);
+    wlog_put32(h + 20, seg->spill_count);
+    wlog_put32(h + 24, wlog_crc32c(seg->spill_crc, h, sizeof h));
+    rc = wlog_io_write_all(l->io, seg->spill_fd, h, sizeof h, 0);
+    l->io->close(seg->spill_fd);
+    seg->spilled = false;
+    char tmp[PATH_MAX + 8], path[PATH_MAX];
+    idx_tmp_path(tmp, sizeof tmp, l->dir, seg->num);
+    wlog_idx_path(path, sizeof path, l->dir, seg->num);
+    errno = 0;
+    if (!rc && l->io->rename(tmp, path) != 0)
+        rc = idx_errno();
+    if (rc)
+        l->io->unlink(tmp);
+    return rc;
+}
+
+void wlog_idx_spill_abort(wlog *l, wlog_seg *seg) {
+    if (!seg->spilled)
+        return;
+    l->io->close(seg->spill_fd);
+    seg->spilled = false;
+    char tmp[PATH_MAX + 8];
+    idx_tmp_path(tmp, sizeof tmp, l->dir, seg->num);
+    l->io->unlink(tmp);
 }
 
 typedef struct {
@@ -206,7 +274,7 @@ int wlog_idx_read(wlog *l, uint32_t num, uint8_t **entries, size_t *n, uint32_t 
         goto out;
     uint32_t want = wlog_get32(h + 24);
     wlog_put32(h + 24, 0);
-    if (wlog_crc32c(wlog_crc32c(0, h, sizeof h), buf, len) != want)
+    if (wlog_crc32c(wlog_crc32c(0, buf, len), h, sizeof h) != want)
         goto out;
     uint32_t e = wlog_get32(h + 16);
     if (e < WLOG_HEADER_SIZE || e > l->segsize)

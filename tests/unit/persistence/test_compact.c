@@ -379,3 +379,47 @@ Test(compact, ignore_indexes_reads_every_segment_whole) {
     wlog_close(&l);
     t_replay_free(&r);
 }
+
+Test(compact, a_big_head_summary_is_spilled_to_disk_and_finished_at_seal) {
+    wlog *l = open_log_sz(NULL, 4u << 20);
+    uint32_t n = 0;
+    static wlog_pos pos[400000];
+    while (n < 80000) /* ack-like records: the index entry is as big as the record */
+        pos[n] = put_ack(l, (wlog_pos)n + 1), n++;
+    cr_assert_eq(wlog_sync(l), 0);
+    wlog_maintain(l);
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path_of(1, "idx"));
+    cr_assert(exists(tmp), "the head's entries went to %s", tmp);
+    cr_assert_gt(t_size(tmp), 1 << 20);
+    while (WLOG_SEG(pos[n - 1]) < 2)
+        pos[n] = put_ack(l, (wlog_pos)n + 1), n++;
+    cr_assert_eq(wlog_sync(l), 0);
+    wlog_maintain(l);
+    cr_assert(!exists(tmp));
+    cr_assert(exists(path_of(1, "idx")), "sealed: the spilled index is finished");
+    /* the new head spills too; closing removes its unfinished file */
+    uint32_t m = n;
+    while (n < m + 80000)
+        pos[n] = put_ack(l, (wlog_pos)n + 1), n++;
+    cr_assert_eq(wlog_sync(l), 0);
+    wlog_maintain(l);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path_of(2, "idx"));
+    cr_assert(exists(tmp));
+    wlog_close(&l);
+    cr_assert(!exists(tmp), "no half index left by close");
+    t_replay r = {0};
+    t_log_reset();
+    l = open_log_sz(&r, 4u << 20);
+    cr_assert(strstr(t_logbuf, "1 segment(s) replayed from their index, 1 read whole"), "%s", t_logbuf);
+    cr_assert_eq(r.n, n, "every record replayed (%zu of %u)", r.n, n);
+    for (uint32_t i = 0; i < n; i += 997) {
+        const t_rec *e = find(&r, pos[i]);
+        cr_assert(e);
+        wlog_pos t;
+        memcpy(&t, e->first, 8);
+        cr_assert_eq(t, (wlog_pos)i + 1);
+    }
+    wlog_close(&l);
+    t_replay_free(&r);
+}
