@@ -1,4 +1,5 @@
 """Start, stop and kill a Warren broker for durability tests (shared helper)."""
+import atexit
 import os
 import signal
 import socket
@@ -16,6 +17,17 @@ def free_port():
 
 
 EXTRA_ARGS = []  # appended to every broker's command line (e.g. --config with small segments)
+ALL = []  # every Broker made: a failed test must not leave its broker running
+
+
+def kill_all():
+    for b in ALL:
+        if b.proc and b.proc.poll() is None:
+            b.proc.kill()
+            b.proc.wait()
+
+
+atexit.register(kill_all)
 
 
 class Broker:
@@ -23,6 +35,7 @@ class Broker:
         self.binary = binary
         self.extra_env = env or {}
         self.binary_args = list(EXTRA_ARGS)
+        ALL.append(self)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
         self.port = port or free_port()
         self.proc = None

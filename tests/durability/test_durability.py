@@ -476,6 +476,7 @@ def main():
                 failed += 1
                 traceback.print_exc()
                 print("FAIL %s" % t.__name__)
+                broker.kill_all()  # the failed test's broker must not run on
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
