@@ -97,20 +97,38 @@ void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num) {
 
 static int idx_errno(void) { return errno ? -errno : -EIO; }
 
-int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable) {
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    wlog_idx_path(path, sizeof path, l->dir, num);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    uint8_t h[WLOG_HEADER_SIZE] = {0};
+/* The header, its crc over the entries' crc (crc_entries) then itself. */
+static void idx_header(uint8_t h[WLOG_HEADER_SIZE], uint32_t num, uint32_t end, uint32_t count, uint32_t crc_entries) {
+    memset(h, 0, WLOG_HEADER_SIZE);
     memcpy(h, WIDX_MAGIC, 8);
     wlog_put32(h + 8, WIDX_VERSION);
     wlog_put32(h + 12, num);
     wlog_put32(h + 16, end);
     wlog_put32(h + 20, count);
+    wlog_put32(h + 24, wlog_crc32c(crc_entries, h, WLOG_HEADER_SIZE)); /* the crc field is 0 while computed */
+}
+
+/* rc 0: the temp file becomes <num>.idx; otherwise it goes. */
+static int idx_commit(wlog *l, uint32_t num, const char *tmp, int rc) {
+    char path[PATH_MAX];
+    wlog_idx_path(path, sizeof path, l->dir, num);
+    errno = 0;
+    if (!rc && l->io->rename(tmp, path) != 0)
+        rc = idx_errno();
+    if (rc)
+        l->io->unlink(tmp);
+    return rc;
+}
+
+int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable) {
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    wlog_idx_path(path, sizeof path, l->dir, num);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    uint8_t h[WLOG_HEADER_SIZE];
     uint32_t crc = 0;
     for (int i = 0; i < nv; i++)
         crc = wlog_crc32c(crc, v[i].iov_base, v[i].iov_len);
-    wlog_put32(h + 24, wlog_crc32c(crc, h, sizeof h)); /* the crc field is 0 while it is computed */
+    idx_header(h, num, end, count, crc);
     errno = 0;
     int fd = l->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -126,12 +144,7 @@ int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, i
     if (!rc && durable && l->io->fdatasync(fd) != 0)
         rc = idx_errno();
     l->io->close(fd);
-    errno = 0;
-    if (!rc && l->io->rename(tmp, path) != 0)
-        rc = idx_errno();
-    if (rc)
-        l->io->unlink(tmp);
-    return rc;
+    return idx_commit(l, num, tmp, rc);
 }
 
 int wlog_idx_write_sum(wlog *l, uint32_t num, uint32_t end, const wlog_sum *s, bool durable) {
@@ -184,25 +197,14 @@ int wlog_idx_spill_finish(wlog *l, wlog_seg *seg, const wlog_sum *rest, uint32_t
     int rc = wlog_idx_spill(l, seg, rest);
     if (rc)
         return rc;
-    uint8_t h[WLOG_HEADER_SIZE] = {0};
-    memcpy(h, WIDX_MAGIC, 8);
-    wlog_put32(h + 8, WIDX_VERSION);
-    wlog_put32(h + 12, seg->num);
-    wlog_put32(h + 16, end);
-    wlog_put32(h + 20, seg->spill_count);
-    wlog_put32(h + 24, wlog_crc32c(seg->spill_crc, h, sizeof h));
+    uint8_t h[WLOG_HEADER_SIZE];
+    idx_header(h, seg->num, end, seg->spill_count, seg->spill_crc);
     rc = wlog_io_write_all(l->io, seg->spill_fd, h, sizeof h, 0);
     l->io->close(seg->spill_fd);
     seg->spilled = false;
-    char tmp[PATH_MAX + 8], path[PATH_MAX];
+    char tmp[PATH_MAX + 8];
     idx_tmp_path(tmp, sizeof tmp, l->dir, seg->num);
-    wlog_idx_path(path, sizeof path, l->dir, seg->num);
-    errno = 0;
-    if (!rc && l->io->rename(tmp, path) != 0)
-        rc = idx_errno();
-    if (rc)
-        l->io->unlink(tmp);
-    return rc;
+    return idx_commit(l, seg->num, tmp, rc);
 }
 
 void wlog_idx_spill_abort(wlog *l, wlog_seg *seg) {

@@ -20,16 +20,6 @@ static void teardown(void) {
 }
 TestSuite(compact, .init = setup, .fini = teardown);
 
-static size_t summarize(void *ctx, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs) {
-    (void)ctx;
-    const uint8_t *p = head;
-    *refs = 0;
-    if (type == 1 && headlen >= 2) {
-        *refs = p[0] | (uint32_t)p[1] << 8;
-        return 6;
-    }
-    return len;
-}
 
 static int keep_calls;
 static int keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s, size_t len) {
@@ -43,7 +33,7 @@ static int keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s, s
 }
 
 static wlog *open_log_sz(t_replay *r, uint32_t seg) {
-    wlog_opts o = {.segment_size = seg, .log = t_log, .reclaim_in_order = true, .summarize = summarize, .keep = keep,
+    wlog_opts o = {.segment_size = seg, .log = t_log, .reclaim_in_order = true, .summarize = t_summarize, .keep = keep,
                    .maint_interval_ms = -1};
     wlog *l = NULL;
     cr_assert_eq(wlog_open(dir, &o, r ? t_collect : NULL, r, &l), 0);
@@ -367,7 +357,7 @@ Test(compact, ignore_indexes_reads_every_segment_whole) {
     cr_assert_eq(wlog_sync(l), 0);
     wlog_close(&l);
     cr_assert(exists(path_of(1, "idx")));
-    wlog_opts o = {.segment_size = SEG, .log = t_log, .reclaim_in_order = true, .summarize = summarize, .keep = keep,
+    wlog_opts o = {.segment_size = SEG, .log = t_log, .reclaim_in_order = true, .summarize = t_summarize, .keep = keep,
                    .maint_interval_ms = -1, .ignore_indexes = true};
     t_replay r = {0};
     t_log_reset();

@@ -33,16 +33,6 @@ static void teardown(void) {
 TestSuite(cfaults, .init = setup, .fini = teardown);
 
 /* ---- log hooks ---- */
-static size_t summarize(void *ctx, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs) {
-    (void)ctx;
-    const uint8_t *p = head;
-    *refs = 0;
-    if (type == 1 && headlen >= 2) {
-        *refs = p[0] | (uint32_t)p[1] << 8;
-        return 6;
-    }
-    return len;
-}
 
 static void (*keep_hook)(wlog *l);
 static int keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s, size_t len) {
@@ -248,7 +238,7 @@ static wlog *open_log(const char *d, uint32_t seg, rset *r, int maint_ms) {
     io = fio;
     io.fallocate = wlog_io_libc.fallocate;
     io.close = wlog_io_libc.close;
-    wlog_opts o = {.segment_size = seg, .io = &io, .log = t_log, .reclaim_in_order = true, .summarize = summarize,
+    wlog_opts o = {.segment_size = seg, .io = &io, .log = t_log, .reclaim_in_order = true, .summarize = t_summarize,
                    .keep = keep, .maint_interval_ms = maint_ms};
     wlog *l = NULL;
     int rc = wlog_open(d, &o, r ? collect : NULL, r, &l);
