@@ -64,7 +64,8 @@ void store_snap_free_defs(void) {
 
 /* ---- snapshot ---- */
 
-/* Emission runs on main only (open, close): plain statics carry the state. */
+/* Emission state: plain statics, used by one snapshot at a time (snap_lock): main
+ * takes one at open and close, the log's maintenance thread at run time. */
 static wdefs_writer *snap_w;
 static vhost *snap_v;
 static amq_bytes snap_src;
