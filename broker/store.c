@@ -432,6 +432,7 @@ int store_open(const char *data_dir) {
     int rc = wdefs_open(data_dir, NULL, store_recover_snapshot_rec, NULL, &store.defs);
     if (rc) {
         log_err("cannot open the definitions in %s: %s", data_dir, wlog_strerror(rc));
+        store_recover_abort();
         replaying = false;
         qsched_hold(false);
         return -1;
@@ -450,6 +451,7 @@ int store_open(const char *data_dir) {
     rc = wlog_open(dir, &o, store_recover_log_rec, NULL, &store.log);
     if (rc) {
         log_err("cannot open the durable log in %s: %s", dir, wlog_strerror(rc));
+        store_recover_abort();
         replaying = false;
         wdefs_close(&store.defs);
         qsched_hold(false);

@@ -232,6 +232,8 @@ void store_snap_free_defs(void);
 
 /* Reset the recovery state. */
 void store_recover_begin(void);
+/* store_open failed: free what the replay built. */
+void store_recover_abort(void);
 /* wdefs_open's callback: one snapshot record. */
 int store_recover_snapshot_rec(void *ctx, wlog_pos pos, uint8_t type, const void *p, size_t len);
 /* wlog_open's callback: one log record. */

@@ -498,3 +498,18 @@ void store_recover_begin(void) {
     u64set_init(&R.delivered);
     u64set_init(&R.fired);
 }
+
+void store_recover_abort(void) {
+    for (size_t i = 0; i < R.nqs; i++) {
+        free(R.qs[i].pos);
+        free(R.qs[i].exp);
+    }
+    free(R.qs);
+    free(R.ret);
+    free(R.dl);
+    free(R.deadrefs);
+    u64set_destroy(&R.fired);
+    u64set_destroy(&R.dead);
+    u64set_destroy(&R.delivered);
+    memset(&R, 0, sizeof R);
+}
