@@ -37,7 +37,8 @@ quick=0
 runs=3
 scenarios="t s g a b c d e f h"
 wport=25801
-rport=25802
+rport=20802  # its Erlang distribution port is rport+10000: kept below the ephemeral range
+             # (32768+), where a busy client's connections can hold it (RabbitMQ then refuses to start)
 use_amqpload=1
 while [ $# -gt 0 ]; do
   case "$1" in
