@@ -1,6 +1,7 @@
 """Start, stop and kill a Warren broker for durability tests (shared helper)."""
 import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,6 +70,12 @@ class Broker:
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=5)
+
+    def cleanup(self):
+        """For a test's finally: kill the broker if it still runs, remove its data dir."""
+        if self.proc and self.proc.poll() is None:
+            self.kill9()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def log(self):
         with open(self.log_path, "rb") as f:

@@ -5,7 +5,6 @@ delayed-message plugin; the error texts are the plugin's), with pika.
     /usr/bin/python3 tests/durability/test_queue_features.py build/warren
 """
 import os
-import shutil
 import signal
 import sys
 import time
@@ -58,9 +57,7 @@ def priority_survives_kill9(binary):
         c.close()
         b.stop()
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
     print("ok priority_survives_kill9")
 
 
@@ -151,9 +148,7 @@ def delayed_exchange(binary):
         c.close()
         b.stop()
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
     print("ok delayed_exchange")
 
 
@@ -214,9 +209,7 @@ def delayed_survives_kill9(binary):
         c.close()
         b.stop()
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
     print("ok delayed_survives_kill9")
 
 
@@ -232,9 +225,7 @@ def rss_base(binary):
         b.stop()
         return r
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
 
 
 def deduplication(binary):
@@ -302,9 +293,7 @@ def deduplication(binary):
         c.close()
         b.stop()
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
     print("ok deduplication")
 
 
@@ -438,9 +427,7 @@ def ttl_survives_restart(binary):
             c.close()
             b.stop()
         finally:
-            if b.proc and b.proc.poll() is None:
-                b.kill9()
-            shutil.rmtree(b.data_dir, ignore_errors=True)
+            b.cleanup()
             if small:
                 os.unlink(conf)
     print("ok ttl_survives_restart")
@@ -479,9 +466,7 @@ def deep_queue_mixed(binary):
         c.close()
         b.stop()
     finally:
-        if b.proc and b.proc.poll() is None:
-            b.kill9()
-        shutil.rmtree(b.data_dir, ignore_errors=True)
+        b.cleanup()
     print("ok deep_queue_mixed")
 
 
@@ -537,9 +522,7 @@ def quorum_returns_survive_restart(binary):
             c.close()
             b.stop()
         finally:
-            if b.proc and b.proc.poll() is None:
-                b.kill9()
-            shutil.rmtree(b.data_dir, ignore_errors=True)
+            b.cleanup()
     print("ok quorum_returns_survive_restart")
 
 
