@@ -221,8 +221,9 @@ typedef struct {
     uint32_t num;
     const uint32_t *dead; /* sorted */
     size_t ndead;         /* deaths seen by this compaction: s->dead[0 .. ndead) */
-    uint32_t *kept; /* offsets kept, in order */
+    uint32_t *kept; /* pass 1: offsets of the records with refs that stay, in order */
     size_t nkept;
+    uint32_t *all;  /* pass 2: offsets of every record that stays, in order (nentries) */
     uint8_t *ents;  /* entries of the kept records */
     size_t nents;
     uint32_t nentries, total;
@@ -271,6 +272,7 @@ static int compact_decide(void *ctx, uint32_t off, uint8_t type, uint32_t refs, 
         c->kept[c->nkept++] = off;
         return 0;
     }
+    c->all[c->nentries] = off;
     size_t sz = WIDX_ENTRY_HEAD + len;
     memcpy(c->ents + c->nents, p - WIDX_ENTRY_HEAD, sz);
     c->nents += sz;
@@ -340,24 +342,21 @@ static void compact_finish(wlog *l, wlog_seg *s, compaction *c, int newfd, bool 
     }
     int old = s->fd;
     s->fd = newfd;
-    /* every kept record's offset, sorted (pass-2 entries are in file order) */
-    uint32_t *kept = malloc((c->nentries ? c->nentries : 1) * sizeof *kept);
-    size_t nk = 0, o = 0;
-    while (kept && o < c->nents) {
-        kept[nk++] = wlog_get32(c->ents + o);
-        o += WIDX_ENTRY_HEAD + wlog_get32(c->ents + o + 4);
-    }
+    /* every kept record's offset, sorted (pass 2 saw them in file order) */
+    uint32_t *kept = c->all;
+    size_t nk = c->nentries;
+    c->all = NULL;
     free(s->kept);
     s->kept = kept;
-    s->nkept = kept ? nk : 0;
-    s->compacted = kept != NULL; /* without the list every record counts as present */
+    s->nkept = nk;
+    s->compacted = true;
     /* deaths of records that stay (multi-reference ones); those that came
      * during the compaction were not seen by it: they stay fresh */
     size_t w = 0, base = 0;
     for (size_t i = 0; i < s->ndead; i++) {
         if (i == c->ndead)
             base = w;
-        if (!kept || in_sorted(kept, nk, s->dead[i]))
+        if (in_sorted(kept, nk, s->dead[i]))
             s->dead[w++] = s->dead[i];
     }
     if (c->ndead >= s->ndead)
@@ -398,8 +397,9 @@ static int compact_one(wlog *l, wlog_seg *s) {
         rc = -1;
     if (rc == 0) {
         c.kept = malloc((count ? count : 1) * sizeof *c.kept);
+        c.all = malloc((count ? count : 1) * sizeof *c.all);
         c.ents = malloc(n ? n : 1);
-        if (!c.kept || !c.ents)
+        if (!c.kept || !c.all || !c.ents)
             rc = -1;
     }
     if (rc == 0) {
@@ -430,6 +430,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
         s->indexed = false;
         s->noindex = true;
         free(c.kept);
+        free(c.all);
         free(c.ents);
         return -EIO;
     }
@@ -453,14 +454,8 @@ static int compact_one(wlog *l, wlog_seg *s) {
     wlog_seg_path(path, sizeof path, l->dir, num);
     wlog_idx_path(idx, sizeof idx, l->dir, num);
     snprintf(tmp, sizeof tmp, "%s.compact", path);
-    uint32_t *kept_all = malloc(c.nentries * sizeof *kept_all);
     int from = -1, to = -1, newfd = -1;
     bool idx_gone = false;
-    rc = kept_all ? 0 : -ENOMEM;
-    for (size_t o = 0, k = 0; !rc && o < c.nents; k++) {
-        kept_all[k] = wlog_get32(c.ents + o);
-        o += WIDX_ENTRY_HEAD + wlog_get32(c.ents + o + 4);
-    }
     errno = 0;
     if (!rc && (from = l->io->open(path, O_RDONLY | O_CLOEXEC, 0)) < 0)
         rc = cerr();
@@ -476,7 +471,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
         rc = wlog_io_write_all(l->io, to, h, sizeof h, 0);
     }
     if (!rc)
-        rc = compact_copy(l, from, to, kept_all, c.nentries, end);
+        rc = compact_copy(l, from, to, c.all, c.nentries, end);
     /* as long as the old file, and never shorter than end: the last marker's
      * hole must lie inside the file (a segment filled to its last byte, or cut
      * at end by a recovery, is exactly end long) */
@@ -502,7 +497,6 @@ static int compact_one(wlog *l, wlog_seg *s) {
         rc = cerr();
     if (from >= 0)
         l->io->close(from);
-    free(kept_all);
     if (rc) {
         if (to >= 0)
             l->io->close(to);
@@ -533,6 +527,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
     result = 1;
 done:
     free(c.kept);
+    free(c.all);
     free(c.ents);
     return result; /* mu held */
 }
