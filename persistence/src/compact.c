@@ -422,9 +422,7 @@ static int compact_one(wlog *l, wlog_seg *s) {
     if (rc != 0) {
         wlog_logf(l->opts.log, l->opts.ctx, 1, "segment %u: index unreadable, not compacted (recovery will read the segment)",
                   (unsigned)num);
-        char ip[PATH_MAX]; /* it may not describe the file (another end): never to be trusted */
-        wlog_idx_path(ip, sizeof ip, l->dir, num);
-        l->io->unlink(ip);
+        wlog_idx_unlink(l, num); /* it may not describe the file (another end): never to be trusted */
         pthread_mutex_lock(&l->mu);
         s->compacting = false;
         s->indexed = false;

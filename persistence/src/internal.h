@@ -230,6 +230,8 @@ void wlog_sum_free(wlog_sum *s);
  * payload when there is none). head = first contiguous payload bytes. */
 size_t wlog_sum_len(const wlog *l, uint8_t type, const void *head, size_t headlen, size_t len, uint32_t *refs);
 void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num);
+/* Removes <num>.idx if there is one (errors ignored: at worst a segment is walked). */
+void wlog_idx_unlink(wlog *l, uint32_t num);
 /* Writes <num>.idx from entries (count of them, in nv pieces) via a temp file
  * and rename; durable = fdatasync the file before the rename. 0 or -errno. */
 int wlog_idx_write(wlog *l, uint32_t num, uint32_t end, const struct iovec *v, int nv, uint32_t count, bool durable);

@@ -32,15 +32,14 @@ static void rec_log(wlog *l, int level, const char *fmt, const char *path, const
     wlog_logf(l->opts.log, l->opts.ctx, level, fmt, path, extra);
 }
 
-static void rec_drop_bad_header(wlog *l, const char *path, bool last, bool zero) {
+static void rec_drop_bad_header(wlog *l, uint32_t num, const char *path, bool last, bool zero) {
     if (last && zero) {
         rec_log(l, 2, "removed %s: header never written (crash while creating it)%s", path, "");
         l->io->unlink(path);
         return;
     }
+    wlog_idx_unlink(l, num); /* its index, if any, describes nothing now */
     char to[PATH_MAX + 16];
-    snprintf(to, sizeof to, "%.*s.idx", (int)(strlen(path) > 4 ? strlen(path) - 4 : 0), path);
-    l->io->unlink(to); /* its index, if any, describes nothing now */
     snprintf(to, sizeof to, "%s.corrupt", path);
     if (l->io->rename(path, to) == 0)
         rec_log(l, 0, "corrupt segment header in %s: segment skipped, kept as %s", path, to);
@@ -130,7 +129,7 @@ static int rec_from_index(recovery *rc, uint32_t num, int fd, const char *path) 
         char ip[PATH_MAX];
         wlog_idx_path(ip, sizeof ip, l->dir, num);
         rec_log(l, 1, "index %s does not match its segment or is damaged: reading %s instead", ip, path);
-        l->io->unlink(ip);
+        wlog_idx_unlink(l, num);
         return 1;
     }
     idx_replay x = {.rc = rc, .num = num};
@@ -218,7 +217,7 @@ static int rec_segment(recovery *rc, uint32_t num, bool last) {
         } else {
             l->io->close(fd);
             fd = -1;
-            rec_drop_bad_header(l, path, last, hc == 1);
+            rec_drop_bad_header(l, num, path, last, hc == 1);
         }
     }
     wlog_reader_destroy(&r);
@@ -232,9 +231,7 @@ static int rec_segment(recovery *rc, uint32_t num, bool last) {
 static int rec_set_head(recovery *rc) {
     wlog *l = rc->l;
     if (rc->last_kept && rc->last_kept == rc->max_seen) {
-        char ip[PATH_MAX]; /* appends go on in it: an index of it would be stale */
-        wlog_idx_path(ip, sizeof ip, l->dir, rc->last_kept);
-        l->io->unlink(ip);
+        wlog_idx_unlink(l, rc->last_kept); /* appends go on in it: an index of it would be stale */
         l->segs[l->nsegs - 1]->end = 0;
         l->tail_seg = rc->last_kept;
         l->tail_off = (uint32_t)rc->last_end;

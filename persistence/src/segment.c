@@ -103,8 +103,7 @@ int wlog_seg_create(wlog *l, wlog_seg *s) {
     /* An index of an earlier segment with this number (its unlink lost in a
      * crash) would look valid for the new one: gone before the directory
      * sync that makes the new file durable. */
-    wlog_idx_path(path, sizeof path, l->dir, s->num);
-    l->io->unlink(path);
+    wlog_idx_unlink(l, s->num);
     wlog_seg_path(path, sizeof path, l->dir, s->num);
     errno = 0;
     int fd = l->io->open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -154,8 +153,7 @@ bool wlog_seg_delete(wlog *l, wlog_seg *s, const char *why) {
     bool synced = true;
     char path[PATH_MAX];
     if (created) {
-        wlog_idx_path(path, sizeof path, l->dir, num);
-        l->io->unlink(path); /* the index first: a segment without one is walked */
+        wlog_idx_unlink(l, num); /* the index first: a segment without one is walked */
         wlog_seg_path(path, sizeof path, l->dir, num);
         errno = 0;
         if (l->io->unlink(path) != 0 && errno != ENOENT)

@@ -95,6 +95,12 @@ void wlog_idx_path(char *out, size_t cap, const char *dir, uint32_t num) {
     snprintf(out, cap, "%s/%020u.idx", dir, (unsigned)num);
 }
 
+void wlog_idx_unlink(wlog *l, uint32_t num) {
+    char path[PATH_MAX];
+    wlog_idx_path(path, sizeof path, l->dir, num);
+    l->io->unlink(path);
+}
+
 static int idx_errno(void) { return errno ? -errno : -EIO; }
 
 /* The header, its crc over the entries' crc (crc_entries) then itself. */
