@@ -577,6 +577,7 @@ static void raise_error(channel *ch, uint32_t id, ch_err *e) {
         return;
     }
     log_warn("channel error on connection %s, channel %u: %s", c->peer, ch->id, e->text); /* as RabbitMQ logs them */
+    amq_reply_text_fit(e->text); /* a shortstr: cut as RabbitMQ does, never a broken frame */
     amq_channel_close m = {.reply_code = (uint16_t)e->code,
                            .reply_text = amq_cstr(e->text),
                            .class_id = (uint16_t)AMQ_CLASS_OF(id),

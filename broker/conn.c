@@ -98,6 +98,7 @@ void conn_error(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...
         c->state = CONN_FLUSH_CLOSE;
         return;
     }
+    amq_reply_text_fit(text); /* a shortstr: cut as RabbitMQ does, never a broken frame */
     amq_connection_close m = {.reply_code = code,
                               .reply_text = amq_cstr(text),
                               .class_id = (uint16_t)AMQ_CLASS_OF(method_id),
