@@ -65,6 +65,10 @@ typedef struct channel {
     bool tx;
     tx_op *txops;
     size_t ntx, cap_tx;
+    /* the queue last declared on this channel: what an empty queue name
+     * means in consume, get, bind, unbind, purge and delete (RabbitMQ's rule) */
+    uint8_t last_queue_len;
+    char last_queue[255];
     /* direct reply-to */
     consumer *reply_consumer;
     char reply_name[64];
@@ -107,6 +111,9 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, 
 /* Helpers shared by the handlers. */
 int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
+/* An empty queue name stands for the queue last declared on the channel:
+ * replaces *name with it, or 404 "no previously declared queue" in e. */
+int ch_queue_shortcut(channel *ch, amq_bytes *name, ch_err *e);
 /* Permission check (access.h PERM_*) on a "queue" or "exchange": 0 or 403 in e. */
 int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e);
 /* Route and enqueue a complete message (publish or tx commit). */
