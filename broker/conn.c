@@ -65,6 +65,7 @@ conn *conn_new(worker *w, int fd, bool tls) {
     c->frame_max = config.frame_max;
     c->channel_max = config.channel_max;
     c->created_ms = c->last_recv_ms = c->last_send_ms = now_ms();
+    c->timer_idx = SIZE_MAX;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     peer_name(c);
@@ -218,6 +219,7 @@ static void on_tune_ok(conn *c, amq_connection_tune_ok *m) {
     c->channel_max = cm;
     c->heartbeat = m->heartbeat;
     c->state = CONN_AWAIT_OPEN;
+    if (c->heartbeat) worker_conn_timer(c->w, c, now_ms() + (uint64_t)c->heartbeat * 500);
 }
 
 static void on_open(conn *c, amq_connection_open *m) {
@@ -626,19 +628,25 @@ void conn_tick(conn *c, uint64_t now) {
         c->state = CONN_DEAD; /* peer never answered our connection.close */
         return;
     }
-    if (c->heartbeat && c->state >= CONN_AWAIT_OPEN && c->state <= CONN_CLOSING) {
-        uint64_t hb = (uint64_t)c->heartbeat * 1000;
-        if (now - c->last_recv_ms > 2 * hb) {
-            log_warn("missed heartbeats from client %s, timeout: %us", c->peer, c->heartbeat);
-            c->state = CONN_DEAD;
-            return;
-        }
-        if (now - c->last_send_ms >= hb / 2) {
-            amq_put_heartbeat(&c->out);
-            conn_output_added(c);
-            c->last_send_ms = now; /* flush updates it too */
-        }
+}
+
+uint64_t conn_timer(conn *c, uint64_t now) {
+    if (!c->heartbeat || c->state < CONN_AWAIT_OPEN || c->state > CONN_CLOSING) return 0;
+    uint64_t hb = (uint64_t)c->heartbeat * 1000;
+    if (now - c->last_recv_ms > 2 * hb) {
+        log_warn("missed heartbeats from client %s, timeout: %us", c->peer, c->heartbeat);
+        c->state = CONN_DEAD;
+        return 0;
     }
+    if (now - c->last_send_ms >= hb / 2) {
+        amq_put_heartbeat(&c->out);
+        conn_output_added(c);
+        c->last_send_ms = now; /* flush updates it too */
+    }
+    /* Both deadlines move with traffic; the timer wakes at the earlier one
+     * and looks again (no re-arming per frame). */
+    uint64_t send_due = c->last_send_ms + hb / 2, dead_due = c->last_recv_ms + 2 * hb + 1;
+    return send_due < dead_due ? send_due : dead_due;
 }
 
 void conn_shutdown(conn *c) {

@@ -48,6 +48,8 @@ typedef struct conn {
     uint16_t channel_max;
     uint16_t heartbeat;
     uint64_t created_ms, last_recv_ms, last_send_ms;
+    uint64_t timer_due; /* the worker's timer for this connection (heartbeats) */
+    size_t timer_idx;   /* its slot in the worker's timer heap, SIZE_MAX: none */
     struct vhost *vh;
     char user[256];
     struct access_grant *grant; /* user's permissions on vh (NULL: none) */
@@ -77,8 +79,12 @@ void conn_on_readable(conn *c);
 void conn_on_writable(conn *c);
 /* Write out what is buffered; called by the worker at the end of a pass. */
 void conn_flush(conn *c);
-/* 1 s tick: heartbeats and handshake timeout. */
+/* 1 s tick: handshake, close and login-delay timeouts. */
 void conn_tick(conn *c, uint64_t now);
+/* The connection's timer (worker_conn_timer) fired: send a heartbeat after
+ * heartbeat/2 of send-idleness, as RabbitMQ does, and close the connection
+ * after 2 x heartbeat without input. Returns the next due time or 0. */
+uint64_t conn_timer(conn *c, uint64_t now);
 /* Broker shutdown: connection.close 320 CONNECTION_FORCED. */
 void conn_shutdown(conn *c);
 /* Release everything; the fd is closed. */
