@@ -74,6 +74,12 @@ static long ua_find(channel *ch, uint64_t tag) {
     return -1;
 }
 
+const unacked *channel_oldest_unacked(channel *ch) {
+    for (size_t i = 0; i < ch->ua_n; i++)
+        if (!ua_at(ch, i)->done) return ua_at(ch, i);
+    return NULL;
+}
+
 static void ua_compact(channel *ch) {
     while (ch->ua_n && ua_at(ch, 0)->done) {
         ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
@@ -248,7 +254,7 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
         return;
     }
     if (!redelivered) store_delivered(q, m);
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp});
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp, .delivered_ms = now_ms()});
 }
 
 /* ---- publishing ---- */
@@ -570,6 +576,8 @@ void channel_on_body(channel *ch, amq_bytes payload) {
 
 /* ---- method dispatch ---- */
 
+void channel_raise(channel *ch, uint32_t id, ch_err *e) { raise_error(ch, id, e); }
+
 static void raise_error(channel *ch, uint32_t id, ch_err *e) {
     conn *c = ch->conn;
     if (amq_reply_is_hard((uint16_t)e->code)) {
@@ -630,5 +638,5 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
 }
 
 void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq, uint64_t exp) {
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq, .exp = exp});
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq, .exp = exp, .delivered_ms = now_ms()});
 }

@@ -22,6 +22,7 @@ typedef struct unacked {
     consumer *c;   /* reference held; NULL for basic.get */
     uint64_t seq;
     uint64_t exp;  /* expiry as delivered (kept on requeue) */
+    uint64_t delivered_ms; /* for consumer_timeout */
     bool done;     /* acked/rejected out of order: skip */
 } unacked;
 
@@ -98,6 +99,15 @@ void channel_on_body(channel *ch, amq_bytes payload);
 /* Deliveries arriving from the mailbox. */
 void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
 void channel_consumer_cancelled(channel *ch, consumer *cs);
+/* Close the channel with this error (channel.close, or connection.close for
+ * a hard code), as a failed method would; method_id 0 for none. */
+void channel_raise(channel *ch, uint32_t method_id, ch_err *e);
+/* The oldest delivery still waiting for an ack, or NULL. */
+const unacked *channel_oldest_unacked(channel *ch);
+/* consumer_timeout (consumer_timeout.c): close the channel with 406 when its
+ * oldest unacked delivery is older than the configured timeout. Called from
+ * the connection's 1 s tick. */
+void consumer_timeout_check(channel *ch, uint64_t now);
 /* Emit pending publisher confirms (end of a read batch). */
 void channel_flush_confirms(channel *ch);
 

@@ -613,6 +613,8 @@ void conn_tick(conn *c, uint64_t now) {
         conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - vhost '%s' is deleted", c->vh->name);
         return;
     }
+    if (c->state == CONN_OPEN && config.consumer_timeout_ms)
+        for (uint32_t i = 0; i < c->nchans; i++) consumer_timeout_check(c->chans[i], now);
     bool tls_hs = c->tr->handshaking(c);
     if (c->state < CONN_OPEN &&
         now - c->created_ms > (tls_hs ? config.ssl_handshake_timeout_ms : config.handshake_timeout_ms)) {
