@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "channel.h"
 #include "definitions.h"
+#include "names.h"
 #include "queue.h"
 #include "store.h"
 #include "util.h"
@@ -461,6 +462,13 @@ static json_t *handle(json_t *req) {
     char err[300] = "";
     const char *a0 = arg(args, 0), *a1 = arg(args, 1);
     if (!strcmp(cmd, "status")) return status();
+    /* Names over AMQP's 255-byte limit: refused here, by name (names.h). */
+    if (name_check(amq_cstr(vh), "vhost name", NULL, err, sizeof err)) return fail("%s", err);
+    bool vhost_arg = !strcmp(cmd, "add_vhost") || !strcmp(cmd, "delete_vhost");
+    bool user_arg = !strcmp(cmd, "add_user") || !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") ||
+                    !strcmp(cmd, "set_user_tags") || !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
+    if ((vhost_arg || user_arg) && name_check(amq_cstr(a0), vhost_arg ? "vhost name" : "user name", NULL, err, sizeof err))
+        return fail("%s", err);
     bool user_cmd = !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") || !strcmp(cmd, "set_user_tags") ||
                     !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
     if (user_cmd && !access_user_exists(a0)) return NO_USER(a0);
