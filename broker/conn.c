@@ -426,6 +426,19 @@ static void on_frame(conn *c, const amq_frame *f) {
     on_channel_frame(c, f);
 }
 
+uint64_t conn_body_ahead(conn *c, uint16_t ch, uint64_t want) {
+    uint64_t got = 0;
+    size_t off = c->in_next;
+    while (got < want && off < c->in_len) {
+        amq_frame f;
+        int n = amq_frame_parse(c->in + off, c->in_len - off, c->frame_max, &f);
+        if (n <= 0 || f.type != AMQ_FRAME_BODY || f.channel != ch) break;
+        got += f.payload.len;
+        off += (size_t)n;
+    }
+    return got < want ? got : want;
+}
+
 static void after_batch(conn *c) {
     while (c->dirty) {
         channel *ch = c->dirty;
@@ -470,6 +483,7 @@ static void process_input(conn *c) {
             break;
         }
         off += (size_t)n;
+        c->in_next = off;
         on_frame(c, &f);
     }
     if (c->state >= CONN_CLOSING) off = c->in_len;
