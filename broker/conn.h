@@ -45,6 +45,7 @@ typedef struct conn {
     amq_wr out;
     atomic_bool throttled; /* out over CONN_OUT_HIGH: queues skip our consumers */
     bool reading_paused, want_out;
+    bool rdhup_seen; /* the peer shut its side while we were not reading */
     uint32_t frame_max;
     uint16_t channel_max;
     uint16_t heartbeat;
@@ -73,7 +74,8 @@ typedef struct conn {
 /* Take over an accepted socket on worker w (the current thread's); tls: it
  * came from the TLS listener. */
 conn *conn_new(worker *w, int fd, bool tls);
-/* Socket events. */
+/* Socket events: conn_on_events takes epoll's mask (EPOLLOUT aside). */
+void conn_on_events(conn *c, uint32_t events);
 void conn_on_readable(conn *c);
 void conn_on_writable(conn *c);
 /* Write out what is buffered; called by the worker at the end of a pass. */
