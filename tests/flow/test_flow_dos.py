@@ -9,6 +9,8 @@ usage: test_flow_dos.py WARREN WARRENCTL TEST
   blocked_disconnect  publishers blocked by a (forced) disk alarm that go away
                       (FIN, and RST) are closed at once, and the idle broker
                       burns no CPU afterwards
+  paused_halfclose    a client paused for its unread output that half-closes:
+                      no spinning; closed once it reads
   blocked_heartbeat   a publisher blocked by the memory alarm with heartbeat
                       2 s stays connected for 8 s, keeps receiving the broker's
                       heartbeats, and publishes again once the alarm clears
@@ -64,8 +66,11 @@ class Raw:
     """A raw AMQP client (frames built with pika.spec): it can send a content
     header and stop, or a body in dribbles."""
 
-    def __init__(self, port, heartbeat=0):
-        self.sock = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port, heartbeat=0, rcvbuf=0):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect(("127.0.0.1", port))
         self.buf = b""
         self.sock.sendall(b"AMQP\x00\x00\x09\x01")
         self.expect(pika.spec.Connection.Start)
@@ -85,8 +90,9 @@ class Raw:
         self.expect(pika.spec.Channel.OpenOk)
 
     @staticmethod
-    def publish_head(ch, rk, size):
-        return (pika.frame.Method(ch, pika.spec.Basic.Publish(exchange="", routing_key=rk)).marshal()
+    def publish_head(ch, rk, size, mandatory=False):
+        return (pika.frame.Method(ch, pika.spec.Basic.Publish(exchange="", routing_key=rk,
+                                                              mandatory=mandatory)).marshal()
                 + pika.frame.Header(ch, size, pika.spec.BasicProperties(headers={"n": size})).marshal())
 
     @staticmethod
@@ -367,7 +373,61 @@ def test_blocked_heartbeat(b):
     b.stop()
 
 
-TESTS = {"announced": test_announced, "blocked_disconnect": test_blocked_disconnect,
+def rx_queue(local_port, remote_port):
+    """Bytes the broker has not read yet on its socket of this connection."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            p = line.split()
+            if int(p[1].split(":")[1], 16) == local_port and int(p[2].split(":")[1], 16) == remote_port:
+                return int(p[4].split(":")[1], 16)
+    return -1
+
+
+def test_paused_halfclose(b):
+    """A client that does not read its output (basic.return of unroutable
+    mandatory publishes) pauses the broker's reading; then it shuts its
+    sending side. The broker must not spin on the half-close, and must close
+    the connection once the client reads what it was sent."""
+    b.start()
+    r = Raw(b.port, rcvbuf=4096)
+    r.open_channel(1)
+    me = r.sock.getsockname()[1]
+    frames = Raw.publish_head(1, "nowhere", 65536, mandatory=True) + Raw.body_frames(1, b"r" * 65536)
+    paused = 0
+    for i in range(400):
+        r.sock.sendall(frames)
+        time.sleep(0.03)
+        paused = paused + 1 if rx_queue(b.port, me) > 0 else 0
+        if paused >= 5:
+            break
+    assert paused >= 5, "the broker never stopped reading"
+    print("broker stopped reading after %d unroutable mandatory publishes of 64 KiB" % (i + 1))
+    r.sock.shutdown(socket.SHUT_WR)
+    time.sleep(0.5)
+    c0 = cpu_seconds(b.proc.pid)
+    time.sleep(2)
+    used = cpu_seconds(b.proc.pid) - c0
+    print("broker CPU time over 2 s after the half-close: %.2f s (/proc/PID/stat utime+stime)" % used)
+    # reading what we were sent lets the broker read on, meet the EOF and close
+    r.sock.settimeout(10)
+    n = 0
+    while True:
+        d = r.sock.recv(1 << 20)
+        if not d:
+            break
+        n += len(d)
+    end = time.time() + 3
+    while ctl_status(b)["connections"] and time.time() < end:
+        time.sleep(0.05)
+    conns = ctl_status(b)["connections"]
+    print("read %d bytes of returns, then EOF; connections left: %d" % (n, conns))
+    assert used < 0.3, "the broker burnt %.2f s of CPU in 2 s on a half-closed paused connection" % used
+    assert conns == 0, conns
+    r.close()
+    b.stop()
+
+
+TESTS = {"paused_halfclose": test_paused_halfclose, "announced": test_announced, "blocked_disconnect": test_blocked_disconnect,
          "blocked_heartbeat": test_blocked_heartbeat}
 
 
