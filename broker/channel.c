@@ -449,6 +449,9 @@ void channel_flush_confirms(channel *ch) {
 
 static void raise_error(channel *ch, uint32_t id, ch_err *e);
 
+/* A body up to this size is allocated in full when its header arrives. */
+#define CONTENT_PREALLOC 4096u
+
 static void content_complete(channel *ch) {
     msg *m = ch->cur;
     ch->cur = NULL;
@@ -528,8 +531,18 @@ void channel_on_header(channel *ch, amq_bytes payload) {
         ch->cstate = CC_NONE;
         return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
     }
+    /* The body is allocated as it arrives, never from the announced size alone
+     * (a header announcing 128 MiB is a few bytes): a small one at once, a
+     * larger one as far as its frames are already in the connection's input
+     * (all of it in the usual case, so one allocation), then grown on arrival. */
+    uint64_t cap = size;
+    if (size > CONTENT_PREALLOC) {
+        cap = conn_body_ahead(c, ch->id, size);
+        if (cap < CONTENT_PREALLOC) cap = CONTENT_PREALLOC;
+    }
     ch->cur = msg_new((amq_bytes){(const uint8_t *)ch->pub_x, ch->pub_x_len},
-                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, size);
+                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, cap);
+    ch->cur_size = size;
     if (!ch->cur) {
         conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
         return;
@@ -565,13 +578,28 @@ void channel_on_body(channel *ch, amq_bytes payload) {
         return;
     }
     msg *m = ch->cur;
-    if (payload.len > m->body_len - m->body_have) {
+    if (payload.len > ch->cur_size - m->body_have) {
         conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - content body longer than announced");
         return;
     }
+    uint64_t need = m->body_have + payload.len;
+    if (need > m->body_len) { /* geometric growth, capped at the announced size */
+        uint64_t cap = m->body_len * 2;
+        if (cap < need) cap = need;
+        if (cap > ch->cur_size) cap = ch->cur_size;
+        msg *n = msg_grow(m, cap);
+        if (!n) {
+            conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
+            return;
+        }
+        if (n != m) { /* moved: the decoded properties point into the old copy */
+            ch->cur = m = n;
+            if (m->props_len) amq_basic_props_decode(msg_props(m), &ch->cur_props); /* validated on arrival */
+        }
+    }
     memcpy(msg_body(m) + m->body_have, payload.p, payload.len);
-    m->body_have += payload.len;
-    if (m->body_have == m->body_len) content_complete(ch);
+    m->body_have = need;
+    if (need == ch->cur_size) content_complete(ch); /* body_len == cur_size now (see msg_grow) */
 }
 
 /* ---- method dispatch ---- */

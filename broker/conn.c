@@ -429,6 +429,19 @@ static void on_frame(conn *c, const amq_frame *f) {
     on_channel_frame(c, f);
 }
 
+uint64_t conn_body_ahead(conn *c, uint16_t ch, uint64_t want) {
+    uint64_t got = 0;
+    size_t off = c->in_next;
+    while (got < want && off < c->in_len) {
+        amq_frame f;
+        int n = amq_frame_parse(c->in + off, c->in_len - off, c->frame_max, &f);
+        if (n <= 0 || f.type != AMQ_FRAME_BODY || f.channel != ch) break;
+        got += f.payload.len;
+        off += (size_t)n;
+    }
+    return got < want ? got : want;
+}
+
 static void after_batch(conn *c) {
     while (c->dirty) {
         channel *ch = c->dirty;
@@ -473,6 +486,7 @@ static void process_input(conn *c) {
             break;
         }
         off += (size_t)n;
+        c->in_next = off;
         on_frame(c, &f);
     }
     if (c->state >= CONN_CLOSING) off = c->in_len;
@@ -483,11 +497,19 @@ static void process_input(conn *c) {
     after_batch(c);
 }
 
+/* The epoll interest: no EPOLLIN while reading is paused; no EPOLLRDHUP either
+ * once the peer's half-close was seen while paused (it is level-triggered: it
+ * would wake the worker for nothing until reading resumes and meets the EOF). */
+static void rewatch(conn *c) {
+    uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0) |
+                  (c->reading_paused && c->rdhup_seen ? 0 : EPOLLRDHUP);
+    worker_rewatch(c->w, c->fd, ev, c);
+}
+
 static void pause_reading(conn *c, bool pause) {
     if (c->reading_paused == pause) return;
     c->reading_paused = pause;
-    uint32_t ev = (pause ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
-    worker_rewatch(c->w, c->fd, ev, c);
+    rewatch(c);
 }
 
 /* Over the memory limit: a publishing connection is not read from (TCP
@@ -509,12 +531,40 @@ static void conn_block(conn *c) {
 void conn_unblock(conn *c) {
     if (!c->mem_blocked) return;
     c->mem_blocked = false;
+    c->last_recv_ms = now_ms(); /* the heartbeat monitor resumes from now (it was paused) */
     worker_blocked(c->w, -1);
     if (c->cap_blocked && c->state == CONN_OPEN) send_method(c, 0, AMQ_CONNECTION_UNBLOCKED, NULL);
     if (c->out.len <= CONN_OUT_HIGH) {
         pause_reading(c, false);
         conn_on_readable(c);
     }
+}
+
+/* Socket events while reading is paused. The peer's end of the stream or a
+ * socket error would otherwise go unseen (we do not read) while epoll keeps
+ * reporting it. A connection blocked by a resource alarm is closed at once:
+ * the alarm may last, and nothing more can come from the peer. One paused for
+ * its own unread output still has that output to write: a half-close only
+ * stops the wake-ups, and reading meets the EOF when it resumes. */
+static void on_paused_hangup(conn *c, uint32_t events) {
+    if (c->mem_blocked || (events & (EPOLLERR | EPOLLHUP))) {
+        if (c->state == CONN_OPEN)
+            log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer, (unsigned long long)c->id,
+                     c->mem_blocked ? " while blocked" : "");
+        c->state = CONN_DEAD;
+        return;
+    }
+    c->rdhup_seen = true;
+    rewatch(c);
+}
+
+void conn_on_events(conn *c, uint32_t events) {
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) return;
+    if (c->reading_paused && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+        on_paused_hangup(c, events);
+        return;
+    }
+    conn_on_readable(c);
 }
 
 void conn_on_readable(conn *c) {
@@ -575,8 +625,7 @@ void conn_flush(conn *c) {
     bool want_out = c->out.len > 0 || c->tr->wants_write(c);
     if (want_out != c->want_out) {
         c->want_out = want_out;
-        uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
-        worker_rewatch(c->w, c->fd, ev, c);
+        rewatch(c);
     }
     if (c->out.len < CONN_OUT_LOW) {
         if (c->reading_paused && !c->mem_blocked && c->state < CONN_FLUSH_CLOSE) {
@@ -635,7 +684,9 @@ void conn_tick(conn *c, uint64_t now) {
 uint64_t conn_timer(conn *c, uint64_t now) {
     if (!c->heartbeat || c->state < CONN_AWAIT_OPEN || c->state > CONN_CLOSING) return 0;
     uint64_t hb = (uint64_t)c->heartbeat * 1000;
-    if (now - c->last_recv_ms > 2 * hb) {
+    /* Not read from while blocked by an alarm, so its heartbeats are not
+     * seen: as RabbitMQ, the monitor pauses (we go on sending ours). */
+    if (now - c->last_recv_ms > 2 * hb && !c->mem_blocked) {
         log_warn("missed heartbeats from client %s, timeout: %us", c->peer, c->heartbeat);
         c->state = CONN_DEAD;
         return 0;
@@ -648,7 +699,7 @@ uint64_t conn_timer(conn *c, uint64_t now) {
     /* Both deadlines move with traffic; the timer wakes at the earlier one
      * and looks again (no re-arming per frame). */
     uint64_t send_due = c->last_send_ms + hb / 2, dead_due = c->last_recv_ms + 2 * hb + 1;
-    return send_due < dead_due ? send_due : dead_due;
+    return send_due < dead_due || c->mem_blocked ? send_due : dead_due;
 }
 
 void conn_shutdown(conn *c) {

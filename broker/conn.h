@@ -41,9 +41,11 @@ typedef struct conn {
     bool peer_loopback;
     uint8_t *in;
     size_t in_len, in_cap;
+    size_t in_next; /* offset in `in` just past the frame being handled */
     amq_wr out;
     atomic_bool throttled; /* out over CONN_OUT_HIGH: queues skip our consumers */
     bool reading_paused, want_out;
+    bool rdhup_seen; /* the peer shut its side while we were not reading */
     uint32_t frame_max;
     uint16_t channel_max;
     uint16_t heartbeat;
@@ -74,7 +76,8 @@ typedef struct conn {
 /* Take over an accepted socket on worker w (the current thread's); tls: it
  * came from the TLS listener. */
 conn *conn_new(worker *w, int fd, bool tls);
-/* Socket events. */
+/* Socket events: conn_on_events takes epoll's mask (EPOLLOUT aside). */
+void conn_on_events(conn *c, uint32_t events);
 void conn_on_readable(conn *c);
 void conn_on_writable(conn *c);
 /* Write out what is buffered; called by the worker at the end of a pass. */
@@ -102,6 +105,9 @@ void conn_unblock(conn *c);
 /* May this connection's user do kind (PERM_*) on resource type rtype
  * ("queue"/"exchange") named name? 0, or 403 with RabbitMQ's text in text. */
 int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *text, size_t cap);
+/* While a content header on channel ch is handled: how many body bytes for
+ * ch (at most want) follow it in the input already received. */
+uint64_t conn_body_ahead(conn *c, uint16_t ch, uint64_t want);
 /* Open channels by id (binary search); remove forgets one (caller frees it). */
 struct channel *conn_channel(conn *c, uint16_t id);
 void conn_channel_remove(conn *c, uint16_t id);

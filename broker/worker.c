@@ -408,7 +408,7 @@ static void *run(void *arg) {
             }
             conn *c = evs[i].data.ptr;
             if (c->state == CONN_DEAD) continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) conn_on_readable(c);
+            conn_on_events(c, evs[i].events);
             if ((evs[i].events & EPOLLOUT) && c->state != CONN_DEAD) conn_on_writable(c);
             if (c->state == CONN_DEAD) dead_seen = true;
         }
