@@ -547,6 +547,14 @@ void conn_unblock(conn *c) {
  * its own unread output still has that output to write: a half-close only
  * stops the wake-ups, and reading meets the EOF when it resumes. */
 static void on_paused_hangup(conn *c, uint32_t events) {
+    if (c->mem_blocked && c->state == CONN_OPEN) {
+        /* What the peer sent before it left waits in the socket buffer
+         * (bounded by its size): take it, as RabbitMQ would once unblocked,
+         * then meet the end of the stream and close. */
+        c->eof_drain = true;
+        conn_on_readable(c);
+        return;
+    }
     if (c->mem_blocked || (events & (EPOLLERR | EPOLLHUP))) {
         if (c->state == CONN_OPEN)
             log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer, (unsigned long long)c->id,
@@ -569,12 +577,12 @@ void conn_on_events(conn *c, uint32_t events) {
 
 void conn_on_readable(conn *c) {
     size_t budget = READ_BUDGET;
-    if (c->published && c->state == CONN_OPEN && mem_over_limit()) {
+    if (!c->eof_drain && c->published && c->state == CONN_OPEN && mem_over_limit()) {
         conn_block(c);
         return;
     }
     /* Past the budget, still drain what TLS holds decrypted: epoll cannot see it. */
-    while (c->state < CONN_FLUSH_CLOSE && (budget || c->tr->pending(c)) && !c->reading_paused) {
+    while (c->state < CONN_FLUSH_CLOSE && (budget || c->tr->pending(c)) && (!c->reading_paused || c->eof_drain)) {
         size_t need = c->in_len + READ_CHUNK;
         if (c->in_cap < need) {
             size_t cap = c->in_cap ? c->in_cap : READ_CHUNK;
@@ -585,8 +593,8 @@ void conn_on_readable(conn *c) {
         ssize_t n = c->tr->read(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (c->state == CONN_OPEN)
-                log_warn("client unexpectedly closed TCP connection %s (id %llu)", c->peer,
-                         (unsigned long long)c->id);
+                log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer,
+                         (unsigned long long)c->id, c->mem_blocked ? " while blocked" : "");
             c->state = CONN_DEAD;
             return;
         }

@@ -46,6 +46,7 @@ typedef struct conn {
     atomic_bool throttled; /* out over CONN_OUT_HIGH: queues skip our consumers */
     bool reading_paused, want_out;
     bool rdhup_seen; /* the peer shut its side while we were not reading */
+    bool eof_drain;  /* the peer left while blocked: read what it sent, then close */
     uint32_t frame_max;
     uint16_t channel_max;
     uint16_t heartbeat;

@@ -427,7 +427,51 @@ def test_paused_halfclose(b):
     b.stop()
 
 
-TESTS = {"paused_halfclose": test_paused_halfclose, "announced": test_announced, "blocked_disconnect": test_blocked_disconnect,
+def test_blocked_leaver_keeps_sent(b):
+    """A blocked publisher that sends more and leaves (FIN): what it sent before
+    leaving is taken and routed, not dropped with the connection."""
+    conf = os.path.join(b.data_dir, "..", os.path.basename(b.data_dir) + ".conf")
+    with open(conf, "w") as f:
+        f.write("disk_free_limit.absolute = 1000TB\n")  # the disk alarm is on from the start
+    b.binary_args = ["--config", conf]
+    b.start()
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port, heartbeat=0))
+    c.channel().queue_declare("leaver")
+    c.close()
+    r = Raw(b.port)
+    r.open_channel(1)
+    r.sock.sendall(Raw.publish_head(1, "leaver", 5) + Raw.body_frames(1, b"first"))
+    time.sleep(0.3)
+    more = b"".join(Raw.publish_head(1, "leaver", 4) + Raw.body_frames(1, b"m%03d" % i) for i in range(50))
+    r.sock.sendall(more)  # read no more: the publisher is blocked at its next read
+    end = time.time() + 5
+    blocked = False
+    while not blocked and time.time() < end:
+        fs = r.frames(0.2)
+        assert fs is not None, "closed before blocked"
+        blocked = any(isinstance(f, pika.frame.Method) and isinstance(f.method, pika.spec.Connection.Blocked)
+                      for f in fs)
+    assert blocked, "no connection.blocked"
+    r.sock.shutdown(socket.SHUT_WR)
+    time.sleep(0.5)
+    r.close()
+    n, conns = None, None
+    end = time.time() + 5
+    while time.time() < end:
+        conns = ctl_status(b)["connections"]
+        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port, heartbeat=0))
+        n = c.channel().queue_declare("leaver", passive=True).method.message_count
+        c.close()
+        if conns == 0 and n == 51:
+            break
+        time.sleep(0.1)
+    print("blocked publisher sent 50 more and left: %s of 51 messages queued, %s connections left" % (n, conns))
+    assert n == 51, "%s of 51 messages queued: what the leaver sent was dropped" % n
+    assert conns == 0, "the leaver's connection is still open"
+    b.stop()
+
+
+TESTS = {"paused_halfclose": test_paused_halfclose, "blocked_leaver_keeps_sent": test_blocked_leaver_keeps_sent, "announced": test_announced, "blocked_disconnect": test_blocked_disconnect,
          "blocked_heartbeat": test_blocked_heartbeat}
 
 
