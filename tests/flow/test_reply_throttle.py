@@ -230,6 +230,8 @@ try:
     check(used < 1 << 20, "memory_used back under 1 MiB afterwards (%d bytes)" % used)
     rep.sock.close()
     b.stop()
+    check("WARNING: ThreadSanitizer" not in b.log() and "ERROR: AddressSanitizer" not in b.log(),
+          "no sanitizer report in the broker log")
 finally:
     b.cleanup()
 print("FAIL" if failures else "PASS")

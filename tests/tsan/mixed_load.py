@@ -218,7 +218,8 @@ def rpc_server(b):
                 break
             if m is None:
                 continue
-            ch.basic_publish("", p.reply_to, b"re:" + body, pika.BasicProperties(correlation_id=p.correlation_id))
+            pad = b"x" * int((p.headers or {}).get("size", 0))
+            ch.basic_publish("", p.reply_to, b"re:" + body + pad, pika.BasicProperties(correlation_id=p.correlation_id))
             bump(counts, "rpc_replies")
     finally:
         safe_close(c)
@@ -244,6 +245,29 @@ def rpc_client(b):
                 got.clear()
             if random.random() < 0.1:  # leave with a reply possibly on its way
                 break
+    finally:
+        safe_close(c)
+
+
+@looped("rpc_slow_client")
+def rpc_slow_client(b):
+    """Asks for 16 x 256 KB replies and reads them a second later: its output
+    goes over the limit and the responder is held (reply_to.c) meanwhile."""
+    c = connect(b)
+    try:
+        ch = c.channel()
+        ch.queue_declare("mix.rpc")
+        got = []
+        ch.basic_consume(RT, lambda ch, m, p, body: got.append(len(body)), auto_ack=True)
+        while not stop.is_set():
+            for i in range(16):
+                ch.basic_publish("", "mix.rpc", b"big", pika.BasicProperties(reply_to=RT, headers={"size": 256 << 10}))
+            time.sleep(1.0)
+            deadline = time.time() + 10
+            while len(got) < 16 and time.time() < deadline and not stop.is_set():
+                c.process_data_events(0.05)
+            bump(counts, "rpc_slow_answers", len(got))
+            got.clear()
     finally:
         safe_close(c)
 
@@ -316,7 +340,7 @@ def main():
     ok = False
     try:
         acts = [publisher_confirms, publisher_transient, consumer_ack, consumer_ack, consumer_noack, tx,
-                queue_churn, rpc_server, rpc_client, rpc_client, warrenctl, abrupt]
+                queue_churn, rpc_server, rpc_client, rpc_client, rpc_slow_client, warrenctl, abrupt]
         threads = [threading.Thread(target=a, args=(b,), daemon=True) for a in acts]
         for t in threads:
             t.start()
@@ -337,7 +361,7 @@ def main():
         reports = log.count("WARNING: ThreadSanitizer") + log.count("ERROR: AddressSanitizer") + \
             log.count("runtime error:")
         need = ["confirmed", "transient", "consumed_ack", "consumed_noack", "tx_commit", "tx_rollback",
-                "queue_deletes", "rpc_replies", "rpc_answers", "ctl_list_connections", "ctl_close", "abrupt"]
+                "queue_deletes", "rpc_replies", "rpc_answers", "rpc_slow_answers", "ctl_list_connections", "ctl_close", "abrupt"]
         idle = [k for k in need if not counts.get(k)]
         if reports:
             print("FAIL: %d sanitizer report(s) in the broker log:" % reports)
