@@ -108,7 +108,7 @@ def check(cond, what):
         failures.append(what)
 
 
-b = Broker(WARREN)
+b = Broker(WARREN, env={"TSAN_OPTIONS": "halt_on_error=1 exitcode=66"})  # a TSan build stops at a race
 b.start()
 try:
     time.sleep(0.3)
