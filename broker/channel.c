@@ -351,7 +351,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
                           bool mandatory, uint64_t *wait, ch_err *e) {
     amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
-        int delivered = reply_to_deliver(rk, m);
+        int delivered = reply_to_deliver(rk, m, ch->conn);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }

@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "config.h"
+#include "reply_to.h"
 #include "transport.h"
 #include "util.h"
 #include "vhost.h"
@@ -534,7 +535,14 @@ void conn_unblock(conn *c) {
     c->last_recv_ms = now_ms(); /* the heartbeat monitor resumes from now (it was paused) */
     worker_blocked(c->w, -1);
     if (c->cap_blocked && c->state == CONN_OPEN) send_method(c, 0, AMQ_CONNECTION_UNBLOCKED, NULL);
-    if (c->out.len <= CONN_OUT_HIGH) {
+    if (c->out.len <= CONN_OUT_HIGH && !c->reply_wait) {
+        pause_reading(c, false);
+        conn_on_readable(c);
+    }
+}
+
+void conn_reply_resume(conn *c) {
+    if (c->reading_paused && !c->mem_blocked && c->out.len <= CONN_OUT_HIGH && c->state < CONN_FLUSH_CLOSE) {
         pause_reading(c, false);
         conn_on_readable(c);
     }
@@ -606,7 +614,7 @@ void conn_on_readable(conn *c) {
         c->last_recv_ms = now_ms();
         budget = budget > (size_t)n ? budget - (size_t)n : 0;
         process_input(c);
-        if (c->out.len > CONN_OUT_HIGH) pause_reading(c, true);
+        if (c->out.len > CONN_OUT_HIGH || c->reply_wait) pause_reading(c, true);
     }
     /* Keep the input buffer small once a burst is over. */
     if (c->in_len == 0 && c->in_cap > 4 * READ_CHUNK) {
@@ -636,7 +644,7 @@ void conn_flush(conn *c) {
         rewatch(c);
     }
     if (c->out.len < CONN_OUT_LOW) {
-        if (c->reading_paused && !c->mem_blocked && c->state < CONN_FLUSH_CLOSE) {
+        if (c->reading_paused && !c->mem_blocked && !c->reply_wait && c->state < CONN_FLUSH_CLOSE) {
             pause_reading(c, false);
             conn_on_readable(c); /* data may have arrived while paused (edge: level-triggered anyway) */
         }
@@ -645,12 +653,17 @@ void conn_flush(conn *c) {
             for (uint32_t i = 0; i < c->nchans; i++) {
                 channel *ch = c->chans[i];
                 for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
+                reply_to_drained(ch); /* repliers held back for our reply consumer */
             }
         }
         if (c->out.cap > (1u << 20) && c->out.len == 0) {
             amq_wr_destroy(&c->out);
             amq_wr_init(&c->out);
         }
+    }
+    if (c->out.len != c->out_acct) { /* output held for the peer is message memory too */
+        mem_account((int64_t)c->out.len - (int64_t)c->out_acct);
+        c->out_acct = c->out.len;
     }
     if (c->state == CONN_FLUSH_CLOSE && c->out.len == 0) c->state = CONN_DEAD;
 }
@@ -721,6 +734,8 @@ void conn_shutdown(conn *c) {
 void conn_free(conn *c) {
     conn_release(c);
     if (c->mem_blocked) worker_blocked(c->w, -1);
+    reply_to_conn_free(c);
+    mem_account(-(int64_t)c->out_acct);
     access_grant_unref(&c->grant);
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);

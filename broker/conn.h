@@ -14,6 +14,7 @@ struct channel;
 struct vhost;
 struct transport;
 struct access_grant;
+struct consumer;
 
 enum conn_state {
     CONN_AWAIT_HEADER,
@@ -66,6 +67,10 @@ typedef struct conn {
     bool cap_blocked;   /* client understands connection.blocked */
     bool published;     /* has published: blocked when memory runs over the limit */
     bool mem_blocked;   /* not read from until memory is back under the limit */
+    /* Not read from while this direct reply-to consumer's connection is over
+     * its output limit (reply_to.h); reference held. */
+    struct consumer *reply_wait;
+    size_t out_acct;    /* bytes of out counted in mem_used() */
     struct channel **chans;    /* open channels, sorted by id (few per connection) */
     uint32_t nchans, capchans;
     struct channel *dirty;     /* channels with confirms to send */
@@ -103,6 +108,8 @@ void conn_output_added(conn *c);
 bool conn_is_open(const conn *c);
 /* Memory is back under the limit: send connection.unblocked, read again. */
 void conn_unblock(conn *c);
+/* reply_wait was just cleared: read again unless something else holds us. */
+void conn_reply_resume(conn *c);
 /* May this connection's user do kind (PERM_*) on resource type rtype
  * ("queue"/"exchange") named name? 0, or 403 with RabbitMQ's text in text. */
 int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *text, size_t cap);

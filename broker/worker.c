@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "queue.h"
+#include "reply_to.h"
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
@@ -279,6 +280,7 @@ static void on_deliver(mail *m) {
         return;
     }
     queue *q = m->q;
+    if (!q) reply_to_delivered(c); /* may let a held replier go on */
     if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
         uint64_t pos = msg_lazy_pos(m->m);
         m->m = store_materialize(m->m);
@@ -341,6 +343,10 @@ static bool drain(worker *w) {
                 free(r);
                 break;
             }
+            case MAIL_REPLY:
+                for (conn *c = w->conns; c; c = c->next)
+                    if (c->reply_wait) reply_to_recheck(c);
+                break;
             case MAIL_KICK:
                 if (m->c) {
                     queue_dispatch(m->c->q);
@@ -431,6 +437,7 @@ static void *run(void *arg) {
             w->next_tick = now + 1000;
             advance_waiting(w); /* a fallback: normally MAIL_LOG does this at once */
             for (conn *c = w->conns; c; c = c->next) {
+                if (c->reply_wait) reply_to_recheck(c); /* a fallback: normally MAIL_REPLY does it */
                 conn_tick(c, now);
                 if (c->state == CONN_DEAD) dead_seen = true;
             }
