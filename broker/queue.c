@@ -207,6 +207,18 @@ void queue_discard(queue *q, msg *m) {
     drop_entry(q, &e, DL_REJECTED);
 }
 
+/* The log could not make the entry's record durable (store_lost): the
+ * publisher got a nack or a failed tx.commit, so it leaves the queue unserved
+ * (no ack record: the record is not on disk), whichever queue holds it, durable
+ * or not. Takes e's reference when it returns true. */
+static bool drop_if_lost(queue *q, qentry *e) {
+    uint64_t pos = msg_is_lazy(e->m) ? msg_lazy_pos(e->m) : e->m->pos;
+    if (!pos || !store_lost(pos)) return false;
+    store_dropped_pos(q, pos);
+    msg_release(&e->m);
+    return true;
+}
+
 static inline bool expired(const qentry *e, uint64_t *now) {
     if (!e->exp) return false;
     if (!*now) *now = now_ms();
@@ -441,6 +453,7 @@ static void dispatch_locked(queue *q) {
         mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
         qentry e;
         pop_next(q, &e);
+        if (drop_if_lost(q, &e)) continue;
         if (expired(&e, &now)) { /* never delivered */
             drop_entry(q, &e, DL_EXPIRED);
             continue;
@@ -615,8 +628,8 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
     bool ok = false;
     uint64_t now = 0;
     touch_locked(q);
-    while (!q->deleted && (ok = pop_next(q, e)) && expired(e, &now)) {
-        drop_entry(q, e, DL_EXPIRED);
+    while (!q->deleted && (ok = pop_next(q, e)) && (drop_if_lost(q, e) || expired(e, &now))) {
+        if (e->m) drop_entry(q, e, DL_EXPIRED);
         ok = false;
     }
     *left = (uint32_t)qlen(q);
