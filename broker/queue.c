@@ -212,6 +212,7 @@ void queue_discard(queue *q, msg *m) {
  * (no ack record: the record is not on disk), whichever queue holds it, durable
  * or not. Takes e's reference when it returns true. */
 static bool drop_if_lost(queue *q, qentry *e) {
+    if (!store_any_lost()) return false; /* a healthy disk: the message is not touched */
     uint64_t pos = msg_is_lazy(e->m) ? msg_lazy_pos(e->m) : e->m->pos;
     if (!pos || !store_lost(pos)) return false;
     store_dropped_pos(q, pos);

@@ -346,6 +346,8 @@ static void wl_durable(void *ctx, wlog_pos pos) {
     if (on_durable_cb) on_durable_cb(pos);
 }
 
+bool store_any_lost(void) { return atomic_load_explicit(&lost_hi, memory_order_relaxed) != 0; }
+
 bool store_lost(uint64_t pos) {
     if (pos >= atomic_load(&lost_hi) || pos < atomic_load(&lost_lo)) return false;
     bool hit = false;
