@@ -185,28 +185,6 @@ static bool pop_next(queue *q, qentry *e) {
 
 /* ---- expiry, dead-lettering, limits (only queues or messages that use them) ---- */
 
-/* A message leaves q for good for reason: dead-lettered when q has a DLX,
- * else acked in the log. Takes e's reference. */
-static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
-    if (q->feat && q->feat->has_dlx) {
-        qsched_deadletter(q, e->m, reason);
-        e->m = NULL;
-        return;
-    }
-    if (msg_is_lazy(e->m)) store_ack_pos(q, msg_lazy_pos(e->m));
-    else store_ack(q, e->m);
-    msg_release(&e->m);
-}
-
-void queue_discard(queue *q, msg *m) {
-    if (q->feat && q->feat->has_dlx) { /* no lock held here: dead-letter it at once */
-        qsched_deadletter_now(q, m, DL_REJECTED);
-        return;
-    }
-    qentry e = {.m = m};
-    drop_entry(q, &e, DL_REJECTED);
-}
-
 /* The log could not make the entry's record durable (store_lost): the
  * publisher got a nack or a failed tx.commit, so it leaves the queue unserved
  * (no ack record: the record is not on disk), whichever queue holds it, durable
@@ -218,6 +196,30 @@ static bool drop_if_lost(queue *q, qentry *e) {
     store_dropped_pos(q, pos);
     msg_release(&e->m);
     return true;
+}
+
+/* A message leaves q for good for reason: dead-lettered when q has a DLX,
+ * else acked in the log. Takes e's reference. */
+static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
+    if (drop_if_lost(q, e)) return; /* never dead-lettered either */
+    if (q->feat && q->feat->has_dlx) {
+        qsched_deadletter(q, e->m, reason);
+        e->m = NULL;
+        return;
+    }
+    if (msg_is_lazy(e->m)) store_ack_pos(q, msg_lazy_pos(e->m));
+    else store_ack(q, e->m);
+    msg_release(&e->m);
+}
+
+void queue_discard(queue *q, msg *m) {
+    qentry e = {.m = m};
+    if (drop_if_lost(q, &e)) return;
+    if (q->feat && q->feat->has_dlx) { /* no lock held here: dead-letter it at once */
+        qsched_deadletter_now(q, m, DL_REJECTED);
+        return;
+    }
+    drop_entry(q, &e, DL_REJECTED);
 }
 
 static inline bool expired(const qentry *e, uint64_t *now) {

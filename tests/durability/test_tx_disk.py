@@ -100,6 +100,7 @@ def test_faultfs_tx(binary, shim):
         ch.queue_declare("nq", durable=False)
         ch.queue_bind("dq", "fx")
         ch.queue_bind("nq", "fx")
+        ch.queue_declare("cq", durable=True)
         ch.tx_select()
         committed = []
         for t in range(3):
@@ -124,6 +125,19 @@ def test_faultfs_tx(binary, shim):
                 raise AssertionError("publish confirmed while %s fails" % fault)
             except pika.exceptions.NackError:
                 pass
+            # a consumer attached meanwhile may get a message before its sync fails (deliveries do
+            # not wait for the disk); once it gives the message back unacked, it is gone
+            cq = c.channel()
+            inflight = []
+            cq.basic_consume("cq", lambda _c, _m, _p, body: inflight.append(body))
+            try:
+                cc.basic_publish("", "cq", ("inflight-%s" % fault).encode(), PERSISTENT)
+                raise AssertionError("publish confirmed while %s fails" % fault)
+            except pika.exceptions.NackError:
+                pass
+            c.process_data_events(time_limit=0.3)
+            print("  %s: the attached consumer got %d message(s) before the failure was known" % (fault, len(inflight)))
+            cq.close()  # unacked: back to the queue, where it must not be served
             cc.close()
             os.unlink(ctl)
             ch = c.channel()
@@ -138,6 +152,8 @@ def test_faultfs_tx(binary, shim):
             assert not bad, "queue %s served messages the disk refused: %s" % (q, bad)
             missing = [m for m in committed if m not in served]
             assert not missing, "queue %s lacks commit-ok'd messages: %s" % (q, missing)
+        served = serve_all(b, "cq")
+        assert not served, "messages whose publish was nacked were served again: %s" % served
         served = serve_all(b, "dq")
         assert "could not be made durable" in b.log(), "the failure was not logged"
         assert COMMIT_ERROR in b.log(), "the failed commit was not logged"
@@ -145,6 +161,7 @@ def test_faultfs_tx(binary, shim):
         b.extra_env = {}
         b.start()
         check_restart(b, "dq", committed, served, "kill -9")
+        assert not serve_all(b, "cq"), "a nacked message came back after kill -9"
         b.stop()
         b.start()
         check_restart(b, "dq", committed, served, "a graceful restart")
