@@ -466,7 +466,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=8, help="sessions replayed at once")
     ap.add_argument("--batch", type=int, default=64, help="sessions between two health checks")
     ap.add_argument("--out", default="fuzz-broker-failures", help="where a failing batch is saved")
-    ap.add_argument("--replay", nargs="+", metavar="FILE", help="replay these session files as they are")
+    ap.add_argument("--replay", nargs="+", metavar="FILE", help="replay these session files (or dirs) as they are")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="warren-broker-fuzz-")
     broker = Broker(args.warren, work)
@@ -475,7 +475,13 @@ def main():
     t0 = time.monotonic()
     try:
         if args.replay:
-            for path in args.replay:
+            files = []
+            for p in args.replay:  # a directory stands for its *.bin files (none if it does not exist)
+                if os.path.isdir(p):
+                    files += sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith(".bin"))
+                elif p.endswith(".bin") or os.path.exists(p):
+                    files.append(p)
+            for path in files:
                 replay(broker.port, sessions.load(path), 1.0)
                 stats["sessions"] += 1
                 failure = health(broker, "after replaying %s" % path)
