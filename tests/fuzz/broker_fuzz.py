@@ -8,7 +8,7 @@ bytes pika and rabbitmq-c clients sent in real sessions. Each fuzzed session
 is a seed with 1-5 mutations: bit flips, interesting integers written over
 bytes, byte inserts and deletes, frame length fields, channel numbers, frame
 types and end markers edited, method ids swapped for other methods', content
-body sizes edited, frames dropped, duplicated, swapped, spliced in from other
+body sizes and property flags edited, field-table value types changed, frames dropped, duplicated, swapped, spliced in from other
 sessions, or the session cut short. Sessions are replayed chunk by chunk
 (reading the broker's answers in between) by several threads at once against
 one broker, which should be the ASan+UBSan build. After every batch the
@@ -138,20 +138,23 @@ def health(broker, what):
     try:
         p = pika.ConnectionParameters("127.0.0.1", broker.port, credentials=pika.PlainCredentials("guest", "guest"),
                                       socket_timeout=10, blocked_connection_timeout=10, connection_attempts=1)
-        conn = pika.BlockingConnection(p)
-        ch = conn.channel()
-        q = ch.queue_declare("", exclusive=True).method.queue
-        body = os.urandom(16)
-        ch.basic_publish("", q, body)
-        got = None
-        for _ in range(100):
-            m, _, got = ch.basic_get(q, auto_ack=True)
-            if m:
-                break
-            time.sleep(0.01)
-        conn.close()
-        if got != body:
-            return "a fresh client's message did not come back %s" % what
+        # two clients open at once, so that both worker threads (--threads 2) serve one
+        conns = [pika.BlockingConnection(p) for _ in range(2)]
+        for conn in conns:
+            ch = conn.channel()
+            q = ch.queue_declare("", exclusive=True).method.queue
+            body = os.urandom(16)
+            ch.basic_publish("", q, body)
+            got = None
+            for _ in range(100):
+                m, _, got = ch.basic_get(q, auto_ack=True)
+                if m:
+                    break
+                time.sleep(0.01)
+            if got != body:
+                return "a fresh client's message did not come back %s" % what
+        for conn in conns:
+            conn.close()
     except Timeout:
         return "a fresh client was not served within 20 s %s" % what
     except Exception as e:  # noqa: BLE001 — any client error is the finding
@@ -276,6 +279,20 @@ def m_flags(rng, sess, seeds):
         sess[ci][fi] = _set(sess[ci][fi], 19, ">H", rng.randrange(65536))
 
 
+FIELD_TYPES = b"tbBsuIilfdDSxATFV"
+
+
+def m_field_type(rng, sess, seeds):
+    """A byte that may be a field-table value type (queue arguments, headers) turned into another type."""
+    p = _pick(rng, sess, lambda f: _is_frame(f) and f[0] in (1, 2) and any(c in FIELD_TYPES for c in f[11:-1]))
+    if p:
+        ci, fi = p
+        f = sess[ci][fi]
+        spots = [i for i in range(11, len(f) - 1) if f[i] in FIELD_TYPES]
+        i = rng.choice(spots)
+        sess[ci][fi] = f[:i] + bytes([rng.choice(FIELD_TYPES)]) + f[i + 1:]
+
+
 def m_splice(rng, sess, seeds):
     other = rng.choice(seeds)
     src = _pick(rng, other)
@@ -312,8 +329,8 @@ def m_truncate(rng, sess, seeds):
 
 
 MUTATORS = [(m_bitflip, 4), (m_interesting, 4), (m_insert, 2), (m_delete, 2), (m_length, 3), (m_channel, 2),
-            (m_type, 1), (m_frame_end, 1), (m_method, 4), (m_body_size, 2), (m_flags, 2), (m_splice, 3), (m_dup, 2),
-            (m_drop, 2), (m_swap, 2), (m_truncate, 1)]
+            (m_type, 1), (m_frame_end, 1), (m_method, 4), (m_body_size, 2), (m_flags, 2), (m_field_type, 3),
+            (m_splice, 3), (m_dup, 2), (m_drop, 2), (m_swap, 2), (m_truncate, 1)]
 _FUNCS = [m for m, _ in MUTATORS]
 _WEIGHTS = [w for _, w in MUTATORS]
 

@@ -14,12 +14,13 @@ cd "$(dirname "$0")/../.."
 scale=${FUZZ_SCALE:-1}
 jobs=$(nproc)
 
-# target, seconds, seed corpus. A target the build does not define is skipped, so
-# fuzz_definitions (broker/fuzz, option WARREN_BROKER_FUZZ) runs once it exists.
+# target, seconds, seed corpus, extra libFuzzer options. A target the build does not
+# define is skipped, so fuzz_definitions (broker/fuzz, option WARREN_BROKER_FUZZ)
+# runs once it exists.
 targets=(
   "fuzz_amqp 60 tests/fuzz/corpus/amqp"
   "fuzz_config 45 tests/fuzz/corpus/config"
-  "fuzz_definitions 45 tests/fuzz/corpus/definitions"
+  "fuzz_definitions 45 broker/fuzz/seeds -dict=broker/fuzz/definitions.dict"
 )
 broker_seconds=150
 
@@ -28,7 +29,7 @@ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_TES
 known=$(cmake --build build-fuzz --target help | sed -n 's/^\.\.\. \(fuzz_[a-z_]*\).*/\1/p')
 mkdir -p build-fuzz/artifacts
 for t in "${targets[@]}"; do
-  read -r name secs corpus <<<"$t"
+  read -r name secs corpus extra <<<"$t"
   if ! grep -qx "$name" <<<"$known"; then
     echo "-- $name: not defined by this tree, skipped"
     continue
@@ -44,10 +45,11 @@ for t in "${targets[@]}"; do
   work=build-fuzz/corpus/$name
   mkdir -p "$work"
   [ -d "$corpus" ] && cp -n "$corpus"/* "$work"/ 2>/dev/null || true
-  t=$((secs * scale))
+  run_secs=$((secs * scale))
   logf=build-fuzz/artifacts/$name.log
-  echo "-- $name: ${t} s over $(ls "$work" | wc -l) corpus inputs"
-  if ! "$bin" -max_total_time="$t" -timeout=10 -rss_limit_mb=2048 -close_fd_mask=2 \
+  echo "-- $name: ${run_secs} s over $(ls "$work" | wc -l) corpus inputs"
+  # shellcheck disable=SC2086 # $extra: zero or more options
+  if ! "$bin" -max_total_time="$run_secs" -timeout=10 -rss_limit_mb=2048 -close_fd_mask=2 $extra \
       -artifact_prefix=build-fuzz/artifacts/$name- "$work" >"$logf" 2>&1; then
     echo "-- $name FAILED:"; tail -60 "$logf"
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$logf" | tail -1)
