@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzzing stage of tests/run.sh, bounded in time (about 5 minutes plus the build):
+# The fuzzing stage of tests/run.sh, bounded in time (4 minutes of fuzzing, plus the builds):
 #  1. the in-process libFuzzer targets, built with clang into build-fuzz, each run
 #     over its checked-in seed corpus for a fixed time (a copy of the corpus grows in
 #     build-fuzz/corpus); inputs saved under tests/fuzz/regressions/TARGET/ are run first;
@@ -19,10 +19,10 @@ jobs=$(nproc)
 # runs once it exists.
 targets=(
   "fuzz_amqp 60 tests/fuzz/corpus/amqp"
-  "fuzz_config 45 tests/fuzz/corpus/config"
-  "fuzz_definitions 45 broker/fuzz/seeds -dict=broker/fuzz/definitions.dict"
+  "fuzz_config 30 tests/fuzz/corpus/config"
+  "fuzz_definitions 40 broker/fuzz/seeds -dict=broker/fuzz/definitions.dict"
 )
-broker_seconds=150
+broker_seconds=120
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_TESTS=OFF \
   -DWARREN_AMQP_FUZZ=ON -DWARREN_CONFIG_FUZZ=ON -DWARREN_BROKER_FUZZ=ON --no-warn-unused-cli >/dev/null
