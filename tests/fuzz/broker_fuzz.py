@@ -486,7 +486,14 @@ def main():
     ap.add_argument("--replay", nargs="+", metavar="FILE", help="replay these session files (or dirs) as they are")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="warren-broker-fuzz-")
-    broker = Broker(args.warren, work)
+    for attempt in range(3):  # a free port taken meanwhile by someone else: try another
+        try:
+            broker = Broker(args.warren, work)
+            break
+        except RuntimeError as e:
+            if attempt == 2:
+                raise
+            log("%s; trying another port" % e)
     stats = {"sessions": 0, "bytes": 0, "checks": 0}
     failure = None
     t0 = time.monotonic()
