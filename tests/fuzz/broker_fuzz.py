@@ -74,7 +74,7 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, extra_args=()):
         self.binary = binary
         self.data = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "warren.log")
@@ -84,7 +84,7 @@ class Broker:
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1", LSAN_OPTIONS="leak_check_at_exit=1")
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--data-dir", self.data,
-                                      "--threads", "2"], stdout=self.logf, stderr=self.logf, env=env)
+                                      "--threads", "2"] + list(extra_args), stdout=self.logf, stderr=self.logf, env=env)
         t0 = time.time()
         while time.time() - t0 < 30:
             if self.proc.poll() is not None:
@@ -483,12 +483,13 @@ def main():
     ap.add_argument("--jobs", type=int, default=8, help="sessions replayed at once")
     ap.add_argument("--batch", type=int, default=64, help="sessions between two health checks")
     ap.add_argument("--out", default="fuzz-broker-failures", help="where a failing batch is saved")
+    ap.add_argument("--config", help="the broker's config file (e.g. small limits: frame_max, channel_max)")
     ap.add_argument("--replay", nargs="+", metavar="FILE", help="replay these session files (or dirs) as they are")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="warren-broker-fuzz-")
     for attempt in range(3):  # a free port taken meanwhile by someone else: try another
         try:
-            broker = Broker(args.warren, work)
+            broker = Broker(args.warren, work, ["--config", args.config] if args.config else [])
             break
         except RuntimeError as e:
             if attempt == 2:
