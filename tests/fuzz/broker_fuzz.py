@@ -16,7 +16,8 @@ broker must be alive, serve a fresh pika client (connect, declare, publish,
 get) and have a clean sanitizer log; at the end it must stop on SIGTERM with
 status 0 and no leak report. Any failure saves the batch's sessions under
 --out and exits 1; --replay FILE... replays saved sessions one at a time,
-checking after each (the regression mode; tests/fuzz/regressions/).
+checking after each (the regression mode; tests/fuzz/regressions/). --tls
+replays over amqps instead (a throw-away PKI from tests/tls/gen-certs.sh).
 
 The time is split between a fixed seed (reproducible: the session numbered I
 of seed S is always the same bytes) and a seed from today's date (variety).
@@ -33,6 +34,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -355,7 +357,7 @@ def session_bytes(sess):
 GEN_NAME = re.compile(rb"amq\.gen-[A-Za-z0-9_-]{22}")
 
 
-def replay(port, chunks, rng_close):
+def replay(port, chunks, rng_close, tls=None):
     """Send the chunks, reading what the broker answers after each; stop when it closes.
     Server-named queues ("amq.gen-..." in the recording) are renamed on the fly to
     the names this broker gives, in order, so the rest of the session finds them."""
@@ -370,20 +372,30 @@ def replay(port, chunks, rng_close):
     except OSError:
         return False
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls:
+        try:
+            s = tls.wrap_socket(s, server_hostname="localhost")
+        except OSError:
+            s.close()
+            return False
     s.setblocking(False)
     open_ = True
+    want = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
     def drain(wait):
         nonlocal open_
         t_end = time.monotonic() + wait
         while open_:
             left = t_end - time.monotonic()
-            r, _, _ = select.select([s], [], [], max(left, 0))
-            if not r:
-                return
+            if not (tls and s.pending()):
+                r, _, _ = select.select([s], [], [], max(left, 0))
+                if not r:
+                    return
             try:
                 d = s.recv(262144)
-            except BlockingIOError:
+            except want:
+                if time.monotonic() > t_end:
+                    return
                 continue
             except OSError:
                 open_ = False
@@ -411,7 +423,7 @@ def replay(port, chunks, rng_close):
                     try:
                         n = s.send(view)
                         view = view[n:]
-                    except BlockingIOError:
+                    except want:
                         pass
                     except OSError:
                         open_ = False
@@ -453,7 +465,7 @@ def fuzz_phase(broker, seed, seconds, seeds, names, args, stats):
                     if not todo:
                         return
                     _, _, chunks, rc = todo.pop()
-                replay(broker.port, chunks, rc)
+                replay(args.tls_port or broker.port, chunks, rc, args.tls_ctx)
 
         threads = [threading.Thread(target=worker) for _ in range(args.jobs)]
         for t in threads:
@@ -484,9 +496,23 @@ def main():
     ap.add_argument("--batch", type=int, default=64, help="sessions between two health checks")
     ap.add_argument("--out", default="fuzz-broker-failures", help="where a failing batch is saved")
     ap.add_argument("--config", help="the broker's config file (e.g. small limits: frame_max, channel_max)")
+    ap.add_argument("--tls", action="store_true", help="replay over TLS (amqps, with a client certificate)")
     ap.add_argument("--replay", nargs="+", metavar="FILE", help="replay these session files (or dirs) as they are")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="warren-broker-fuzz-")
+    args.tls_port, args.tls_ctx = None, None
+    if args.tls:  # a throw-away PKI (tests/tls/gen-certs.sh) and a TLS listener asking for client certificates
+        certs = os.path.join(work, "certs")
+        subprocess.run(["bash", os.path.join(HERE, "..", "tls", "gen-certs.sh"), certs], check=True)
+        args.tls_port = free_port()
+        args.config = os.path.join(work, "tls.conf")
+        with open(args.config, "w") as f:
+            f.write("listeners.ssl.default = 127.0.0.1:%d\nssl_options.cacertfile = %s/ca.pem\n"
+                    "ssl_options.certfile = %s/server.pem\nssl_options.keyfile = %s/server.key\n"
+                    "ssl_options.verify = verify_peer\nssl_cert_login_from = common_name\n"
+                    % (args.tls_port, certs, certs, certs))
+        args.tls_ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        args.tls_ctx.load_cert_chain(os.path.join(certs, "client.pem"), os.path.join(certs, "client.key"))
     for attempt in range(3):  # a free port taken meanwhile by someone else: try another
         try:
             broker = Broker(args.warren, work, ["--config", args.config] if args.config else [])
@@ -507,7 +533,7 @@ def main():
                 elif p.endswith(".bin") or os.path.exists(p):
                     files.append(p)
             for path in files:
-                replay(broker.port, sessions.load(path), 1.0)
+                replay(args.tls_port or broker.port, sessions.load(path), 1.0, args.tls_ctx)
                 stats["sessions"] += 1
                 failure = health(broker, "after replaying %s" % path)
                 stats["checks"] += 1

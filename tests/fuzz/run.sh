@@ -5,7 +5,8 @@
 #     build-fuzz/corpus); inputs saved under tests/fuzz/regressions/TARGET/ are run first;
 #  2. the whole-broker fuzzer (broker_fuzz.py): mutated recordings of real client
 #     sessions replayed over TCP against the ASan+UBSan broker (build-asan/warren,
-#     built here if missing), after replaying tests/fuzz/regressions/broker/ as is.
+#     built here if missing), after replaying tests/fuzz/regressions/broker/ as is;
+#     over plain TCP, then over TLS (a client certificate, tests/tls/gen-certs.sh).
 # Any crash, sanitizer report or failed check fails the stage; the input is kept
 # in build-fuzz/artifacts (libFuzzer) or build-fuzz/broker-failures (broker).
 # FUZZ_SCALE=N multiplies every time (e.g. FUZZ_SCALE=10 for a long run).
@@ -22,7 +23,8 @@ targets=(
   "fuzz_config 30 tests/fuzz/corpus/config"
   "fuzz_definitions 40 broker/fuzz/seeds -dict=broker/fuzz/definitions.dict"
 )
-broker_seconds=120
+broker_seconds=90 # plain TCP; then the same over TLS:
+broker_tls_seconds=30
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_TESTS=OFF \
   -DWARREN_AMQP_FUZZ=ON -DWARREN_CONFIG_FUZZ=ON -DWARREN_BROKER_FUZZ=ON --no-warn-unused-cli >/dev/null
@@ -72,3 +74,5 @@ if [ -d tests/fuzz/regressions/broker ] && [ -n "$(ls -A tests/fuzz/regressions/
 fi
 /usr/bin/python3 tests/fuzz/broker_fuzz.py --warren build-asan/warren --seconds $((broker_seconds * scale)) \
   --out build-fuzz/broker-failures
+/usr/bin/python3 tests/fuzz/broker_fuzz.py --warren build-asan/warren --seconds $((broker_tls_seconds * scale)) \
+  --tls --out build-fuzz/broker-failures-tls
