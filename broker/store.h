@@ -57,6 +57,10 @@ void store_vhost_added(const char *name);
 void store_vhost_deleted(const char *name);
 void store_perm_set(const char *user, const char *vhost, const char *conf, const char *write, const char *read);
 void store_perm_clear(const char *user, const char *vhost);
+/* Policies (policy.c; appends only, under the vhost's write lock). */
+void store_policy_set(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
+                      int64_t priority, const char *definition);
+void store_policy_clear(const char *vhost, bool op, const char *name);
 /* After store_open: did the data dir already hold users and vhosts (format 2)?
  * If not, the broker seeds the default user and vhost (first boot). */
 bool store_initialised(void);
