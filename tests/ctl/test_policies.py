@@ -309,6 +309,33 @@ def arg_vs_policy(t):
     c.close()
 
 
+def expires_rule(t):
+    """expires: classic queues take the lower, quorum queues the policy's (3.10)."""
+    ok(t, "set_policy", "qexp", "^qexp\\.", '{"expires":600000}')
+    c = connect(t)
+    ch = c.channel()
+    fresh(ch, "qexp.q", "qexp.c")
+    ch.queue_declare("qexp.q", durable=True, arguments={"x-queue-type": "quorum", "x-expires": 1500})
+    ch.queue_declare("qexp.c", durable=True, arguments={"x-expires": 1500})
+    c.close()
+    time.sleep(4)
+    c = connect(t)
+    left = []
+    for q in ("qexp.q", "qexp.c"):
+        ch = c.channel()
+        try:
+            ch.queue_declare(q, passive=True)
+            left.append(q)
+        except pika.exceptions.ChannelClosedByBroker:
+            pass
+    check(left == ["qexp.q"], "%s expires: classic the lower (argument 1500 ms: gone), quorum the policy's (600 s: "
+          "still there) (%s left)" % (t.name, left))
+    ch = c.channel()
+    fresh(ch, "qexp.q", "qexp.c")
+    c.close()
+    ok(t, "clear_policy", "qexp")
+
+
 def existing_queue(t):
     c = connect(t)
     ch = c.channel()
@@ -458,6 +485,7 @@ def run(t, fresh_target):
         priority(t)
         apply_to(t)
         arg_vs_policy(t)
+        expires_rule(t)
         existing_queue(t)
         round_trip(t, fresh_target)
         survives(t, False)
