@@ -69,7 +69,9 @@ static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
 
 static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
     if (reply_to_is_queue(m->queue)) return consume_reply_to(ch, m, e);
-    int prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
+    int prc = ch_queue_shortcut(ch, &m->queue, e);
+    if (prc) return prc;
+    prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
     if (prc) return prc;
     char tag[256];
     amq_bytes t = m->consumer_tag;
@@ -186,7 +188,8 @@ static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
 static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
     verr ve;
     queue *q;
-    int prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
+    int prc = ch_queue_shortcut(ch, &m->queue, e);
+    if (!prc) prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
     if (prc) return prc;
     int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
     if (rc) return ch_fail(e, rc, "%s", ve.text);

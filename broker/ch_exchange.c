@@ -17,6 +17,27 @@ int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e)
     return rc ? ch_fail(e, rc, "%s", text) : 0;
 }
 
+int ch_queue_shortcut(channel *ch, amq_bytes *name, ch_err *e) {
+    if (name->len) return 0;
+    if (!ch->last_queue_len) return ch_fail(e, AMQ_NOT_FOUND, "NOT_FOUND - no previously declared queue");
+    *name = (amq_bytes){(const uint8_t *)ch->last_queue, ch->last_queue_len};
+    return 0;
+}
+
+/* queue.bind/unbind with an empty queue and an empty routing key: the key is
+ * the (last declared) queue's name. */
+static int bind_shortcut(channel *ch, amq_bytes *queue, amq_bytes *key, ch_err *e) {
+    bool both = queue->len == 0 && key->len == 0;
+    int rc = ch_queue_shortcut(ch, queue, e);
+    if (!rc && both) *key = *queue;
+    return rc;
+}
+
+static void remember_queue(channel *ch, amq_bytes name) {
+    ch->last_queue_len = (uint8_t)(name.len < sizeof ch->last_queue ? name.len : sizeof ch->last_queue);
+    memcpy(ch->last_queue, name.p, ch->last_queue_len);
+}
+
 /* A string argument (e.g. alternate-exchange), or an empty slice. */
 static amq_bytes str_arg(amq_bytes args, const char *key) {
     amq_field f;
@@ -118,6 +139,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
             rc = vhost_queue_declare(v, qn, d->passive, d->durable, d->exclusive, d->auto_delete, d->arguments,
                                      c->id, &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);
+        remember_queue(ch, queue_name(q));
         if (!d->no_wait) {
             amq_queue_declare_ok ok = {.queue = queue_name(q)};
             queue_counts(q, &ok.message_count, &ok.consumer_count);
@@ -128,6 +150,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     }
     case AMQ_QUEUE_BIND: {
         amq_queue_bind *b = &m->u.queue_bind;
+        if ((rc = bind_shortcut(ch, &b->queue, &b->routing_key, e))) return rc;
         if ((rc = bind_perms(ch, "queue", b->queue, b->exchange, e))) return rc;
         rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, false, c->id, &ve);
         if (rc) return fail_verr(e, rc, &ve);
@@ -136,6 +159,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     }
     case AMQ_QUEUE_UNBIND: {
         amq_queue_unbind *b = &m->u.queue_unbind;
+        if ((rc = bind_shortcut(ch, &b->queue, &b->routing_key, e))) return rc;
         if ((rc = bind_perms(ch, "queue", b->queue, b->exchange, e))) return rc;
         rc = vhost_queue_bind(v, b->queue, b->exchange, b->routing_key, b->arguments, true, c->id, &ve);
         if (rc) return fail_verr(e, rc, &ve);
@@ -145,6 +169,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_QUEUE_PURGE: {
         amq_queue_purge *p = &m->u.queue_purge;
         queue *q;
+        if ((rc = ch_queue_shortcut(ch, &p->queue, e))) return rc;
         if ((rc = ch_perm(ch, PERM_READ, "queue", p->queue, e))) return rc;
         rc = vhost_queue_get(v, p->queue, c->id, &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);
@@ -156,6 +181,7 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_QUEUE_DELETE: {
         amq_queue_delete *d = &m->u.queue_delete;
         amq_queue_delete_ok ok = {0};
+        if ((rc = ch_queue_shortcut(ch, &d->queue, e))) return rc;
         if ((rc = ch_perm(ch, PERM_CONFIGURE, "queue", d->queue, e))) return rc;
         rc = vhost_queue_delete(v, d->queue, d->if_unused, d->if_empty, c->id, &ok.message_count, &ve);
         if (rc) return fail_verr(e, rc, &ve);

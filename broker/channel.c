@@ -74,6 +74,12 @@ static long ua_find(channel *ch, uint64_t tag) {
     return -1;
 }
 
+const unacked *channel_oldest_unacked(channel *ch) {
+    for (size_t i = 0; i < ch->ua_n; i++)
+        if (!ua_at(ch, i)->done) return ua_at(ch, i);
+    return NULL;
+}
+
 static void ua_compact(channel *ch) {
     while (ch->ua_n && ua_at(ch, 0)->done) {
         ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
@@ -248,7 +254,7 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
         return;
     }
     if (!redelivered) store_delivered(q, m);
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp});
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp, .delivered_ms = now_ms()});
 }
 
 /* ---- publishing ---- */
@@ -345,7 +351,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
                           bool mandatory, uint64_t *wait, ch_err *e) {
     amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
-        int delivered = reply_to_deliver(rk, m);
+        int delivered = reply_to_deliver(rk, m, ch->conn);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }
@@ -443,6 +449,9 @@ void channel_flush_confirms(channel *ch) {
 
 static void raise_error(channel *ch, uint32_t id, ch_err *e);
 
+/* A body up to this size is allocated in full when its header arrives. */
+#define CONTENT_PREALLOC 4096u
+
 static void content_complete(channel *ch) {
     msg *m = ch->cur;
     ch->cur = NULL;
@@ -522,8 +531,18 @@ void channel_on_header(channel *ch, amq_bytes payload) {
         ch->cstate = CC_NONE;
         return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
     }
+    /* The body is allocated as it arrives, never from the announced size alone
+     * (a header announcing 128 MiB is a few bytes): a small one at once, a
+     * larger one as far as its frames are already in the connection's input
+     * (all of it in the usual case, so one allocation), then grown on arrival. */
+    uint64_t cap = size;
+    if (size > CONTENT_PREALLOC) {
+        cap = conn_body_ahead(c, ch->id, size);
+        if (cap < CONTENT_PREALLOC) cap = CONTENT_PREALLOC;
+    }
     ch->cur = msg_new((amq_bytes){(const uint8_t *)ch->pub_x, ch->pub_x_len},
-                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, size);
+                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, cap);
+    ch->cur_size = size;
     if (!ch->cur) {
         conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
         return;
@@ -559,16 +578,33 @@ void channel_on_body(channel *ch, amq_bytes payload) {
         return;
     }
     msg *m = ch->cur;
-    if (payload.len > m->body_len - m->body_have) {
+    if (payload.len > ch->cur_size - m->body_have) {
         conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - content body longer than announced");
         return;
     }
+    uint64_t need = m->body_have + payload.len;
+    if (need > m->body_len) { /* geometric growth, capped at the announced size */
+        uint64_t cap = m->body_len * 2;
+        if (cap < need) cap = need;
+        if (cap > ch->cur_size) cap = ch->cur_size;
+        msg *n = msg_grow(m, cap);
+        if (!n) {
+            conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
+            return;
+        }
+        if (n != m) { /* moved: the decoded properties point into the old copy */
+            ch->cur = m = n;
+            if (m->props_len) amq_basic_props_decode(msg_props(m), &ch->cur_props); /* validated on arrival */
+        }
+    }
     memcpy(msg_body(m) + m->body_have, payload.p, payload.len);
-    m->body_have += payload.len;
-    if (m->body_have == m->body_len) content_complete(ch);
+    m->body_have = need;
+    if (need == ch->cur_size) content_complete(ch); /* body_len == cur_size now (see msg_grow) */
 }
 
 /* ---- method dispatch ---- */
+
+void channel_raise(channel *ch, uint32_t id, ch_err *e) { raise_error(ch, id, e); }
 
 static void raise_error(channel *ch, uint32_t id, ch_err *e) {
     conn *c = ch->conn;
@@ -577,6 +613,7 @@ static void raise_error(channel *ch, uint32_t id, ch_err *e) {
         return;
     }
     log_warn("channel error on connection %s, channel %u: %s", c->peer, ch->id, e->text); /* as RabbitMQ logs them */
+    amq_reply_text_fit(e->text); /* a shortstr: cut as RabbitMQ does, never a broken frame */
     amq_channel_close m = {.reply_code = (uint16_t)e->code,
                            .reply_text = amq_cstr(e->text),
                            .class_id = (uint16_t)AMQ_CLASS_OF(id),
@@ -629,5 +666,5 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
 }
 
 void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq, uint64_t exp) {
-    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq, .exp = exp});
+    ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = NULL, .seq = seq, .exp = exp, .delivered_ms = now_ms()});
 }

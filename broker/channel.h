@@ -22,6 +22,7 @@ typedef struct unacked {
     consumer *c;   /* reference held; NULL for basic.get */
     uint64_t seq;
     uint64_t exp;  /* expiry as delivered (kept on requeue) */
+    uint64_t delivered_ms; /* for consumer_timeout */
     bool done;     /* acked/rejected out of order: skip */
 } unacked;
 
@@ -42,7 +43,8 @@ typedef struct channel {
     bool pub_mandatory;
     uint8_t pub_x_len, pub_rk_len;
     char pub_x[256], pub_rk[256]; /* from basic.publish until the header arrives */
-    msg *cur;
+    msg *cur;              /* its body_len grows to cur_size as frames arrive (msg_grow) */
+    uint64_t cur_size;     /* body size announced by the content header */
     amq_basic_props cur_props; /* decoded once from cur's own copy of the properties */
     /* deliveries */
     uint64_t next_tag;
@@ -65,6 +67,10 @@ typedef struct channel {
     bool tx;
     tx_op *txops;
     size_t ntx, cap_tx;
+    /* the queue last declared on this channel: what an empty queue name
+     * means in consume, get, bind, unbind, purge and delete (RabbitMQ's rule) */
+    uint8_t last_queue_len;
+    char last_queue[255];
     /* direct reply-to */
     consumer *reply_consumer;
     char reply_name[64];
@@ -94,6 +100,15 @@ void channel_on_body(channel *ch, amq_bytes payload);
 /* Deliveries arriving from the mailbox. */
 void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered);
 void channel_consumer_cancelled(channel *ch, consumer *cs);
+/* Close the channel with this error (channel.close, or connection.close for
+ * a hard code), as a failed method would; method_id 0 for none. */
+void channel_raise(channel *ch, uint32_t method_id, ch_err *e);
+/* The oldest delivery still waiting for an ack, or NULL. */
+const unacked *channel_oldest_unacked(channel *ch);
+/* consumer_timeout (consumer_timeout.c): close the channel with 406 when its
+ * oldest unacked delivery is older than the configured timeout. Called from
+ * the connection's 1 s tick. */
+void consumer_timeout_check(channel *ch, uint64_t now);
 /* Emit pending publisher confirms (end of a read batch). */
 void channel_flush_confirms(channel *ch);
 
@@ -107,6 +122,9 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, 
 /* Helpers shared by the handlers. */
 int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
+/* An empty queue name stands for the queue last declared on the channel:
+ * replaces *name with it, or 404 "no previously declared queue" in e. */
+int ch_queue_shortcut(channel *ch, amq_bytes *name, ch_err *e);
 /* Permission check (access.h PERM_*) on a "queue" or "exchange": 0 or 403 in e. */
 int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e);
 /* Route and enqueue a complete message (publish or tx commit). */

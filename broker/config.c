@@ -44,6 +44,7 @@ static void defaults(void) {
     config.heartbeat = 60;
     config.handshake_timeout_ms = 10000;
     config.max_message_size = 128u << 20;
+    config.consumer_timeout_ms = 1800000; /* RabbitMQ 3.10's default: 30 minutes */
     config.segment_size = 32u << 20;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     config.memory_limit = pages > 0 && psize > 0 ? (int64_t)((double)pages * (double)psize * 0.4) : (int64_t)1 << 32;
@@ -313,6 +314,13 @@ static int set_key(const char *file, int line, const char *k, const char *v) {
     } else if (!strcmp(k, "log.verify_on_start")) { /* Warren's own */
         if (strcmp(v, "true") && strcmp(v, "false")) return bad_value(what, v, "true or false");
         config.log_verify_on_start = !strcmp(v, "true");
+    } else if (!strcmp(k, "consumer_timeout")) {
+        if (!strcmp(v, "false")) {
+            config.consumer_timeout_ms = 0;
+        } else {
+            if (parse_int(what, v, 0, 0x7fffffffffffffffL, &n)) return -1;
+            config.consumer_timeout_ms = (uint64_t)n;
+        }
     } else if (!strcmp(k, "max_message_size")) {
         if (parse_int(what, v, 1, 536870912, &n)) return -1;
         config.max_message_size = (uint64_t)n;
@@ -482,6 +490,8 @@ void config_print(FILE *f) {
     fprintf(f, "frame_max = %u\n", config.frame_max);
     fprintf(f, "channel_max = %u\n", config.channel_max);
     fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
+    if (config.consumer_timeout_ms) fprintf(f, "consumer_timeout = %llu\n", (unsigned long long)config.consumer_timeout_ms);
+    else fprintf(f, "consumer_timeout = false\n");
     fprintf(f, "log.segment_size = %u\n", config.segment_size);
     fprintf(f, "log.verify_on_start = %s\n", config.log_verify_on_start ? "true" : "false");
     fprintf(f, "handshake_timeout = %u\n", config.handshake_timeout_ms);

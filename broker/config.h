@@ -20,6 +20,7 @@ typedef struct {
     uint16_t heartbeat;
     uint32_t handshake_timeout_ms;
     uint64_t max_message_size;
+    uint64_t consumer_timeout_ms; /* consumer_timeout: 0 = off; an unacked delivery older closes its channel */
     uint32_t segment_size; /* durable log segment file size */
     bool log_verify_on_start; /* log.verify_on_start: read every segment whole at start, not its index */
     int64_t memory_limit;  /* bytes of message memory before publishers are blocked */

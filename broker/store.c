@@ -157,7 +157,7 @@ void store_policy_clear(const char *vhost, bool op, const char *name) {
     enc_init(&e);
     put_le(&e, op, 1);
     put_str8(&e, amq_cstr(vhost));
-    put_str8(&e, amq_cstr(name));
+    put_blob(&e, amq_cstr(name));
     store_snap_append_def(REC_POLICY_CLEAR, &e);
 }
 

@@ -94,8 +94,8 @@ static void apply_exchange(dec *d) {
     amq_bytes args = get_blob(d);
     if (!d->ok) return;
     verr e;
-    if (vhost_exchange_declare(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)), false, flags & 1,
-                               flags & 2, flags & 4, args, &e))
+    if (vhost_exchange_restore(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)),
+                               flags & 1, flags & 2, flags & 4, args, &e))
         log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
 }
 
@@ -108,7 +108,7 @@ static void apply_queue(dec *d) {
     verr e;
     queue *q;
     store.replay_qid = qid;
-    if (vhost_queue_declare(R.v, name, false, true, false, flags & 2, args, 0, &q, &e)) {
+    if (vhost_queue_restore(R.v, name, flags & 2, args, &q, &e)) {
         log_warn("recovery: queue '%.*s' not restored: %s", (int)name.len, name.p, e.text);
         return;
     }
@@ -195,7 +195,7 @@ static void apply_access(uint8_t type, dec *d) {
     }
     case REC_POLICY: {
         bool op = get_le(d, 1);
-        char *v = get_cstr(d, false), *name = get_cstr(d, false), *pattern = get_cstr(d, true);
+        char *v = get_cstr(d, false), *name = get_cstr(d, true), *pattern = get_cstr(d, true);
         char *apply_to = get_cstr(d, false);
         int64_t prio = (int64_t)get_le(d, 8);
         char *def = get_cstr(d, true);
@@ -206,7 +206,7 @@ static void apply_access(uint8_t type, dec *d) {
     }
     case REC_POLICY_CLEAR: {
         bool op = get_le(d, 1);
-        char *v = get_cstr(d, false), *name = get_cstr(d, false);
+        char *v = get_cstr(d, false), *name = get_cstr(d, true);
         if (d->ok) policy_clear(v, name, op, err, sizeof err);
         free(v), free(name);
         break;

@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "queue.h"
+#include "reply_to.h"
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
@@ -38,6 +39,8 @@ struct worker {
     bool shutting_down;
     uint64_t shutdown_ms;
     uint64_t next_tick;
+    struct conn **timers; /* min-heap by conn->timer_due; conn->timer_idx is its slot */
+    size_t ntimers, cap_timers;
 };
 
 static worker **all;
@@ -190,7 +193,71 @@ static void add_conn(worker *w, int fd, bool tls) {
     worker_watch(w, fd, EPOLLIN | EPOLLRDHUP, c);
 }
 
+/* ---- connection timers: an intrusive binary min-heap ---- */
+
+static void timer_place(worker *w, size_t i, conn *c) {
+    w->timers[i] = c;
+    c->timer_idx = i;
+}
+
+static void timer_sift(worker *w, size_t i) {
+    conn *c = w->timers[i];
+    while (i > 0 && w->timers[(i - 1) / 2]->timer_due > c->timer_due) { /* up */
+        timer_place(w, i, w->timers[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) { /* down */
+        size_t l = 2 * i + 1, m = i;
+        uint64_t best = c->timer_due;
+        if (l < w->ntimers && w->timers[l]->timer_due < best) m = l, best = w->timers[l]->timer_due;
+        if (l + 1 < w->ntimers && w->timers[l + 1]->timer_due < best) m = l + 1;
+        if (m == i) break;
+        timer_place(w, i, w->timers[m]);
+        i = m;
+    }
+    timer_place(w, i, c);
+}
+
+static void timer_remove(worker *w, conn *c) {
+    size_t i = c->timer_idx;
+    if (i == SIZE_MAX) return;
+    c->timer_idx = SIZE_MAX;
+    conn *last = w->timers[--w->ntimers];
+    if (last == c) return;
+    timer_place(w, i, last);
+    timer_sift(w, i);
+}
+
+void worker_conn_timer(worker *w, conn *c, uint64_t due) {
+    if (!due) {
+        timer_remove(w, c);
+        return;
+    }
+    c->timer_due = due;
+    if (c->timer_idx == SIZE_MAX) {
+        if (w->ntimers == w->cap_timers) {
+            w->cap_timers = w->cap_timers ? w->cap_timers * 2 : 64;
+            w->timers = xrealloc(w->timers, w->cap_timers * sizeof *w->timers);
+        }
+        c->timer_idx = w->ntimers++;
+        w->timers[c->timer_idx] = c;
+    }
+    timer_sift(w, c->timer_idx);
+}
+
+/* Run the timers that are due; true if a connection died. */
+static bool run_timers(worker *w, uint64_t now) {
+    bool dead = false;
+    while (w->ntimers && w->timers[0]->timer_due <= now) {
+        conn *c = w->timers[0];
+        worker_conn_timer(w, c, conn_timer(c, now));
+        dead |= c->state == CONN_DEAD;
+    }
+    return dead;
+}
+
 static void remove_conn(worker *w, conn *c) {
+    timer_remove(w, c);
     if (c->prev) c->prev->next = c->next;
     else w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -213,6 +280,7 @@ static void on_deliver(mail *m) {
         return;
     }
     queue *q = m->q;
+    if (!q) reply_to_delivered(c); /* may let a held replier go on */
     if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
         uint64_t pos = msg_lazy_pos(m->m);
         m->m = store_materialize(m->m);
@@ -275,6 +343,10 @@ static bool drain(worker *w) {
                 free(r);
                 break;
             }
+            case MAIL_REPLY:
+                for (conn *c = w->conns; c; c = c->next)
+                    if (c->reply_wait) reply_to_recheck(c);
+                break;
             case MAIL_KICK:
                 if (m->c) {
                     queue_dispatch(m->c->q);
@@ -328,7 +400,9 @@ static void *run(void *arg) {
     w->next_tick = now_ms() + 1000;
     for (;;) {
         uint64_t now = now_ms();
-        int timeout = more ? 0 : (int)(w->next_tick > now ? w->next_tick - now : 0);
+        uint64_t wake = w->next_tick;
+        if (w->ntimers && w->timers[0]->timer_due < wake) wake = w->timers[0]->timer_due;
+        int timeout = more ? 0 : (int)(wake > now ? wake - now : 0);
         int n = epoll_wait(w->ep, evs, 256, timeout);
         bool dead_seen = false;
         for (int i = 0; i < n; i++) {
@@ -340,7 +414,7 @@ static void *run(void *arg) {
             }
             conn *c = evs[i].data.ptr;
             if (c->state == CONN_DEAD) continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) conn_on_readable(c);
+            conn_on_events(c, evs[i].events);
             if ((evs[i].events & EPOLLOUT) && c->state != CONN_DEAD) conn_on_writable(c);
             if (c->state == CONN_DEAD) dead_seen = true;
         }
@@ -355,10 +429,15 @@ static void *run(void *arg) {
             pthread_mutex_unlock(&w->box.lock);
         }
         now = now_ms();
+        if (w->ntimers && w->timers[0]->timer_due <= now) {
+            dead_seen |= run_timers(w, now);
+            flush_all(w);
+        }
         if (now >= w->next_tick) {
             w->next_tick = now + 1000;
             advance_waiting(w); /* a fallback: normally MAIL_LOG does this at once */
             for (conn *c = w->conns; c; c = c->next) {
+                if (c->reply_wait) reply_to_recheck(c); /* a fallback: normally MAIL_REPLY does it */
                 conn_tick(c, now);
                 if (c->state == CONN_DEAD) dead_seen = true;
             }
@@ -376,6 +455,9 @@ static void *run(void *arg) {
             if (w->next_tick > now + 100) w->next_tick = now + 100;
         }
     }
+    free(w->timers); /* every connection (and its timer) is gone */
+    w->timers = NULL;
+    w->ntimers = w->cap_timers = 0;
     drain(w); /* requeue whatever was still posted to us */
     send_wakes();
     vhost_thread_cleanup();

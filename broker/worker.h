@@ -1,6 +1,7 @@
 /* worker.h — I/O threads. Each worker owns an epoll loop, the connections
  * assigned to it (a connection and its channels never leave their worker),
- * a 1 s tick for heartbeats, and a mailbox other threads post to.
+ * a 1 s tick for timeouts, per-connection timers (heartbeats), and a mailbox
+ * other threads post to.
  *
  * The mailbox is the only cross-thread path: queues post deliveries for a
  * consumer to the consumer's worker. Posting appends under a short mutex;
@@ -29,6 +30,7 @@ enum mail_kind {
     MAIL_KICK,     /* re-run dispatch for consumer c's queue (credit returned) */
     MAIL_LOG,      /* the durable log advanced: advance waiting channels */
     MAIL_CALL,     /* run a function on the worker (control socket); seq = the call */
+    MAIL_REPLY,    /* a direct reply-to consumer drained or left: re-check held repliers */
 };
 
 typedef struct mail {
@@ -77,6 +79,11 @@ void worker_wait_add(worker *w, struct channel *ch);
 void worker_wait_del(worker *w, struct channel *ch);
 /* A connection of w became memory-blocked (+1) or stopped being (-1). */
 void worker_blocked(worker *w, int delta);
+/* Per-connection timer with millisecond resolution (heartbeats): the worker
+ * calls conn_timer(c, now) at or after `due` (owner thread only; one timer
+ * per connection, re-arming moves it; due 0 disarms). conn_timer returns the
+ * next due time, or 0 for none. A connection's timer goes with it. */
+void worker_conn_timer(worker *w, struct conn *c, uint64_t due);
 /* Run fn(w, arg) on w's thread (control path, not hot: allocates). Any thread.
  * A call posted after w exited never runs: stop callers before shutdown. */
 typedef void (*worker_fn)(worker *w, void *arg);

@@ -156,6 +156,13 @@ void amq_put_shortstr(amq_wr *w, amq_bytes s) {
     amq_put_raw(w, s.p, s.len);
 }
 
+size_t amq_reply_text_fit(char *s) {
+    size_t n = strlen(s);
+    if (n <= 255) return n;
+    memcpy(s + 252, "...", 4);
+    return 255;
+}
+
 void amq_put_longstr(amq_wr *w, amq_bytes s) {
     if (s.len > UINT32_MAX) {
         buf_fail(w, AMQ_EBAD);

@@ -34,7 +34,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 die() { bad "$*"; finish; }
 
-# ---- podman set-up (see /work/shared/tools/podman-notes.md) ------------------
+# ---- podman set-up (see ../shared/tools/podman-notes.md) ------------------
 setup_podman() {
     [ "$(id -u)" = 0 ] || die "needs root (rootful podman, apt-get, debootstrap)"
     local missing=()

@@ -531,10 +531,11 @@ TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, dedu
 
 
 class Reference:
-    """The reference RabbitMQ 3.10 (/work/shared/tools/reference-rabbitmq) as a
+    """The reference RabbitMQ 3.10 (../shared/tools/reference-rabbitmq beside the repo) as a
     Broker: started fresh once, then restarted on the same data (stop is
     SIGTERM to the node, kill9 SIGKILL)."""
-    TOOL = "/work/shared/tools/reference-rabbitmq"
+    TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "tools",
+                        "reference-rabbitmq")
 
     def __init__(self, port):
         self.port = port

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run every interop test binary of a build against the reference RabbitMQ.
 #   tests/interop/against-rabbitmq.sh BUILD_DIR [PORT]
-# Starts /work/shared/tools/reference-rabbitmq on PORT (default 5699), runs
+# Starts ../shared/tools/reference-rabbitmq (beside the repo) on PORT (default 5699), runs
 # each interop_test_* found under BUILD_DIR with WARREN_AMQP_PORT=PORT (so the
 # harness uses that broker instead of starting Warren), prints a per-binary
 # PASS/FAIL summary, stops the broker, and exits 1 if any binary failed
@@ -11,7 +11,7 @@ set -u
 build=${1:?usage: against-rabbitmq.sh BUILD_DIR [PORT]}
 port=${2:-5699}
 jobs=${JOBS:-2}
-starter=${REFERENCE_RABBITMQ:-/work/shared/tools/reference-rabbitmq}
+starter=${REFERENCE_RABBITMQ:-$(cd "$(dirname "$0")/../.." && pwd)/../shared/tools/reference-rabbitmq}
 logdir=${LOGDIR:-/tmp/against-rabbitmq-$port}
 
 mapfile -t bins < <(find "$build" -maxdepth 4 -type f -name 'interop_test_*' -perm -u+x | sort)

@@ -281,6 +281,35 @@ Test(connection, server_sends_heartbeats) {
     close(s);
 }
 
+/* RabbitMQ sends a heartbeat after heartbeat/2 of send-idleness: 500 ms for
+ * heartbeat=1 (a client that counts 1 s of silence as death, as amqp-client.js
+ * does, depends on it). The client keeps sending its own every 200 ms. */
+Test(connection, server_heartbeats_every_half_interval) {
+    int s = h_raw_socket();
+    h_raw_login(s, 2047, 131072, 1);
+    long long end = mono_ms() + 3500, last = 0, max_gap = 0, next_send = 0;
+    int beats = 0;
+    while (mono_ms() < end) {
+        if (mono_ms() >= next_send) {
+            h_raw_send(s, heartbeat_frame, sizeof heartbeat_frame);
+            next_send = mono_ms() + 200;
+        }
+        h_raw_frame_t f;
+        int rc = h_raw_read_frame(s, &f, 50);
+        cr_assert(rc != 0, "broker closed a connection that was sending heartbeats");
+        if (rc != 1) continue;
+        cr_assert(f.type == AMQP_FRAME_HEARTBEAT, "unexpected frame type %u", f.type);
+        h_raw_frame_destroy(&f);
+        long long now = mono_ms();
+        if (last && now - last > max_gap) max_gap = now - last;
+        last = now;
+        beats++;
+    }
+    cr_assert(beats >= 5, "only %d heartbeats in 3.5 s with heartbeat=1 (expected one per ~500 ms)", beats);
+    cr_assert(max_gap <= 750, "%lld ms between two heartbeats with heartbeat=1 (expected ~500 ms)", max_gap);
+    close(s);
+}
+
 Test(connection, silent_client_disconnected, .timeout = 20) {
     int s = h_raw_socket();
     h_raw_login(s, 2047, 131072, 1);

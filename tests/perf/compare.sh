@@ -93,7 +93,7 @@ start_rabbit() {
   chmod 755 "$work"
   echo "ulimit -n $(ulimit -Hn)" >"$work/rabbitmq-env.conf"
   chmod 644 "$work/rabbitmq-env.conf"
-  rpid=$(RABBITMQ_CONF_ENV_FILE=$work/rabbitmq-env.conf /work/shared/tools/reference-rabbitmq "$rport") || { echo "compare.sh: RabbitMQ did not start" >&2; exit 1; }
+  rpid=$(RABBITMQ_CONF_ENV_FILE=$work/rabbitmq-env.conf "$root/../shared/tools/reference-rabbitmq" "$rport") || { echo "compare.sh: RabbitMQ did not start" >&2; exit 1; }
 }
 restart() { # broker context: every run gets a freshly started broker (no backlog left by the last run)
   kill -0 "$(pid_of "$1")" 2>/dev/null || { echo "$1 was found dead before $2 (a crash in the run before?)" >>"$work/notes"; log "$1 had died"; }
@@ -223,7 +223,7 @@ run_amqpload() { # scenario broker run
 # ---- go ----
 log "work dir $work; T=$T s, runs=$runs, scenarios: $scenarios"
 if [ "$use_amqpload" = 1 ]; then
-  gcc -O2 -o "$work/amqpload" /work/shared/tools/amqpload.c -lrabbitmq -lpthread || use_amqpload=0
+  gcc -O2 -o "$work/amqpload" "$root/../shared/tools/amqpload.c" -lrabbitmq -lpthread || use_amqpload=0
 fi
 start_warren
 start_rabbit
@@ -357,7 +357,7 @@ if hb:
 L.append("")
 L.append("## Commands")
 L.append("")
-L.append("PORT is the broker's side port (Warren started as \`warren --port PORT --bind 127.0.0.1 --data-dir DIR\`; RabbitMQ with \`/work/shared/tools/reference-rabbitmq PORT\`). amqpload is \`gcc -O2 -o amqpload /work/shared/tools/amqpload.c -lrabbitmq -lpthread\`.")
+L.append("PORT is the broker's side port (Warren started as \`warren --port PORT --bind 127.0.0.1 --data-dir DIR\`; RabbitMQ with \`../shared/tools/reference-rabbitmq PORT\`, from the repo root). amqpload is \`gcc -O2 -o amqpload ../shared/tools/amqpload.c -lrabbitmq -lpthread\`.")
 L.append("")
 for k in sorted(cmds): L.append("- %s: \`%s\`" % (k, cmds[k]))
 L.append("")

@@ -74,6 +74,10 @@ void amq_put_u32(amq_wr *w, uint32_t v);
 void amq_put_u64(amq_wr *w, uint64_t v);
 void amq_put_raw(amq_wr *w, const void *p, size_t n);
 void amq_put_shortstr(amq_wr *w, amq_bytes s); /* error AMQ_EBAD if len > 255 */
+/* Make a NUL-terminated reply text fit a shortstr as RabbitMQ does: over 255
+ * bytes, it keeps the first 252 and appends "..." (s must hold 256 bytes then).
+ * Returns the new length. */
+size_t amq_reply_text_fit(char *s);
 void amq_put_longstr(amq_wr *w, amq_bytes s);
 /* Patch a big-endian u32 at an earlier offset (for length prefixes). */
 void amq_patch_u32(amq_wr *w, size_t at, uint32_t v); /* AMQ_EBAD if out of range */

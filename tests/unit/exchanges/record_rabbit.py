@@ -2,7 +2,7 @@
 """Record what a real RabbitMQ does with topic and headers exchanges, as C
 tables for the unit tests (rabbit_expect.h). Not run by the build.
 
-  /work/shared/tools/reference-rabbitmq 5681        # prints its PID
+  ../shared/tools/reference-rabbitmq 5681   # from the repo root; prints its PID
   /usr/bin/python3 record_rabbit.py 5681 > rabbit_expect.h
   kill PID
 
