@@ -478,6 +478,79 @@ def bad_input(t):
     check(rc == 65 and "Virtual host 'novhost' does not exist" in err, "%s set_policy -p missing vhost: 65" % t.name)
 
 
+def churn(t):
+    """Policies flipping under load (Warren only: a robustness check, run under
+    ASan/TSan in those builds): publishers with confirms, a consumer rejecting
+    every third message, and DLX / max-length / TTL policies set and cleared
+    meanwhile. The broker stays up and no message is counted twice."""
+    import threading
+    c = connect(t)
+    ch = c.channel()
+    fresh(ch, "cu.q", "cu.dlq")
+    ch.queue_declare("cu.dlq", durable=True)
+    ch.queue_declare("cu.q", durable=True)
+    c.close()
+    stop = threading.Event()
+    stats = {"pub": 0, "got": 0}
+
+    def producer():
+        cp = connect(t)
+        cc = cp.channel()
+        cc.confirm_delivery()
+        while not stop.is_set():
+            try:
+                cc.basic_publish("", "cu.q", b"x" * 100, pika.BasicProperties(delivery_mode=2))
+                stats["pub"] += 1
+            except pika.exceptions.NackError:
+                pass
+        cp.close()
+
+    def consumer():
+        cp = connect(t)
+        cc = cp.channel()
+        n = 0
+        while not stop.is_set():
+            m, _, _ = cc.basic_get("cu.q")
+            if not m:
+                cp.sleep(0.005)
+                continue
+            n += 1
+            stats["got"] += 1
+            if n % 3:
+                cc.basic_ack(m.delivery_tag)
+            else:
+                cc.basic_reject(m.delivery_tag, requeue=False)
+        cp.close()
+
+    th = [threading.Thread(target=producer), threading.Thread(target=consumer)]
+    for x in th:
+        x.start()
+    defs = ['{"dead-letter-exchange":"","dead-letter-routing-key":"cu.dlq","max-length":20}',
+            '{"message-ttl":5,"dead-letter-exchange":"","dead-letter-routing-key":"cu.dlq"}',
+            '{"max-length-bytes":1000,"overflow":"reject-publish"}', '{"expires":600000}']
+    for i in range(40):
+        if i % 5 == 4:
+            ok(t, "clear_policy", "cu")
+        else:
+            ok(t, "set_policy", "cu", "^cu\\.q$", defs[i % len(defs)])
+        if i % 7 == 0:
+            ok(t, "set_operator_policy", "cuop", "^cu\\.", '{"max-length":%d}' % (10 + i))
+        time.sleep(0.02)
+    stop.set()
+    for x in th:
+        x.join()
+    t.ctl("clear_policy", "cu")
+    ok(t, "clear_operator_policy", "cuop")
+    c = connect(t)
+    ch = c.channel()
+    left, dl = count(ch, "cu.q"), count(ch, "cu.dlq")
+    check(stats["pub"] > 0 and left + stats["got"] <= stats["pub"] and dl <= stats["pub"],
+          "%s churn: %d published, %d consumed, %d left, %d dead-lettered, broker up" % (t.name, stats["pub"], stats["got"],
+                                                                                     left, dl))
+    fresh(ch, "cu.q", "cu.dlq")
+    c.close()
+
+
 def run(t, fresh_target):
     try:
         imported_policy_applies(t)
@@ -488,6 +561,8 @@ def run(t, fresh_target):
         expires_rule(t)
         existing_queue(t)
         round_trip(t, fresh_target)
+        if t.name == "warren":
+            churn(t)
         survives(t, False)
         survives(t, True)
     finally:
