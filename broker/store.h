@@ -86,8 +86,14 @@ void store_purged(struct queue *q);
  * (purge, queue deletion). */
 void store_dropped(struct queue *q, msg *m);
 
-/* True if the record at pos was in a batch the log could not make durable. */
+/* True if the record at pos was in a batch the log could not make durable
+ * (exact, however many batches failed). Such a message is never served: the
+ * queues drop it when it reaches their head (queue.c), deliveries in flight
+ * when they reach the channel (worker.c). Any thread; lock-free when pos is
+ * outside every failed range (always, on a healthy disk). */
 bool store_lost(uint64_t pos);
+/* Has any batch been lost since the start? (a queue then checks what it serves) */
+bool store_any_lost(void);
 /* store_ack for a message held as a lazy position. */
 void store_ack_pos(struct queue *q, uint64_t pos);
 /* Liveness only, for a message held as a lazy position. */
