@@ -25,6 +25,8 @@
 #include "channel.h"
 #include "definitions.h"
 #include "names.h"
+#include "policy.h"
+#include "qfeat.h"
 #include "queue.h"
 #include "store.h"
 #include "util.h"
@@ -159,39 +161,142 @@ static json_t *list_permissions(const char *vh) {
 
 static json_t *str_of(const char *p, size_t n) { return json_stringn(p, n); }
 
-static json_t *list_queues(const char *vh) {
+/* The columns asked for (rabbitmqctl's info items), or the default ones;
+ * NULL with *bad set to an unknown one. */
+static const char **columns(json_t *args, const char *const *dflt, const char *const *known, const char **bad) {
+    size_t n = json_array_size(args);
+    const char **c = xcalloc((n ? n : 8) + 1, sizeof *c);
+    if (!n) {
+        for (size_t i = 0; dflt[i]; i++) c[i] = dflt[i];
+        return c;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *a = arg(args, i);
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], a)) k++;
+        if (!known[k]) {
+            *bad = a;
+            free(c);
+            return NULL;
+        }
+        c[i] = known[k];
+    }
+    return c;
+}
+
+static json_t *name_or_empty(const char *s) { return json_string(s ? s : ""); }
+
+static json_t *queue_cell(vhost *v, queue *q, const char *col) {
+    if (!strcmp(col, "name")) return str_of((const char *)queue_name(q).p, queue_name(q).len);
+    if (!strcmp(col, "messages") || !strcmp(col, "consumers")) {
+        uint32_t msgs = 0, cons = 0;
+        queue_counts(q, &msgs, &cons);
+        return json_integer(col[0] == 'm' ? msgs : cons);
+    }
+    if (!strcmp(col, "durable")) return json_boolean(q->durable);
+    if (!strcmp(col, "auto_delete")) return json_boolean(q->auto_delete);
+    if (!strcmp(col, "exclusive")) return json_boolean(q->exclusive);
+    if (!strcmp(col, "type")) return json_string(q->quorum ? "quorum" : "classic");
+    if (!strcmp(col, "arguments")) return defs_table_json(q->args.p, q->args.len);
+    if (!strcmp(col, "policy")) return name_or_empty(policy_name_of_queue(q, false));
+    if (!strcmp(col, "operator_policy")) return name_or_empty(policy_name_of_queue(q, true));
+    json_t *d = policy_effective_queue(v, q); /* effective_policy_definition */
+    return d ? d : json_object();
+}
+
+static json_t *list_queues(const char *vh, json_t *args) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
-    static const char *const cols[] = {"name", "messages", "consumers", NULL};
+    static const char *const dflt[] = {"name", "messages", "consumers", NULL};
+    static const char *const known[] = {"name", "messages", "consumers", "durable", "auto_delete", "exclusive",
+                                        "type", "arguments", "policy", "operator_policy",
+                                        "effective_policy_definition", NULL};
+    const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
+    if (!cols) return fail_code(64, "Info key %s is not one of the queue info keys", bad);
     json_t *rows, *r = table(&rows, cols);
     pthread_rwlock_rdlock(&v->lock);
     size_t it = 0;
     queue *q;
     while ((q = strmap_next(&v->queues, &it, NULL))) {
-        uint32_t msgs = 0, cons = 0;
-        queue_counts(q, &msgs, &cons);
-        amq_bytes n = queue_name(q);
-        json_array_append_new(rows, json_pack("[o,I,I]", str_of((const char *)n.p, n.len), (json_int_t)msgs,
-                                              (json_int_t)cons));
+        json_t *row = json_array();
+        for (size_t c = 0; cols[c]; c++) json_array_append_new(row, queue_cell(v, q, cols[c]));
+        json_array_append_new(rows, row);
     }
+    pthread_rwlock_unlock(&v->lock);
+    free(cols);
+    json_decref(rows);
+    return r;
+}
+
+static json_t *exchange_cell(exchange *e, const char *col) {
+    if (!strcmp(col, "name")) return str_of(e->name, e->name_len);
+    if (!strcmp(col, "type")) return json_string(vhost_exchange_type_name(e));
+    if (!strcmp(col, "durable")) return json_boolean(e->durable);
+    if (!strcmp(col, "auto_delete")) return json_boolean(e->auto_delete);
+    if (!strcmp(col, "internal")) return json_boolean(e->internal);
+    if (!strcmp(col, "arguments")) return defs_table_json(e->args.p, e->args.len);
+    if (!strcmp(col, "policy")) return name_or_empty(policy_name_of_exchange(e, false));
+    if (!strcmp(col, "operator_policy")) return name_or_empty(policy_name_of_exchange(e, true));
+    return name_or_empty(e->alt); /* alternate_exchange (Warren's: the effective one) */
+}
+
+static json_t *list_exchanges(const char *vh, json_t *args) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const dflt[] = {"name", "type", NULL};
+    static const char *const known[] = {"name", "type", "durable", "auto_delete", "internal", "arguments", "policy",
+                                        "operator_policy", "alternate_exchange", NULL};
+    const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
+    if (!cols) return fail_code(64, "Info key %s is not one of the exchange info keys", bad);
+    json_t *rows, *r = table(&rows, cols);
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    exchange *e;
+    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
+        json_t *row = json_array();
+        for (size_t c = 0; cols[c]; c++) json_array_append_new(row, exchange_cell(e, cols[c]));
+        json_array_append_new(rows, row);
+    }
+    pthread_rwlock_unlock(&v->lock);
+    free(cols);
+    json_decref(rows);
+    return r;
+}
+
+/* ---- policies (policy.h) ---- */
+
+static void policy_row(void *ctx, const policy_info *p) {
+    char *def = json_dumps(p->definition, JSON_COMPACT | JSON_SORT_KEYS);
+    json_array_append_new(ctx, json_pack("[s,s,s,s,s,I]", p->vhost, p->name, p->pattern, p->apply_to, def ? def : "{}",
+                                         (json_int_t)p->priority));
+    free(def);
+}
+
+static json_t *list_policies(const char *vh, bool op) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const cols[] = {"vhost", "name", "pattern", "apply-to", "definition", "priority", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    pthread_rwlock_rdlock(&v->lock);
+    policy_foreach(v, op, policy_row, rows);
     pthread_rwlock_unlock(&v->lock);
     json_decref(rows);
     return r;
 }
 
-static json_t *list_exchanges(const char *vh) {
-    vhost *v = find_vhost(vh);
-    if (!v) return NO_VHOST(vh);
-    static const char *const cols[] = {"name", "type", NULL};
-    json_t *rows, *r = table(&rows, cols);
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    exchange *e;
-    while ((e = strmap_next(&v->exchanges, &it, NULL)))
-        json_array_append_new(rows, json_pack("[o,s]", str_of(e->name, e->name_len), exch_type_name(e->type)));
-    pthread_rwlock_unlock(&v->lock);
-    json_decref(rows);
-    return r;
+static json_t *set_policy(json_t *req, json_t *args, const char *vh, bool op) {
+    char err[600];
+    json_t *pr = json_object_get(req, "priority");
+    const char *apply_to = json_string_value(json_object_get(req, "apply_to"));
+    int rc = policy_set(vh, arg(args, 0), arg(args, 1), arg(args, 2), json_is_integer(pr) ? json_integer_value(pr) : 0,
+                        apply_to, op, err, sizeof err);
+    return rc ? fail_code(rc, "%s", err) : done();
+}
+
+static json_t *clear_policy(const char *name, const char *vh, bool op) {
+    char err[600];
+    int rc = policy_clear(vh, name, op, err, sizeof err);
+    return rc ? fail_code(rc, "%s", err) : done();
 }
 
 typedef struct {
@@ -470,7 +575,9 @@ static const cmd_shape shapes[] = {
     {"delete_user", 1, 1},      {"change_password", 2, 2},     {"set_user_tags", 1, -1},
     {"list_vhosts", 0, 0},      {"add_vhost", 1, 1},           {"delete_vhost", 1, 1},
     {"set_permissions", 4, 4},  {"clear_permissions", 1, 1},   {"list_permissions", 0, 0},
-    {"list_queues", 0, 0},      {"list_exchanges", 0, 0},      {"list_bindings", 0, 0},
+    {"list_queues", 0, -1},     {"list_exchanges", 0, -1},     {"list_bindings", 0, 0},
+    {"set_policy", 3, 3},       {"clear_policy", 1, 1},        {"list_policies", 0, 0},
+    {"set_operator_policy", 3, 3}, {"clear_operator_policy", 1, 1}, {"list_operator_policies", 0, 0},
     {"list_connections", 0, 0}, {"close_connection", 2, 2},    {"import_definitions", 1, 1},
     {"export_definitions", 0, 0},
 };
@@ -523,8 +630,12 @@ static json_t *handle(json_t *req) {
     if (!strcmp(cmd, "clear_permissions"))
         return access_clear_permissions(a0, vh, err, sizeof err) ? fail("%s", err) : done();
     if (!strcmp(cmd, "list_permissions")) return list_permissions(vh);
-    if (!strcmp(cmd, "list_queues")) return list_queues(vh);
-    if (!strcmp(cmd, "list_exchanges")) return list_exchanges(vh);
+    if (!strcmp(cmd, "list_queues")) return list_queues(vh, args);
+    if (!strcmp(cmd, "list_exchanges")) return list_exchanges(vh, args);
+    if (!strcmp(cmd, "set_policy") || !strcmp(cmd, "set_operator_policy"))
+        return set_policy(req, args, vh, cmd[4] == 'o');
+    if (!strcmp(cmd, "clear_policy") || !strcmp(cmd, "clear_operator_policy")) return clear_policy(a0, vh, cmd[6] == 'o');
+    if (!strcmp(cmd, "list_policies") || !strcmp(cmd, "list_operator_policies")) return list_policies(vh, cmd[5] == 'o');
     if (!strcmp(cmd, "list_bindings")) return list_bindings(vh);
     if (!strcmp(cmd, "list_connections")) return list_connections();
     if (!strcmp(cmd, "close_connection")) return close_connection(a0, a1);

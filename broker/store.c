@@ -142,6 +142,25 @@ void store_perm_set(const char *u, const char *v, const char *c, const char *w, 
     store_snap_append_def(REC_PERM, &e);
 }
 
+void store_policy_set(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
+                      int64_t priority, const char *definition) {
+    if (!store.log || replaying) return;
+    enc e;
+    enc_init(&e);
+    enc_policy(&e, vhost, op, name, pattern, apply_to, priority, definition);
+    store_snap_append_def(REC_POLICY, &e);
+}
+
+void store_policy_clear(const char *vhost, bool op, const char *name) {
+    if (!store.log || replaying) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, op, 1);
+    put_str8(&e, amq_cstr(vhost));
+    put_blob(&e, amq_cstr(name));
+    store_snap_append_def(REC_POLICY_CLEAR, &e);
+}
+
 bool store_initialised(void) { return store.initialised; }
 
 uint64_t store_message(msg *m, queue *const *qs, size_t n) {

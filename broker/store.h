@@ -9,8 +9,9 @@
  *     delivery), first delivery, purge, a quorum queue's return (count, place);
  *   - definition changes: durable exchanges, queues (non-exclusive) and
  *     bindings between durable ends, each naming its vhost (format 2; format-1
- *     records without a vhost name are read as vhost "/"); users, vhosts and
- *     permissions. Queue ids are global across vhosts.
+ *     records without a vhost name are read as vhost "/"); users, vhosts,
+ *     permissions, policies and operator policies. Queue ids are global
+ *     across vhosts.
  * A snapshot file (wdefs) holds the definitions as of a log position S;
  * replay applies definition records at positions >= S on top of it. Keeping
  * definition changes in the same log as messages orders them for free: a
@@ -57,6 +58,10 @@ void store_vhost_added(const char *name);
 void store_vhost_deleted(const char *name);
 void store_perm_set(const char *user, const char *vhost, const char *conf, const char *write, const char *read);
 void store_perm_clear(const char *user, const char *vhost);
+/* Policies (policy.c; appends only, under the vhost's write lock). */
+void store_policy_set(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
+                      int64_t priority, const char *definition);
+void store_policy_clear(const char *vhost, bool op, const char *name);
 /* After store_open: did the data dir already hold users and vhosts (format 2)?
  * If not, the broker seeds the default user and vhost (first boot). */
 bool store_initialised(void);

@@ -1,5 +1,6 @@
 /* store_snap.c — the definitions snapshot (wdefs) and the definition
  * records it has yet to cover; see store.h and store_internal.h. */
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "policy.h"
 #include "store_internal.h"
 #include "vhost.h"
 #include "wlog/wlog.h"
@@ -124,11 +126,24 @@ static void emit_perm(void *ctx, const char *u, const char *v, const char *c, co
     emit_enc(REC_PERM, &e);
 }
 
-/* One vhost's durable exchanges, queues and bindings. */
+static void emit_policy(void *ctx, const policy_info *p) {
+    (void)ctx;
+    enc e;
+    enc_init(&e);
+    char *def = json_dumps(p->definition, JSON_COMPACT | JSON_SORT_KEYS);
+    enc_policy(&e, p->vhost, p->op, p->name, p->pattern, p->apply_to, p->priority, def ? def : "{}");
+    free(def);
+    emit_enc(REC_POLICY, &e);
+}
+
+/* One vhost's policies (first: the queues declared next get them), durable
+ * exchanges, queues and bindings. */
 static void emit_vhost_defs(void *ctx, vhost *v) {
     (void)ctx;
     enc e;
     pthread_rwlock_rdlock(&v->lock);
+    policy_foreach(v, false, emit_policy, NULL);
+    policy_foreach(v, true, emit_policy, NULL);
     size_t it = 0;
     exchange *x;
     while ((x = strmap_next(&v->exchanges, &it, NULL))) {

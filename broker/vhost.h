@@ -25,7 +25,8 @@ typedef struct exchange {
     bool delayed;           /* x-delayed-message (delayed.h); type is its x-delayed-type */
     struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     amq_bytes args;         /* owned copy */
-    char *alt;              /* alternate-exchange name or NULL */
+    char *alt;              /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
+    char *policy[2];        /* names of the policy and operator policy applied (policy.c) */
     uint32_t bound_as_source;
 } exchange;
 
@@ -34,6 +35,7 @@ typedef struct vhost {
     char name[256];
     strmap exchanges; /* name -> exchange* */
     strmap queues;    /* name -> queue* */
+    struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted; /* removed from the table: its connections are closed */
 } vhost;
 
