@@ -120,6 +120,10 @@ static void erl(json_t *j, char *out, size_t n) {
         int w_ = snprintf(out + k, k < n ? n - k : 0, __VA_ARGS__);           \
         if (w_ > 0) k = k + (size_t)w_ < n ? k + (size_t)w_ : (n ? n - 1 : 0); \
     } while (0)
+    if (!j) { /* a key the document lacks: Erlang's undefined */
+        PUT("undefined");
+        return;
+    }
     switch (json_typeof(j)) {
     case JSON_INTEGER: PUT("%lld", (long long)json_integer_value(j)); break;
     case JSON_REAL: PUT("%g", json_real_value(j)); break;
