@@ -12,7 +12,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "queue.h"
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 #include "vhost.h"
 

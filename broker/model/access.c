@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 
 typedef struct {

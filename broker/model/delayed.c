@@ -13,7 +13,7 @@
 #include "qsched.h"
 #include "queue.h"
 #include "sendsel.h"
-#include "store.h"
+#include "durable.h"
 #include "minheap.h"
 #include "util.h"
 #include "vhost.h"

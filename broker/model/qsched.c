@@ -13,7 +13,7 @@
 #include "amq/table.h"
 #include "qfeat.h"
 #include "queue.h"
-#include "store.h"
+#include "durable.h"
 #include "minheap.h"
 #include "util.h"
 #include "vhost.h"

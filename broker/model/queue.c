@@ -9,7 +9,7 @@
 #include "dedup.h"
 #include "qfeat.h"
 #include "qsched.h"
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 #include "vhost.h"
 #include "worker.h"

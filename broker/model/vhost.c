@@ -12,7 +12,7 @@
 #include "amq/methods.h"
 #include "amq/table.h"
 #include "qfeat.h"
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 
 /* Routing-table destinations are tagged pointers: a queue as is, an exchange

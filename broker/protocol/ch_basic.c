@@ -11,7 +11,7 @@
 #include "queue.h"
 #include "access.h"
 #include "reply_to.h"
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 
 static consumer *find_consumer(channel *ch, amq_bytes tag, size_t *idx) {

@@ -15,7 +15,7 @@
 #include "reply_to.h"
 #include "sendsel.h"
 #include "delayed.h"
-#include "store.h"
+#include "durable.h"
 #include "util.h"
 
 int ch_fail(ch_err *e, int code, const char *fmt, ...) {

@@ -16,6 +16,7 @@
 
 #include "amq/methods.h"
 #include "config.h"
+#include "durable.h"
 #include "qfeat.h"
 #include "qsched.h"
 #include "queue.h"
@@ -38,7 +39,7 @@ static void (*first_boot_cb)(void);
 
 void store_set_first_boot(void (*seed)(void)) { first_boot_cb = seed; }
 
-bool store_active(void) { return store.log != NULL; }
+static bool st_active(void) { return store.log != NULL; }
 
 void store_set_listener(void (*durable)(uint64_t), void (*failed)(uint64_t, uint64_t)) {
     on_durable_cb = durable;
@@ -47,7 +48,7 @@ void store_set_listener(void (*durable)(uint64_t), void (*failed)(uint64_t, uint
 
 int store_sync(void) { return store.log && wlog_sync(store.log) ? -1 : 0; }
 
-uint64_t store_durable(void) { return store.log ? wlog_durable(store.log) : UINT64_MAX; }
+static uint64_t st_durable(void) { return store.log ? wlog_durable(store.log) : UINT64_MAX; }
 
 /* ---- appends ---- */
 
@@ -58,7 +59,7 @@ static uint64_t append(uint8_t type, enc *e) {
     return pos;
 }
 
-void store_exchange_declared(vhost *v, const exchange *x) {
+static void st_exchange_declared(vhost *v, const exchange *x) {
     if (!store.log || replaying || !x->durable) return;
     enc e;
     enc_scoped(&e, v);
@@ -66,7 +67,7 @@ void store_exchange_declared(vhost *v, const exchange *x) {
     store_snap_append_def(REC_X_DECLARE + VSCOPED, &e);
 }
 
-void store_exchange_deleted(vhost *v, amq_bytes name) {
+static void st_exchange_deleted(vhost *v, amq_bytes name) {
     if (!store.log || replaying) return;
     enc e;
     enc_scoped(&e, v);
@@ -74,7 +75,7 @@ void store_exchange_deleted(vhost *v, amq_bytes name) {
     store_snap_append_def(REC_X_DELETE + VSCOPED, &e);
 }
 
-void store_queue_declared(vhost *v, queue *q) {
+static void st_queue_declared(vhost *v, queue *q) {
     if (!q->durable || q->exclusive) return;
     if (replaying) { /* the log may not be open yet while the snapshot replays */
         q->qid = store.replay_qid;
@@ -88,7 +89,7 @@ void store_queue_declared(vhost *v, queue *q) {
     store_snap_append_def(REC_Q_DECLARE + VSCOPED, &e);
 }
 
-void store_queue_deleted(vhost *v, queue *q) {
+static void st_queue_deleted(vhost *v, queue *q) {
     if (!store.log || replaying || !q->qid) return;
     enc e;
     enc_scoped(&e, v);
@@ -97,7 +98,7 @@ void store_queue_deleted(vhost *v, queue *q) {
     store_snap_append_def(REC_Q_DELETE + VSCOPED, &e);
 }
 
-void store_binding(vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
+static void st_binding(vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
                    bool add) {
     if (!store.log || replaying) return;
     enc e;
@@ -121,7 +122,7 @@ static void append_names(uint8_t type, const char *a, const char *b) {
     store_snap_append_def(type, &e);
 }
 
-void store_user_put(const char *name, int algo, const char *hash, const char *tags) {
+static void st_user_put(const char *name, int algo, const char *hash, const char *tags) {
     if (!store.log || replaying) return;
     enc e;
     enc_init(&e);
@@ -129,12 +130,12 @@ void store_user_put(const char *name, int algo, const char *hash, const char *ta
     store_snap_append_def(REC_USER, &e);
 }
 
-void store_user_deleted(const char *name) { append_names(REC_USER_DEL, name, NULL); }
-void store_vhost_added(const char *name) { append_names(REC_VHOST_ADD, name, NULL); }
-void store_vhost_deleted(const char *name) { append_names(REC_VHOST_DEL, name, NULL); }
-void store_perm_clear(const char *user, const char *vhost) { append_names(REC_PERM_CLEAR, user, vhost); }
+static void st_user_deleted(const char *name) { append_names(REC_USER_DEL, name, NULL); }
+static void st_vhost_added(const char *name) { append_names(REC_VHOST_ADD, name, NULL); }
+static void st_vhost_deleted(const char *name) { append_names(REC_VHOST_DEL, name, NULL); }
+static void st_perm_clear(const char *user, const char *vhost) { append_names(REC_PERM_CLEAR, user, vhost); }
 
-void store_perm_set(const char *u, const char *v, const char *c, const char *w, const char *r) {
+static void st_perm_set(const char *u, const char *v, const char *c, const char *w, const char *r) {
     if (!store.log || replaying) return;
     enc e;
     enc_init(&e);
@@ -144,7 +145,7 @@ void store_perm_set(const char *u, const char *v, const char *c, const char *w, 
 
 bool store_initialised(void) { return store.initialised; }
 
-uint64_t store_message(msg *m, queue *const *qs, size_t n) {
+static uint64_t st_message(msg *m, queue *const *qs, size_t n) {
     if (!store.log || m->delivery_mode != 2) return 0;
     size_t nd = 0;
     bool timed = m->ttl >= 0; /* plain messages to plain queues keep the old record: no time */
@@ -178,7 +179,7 @@ uint64_t store_message(msg *m, queue *const *qs, size_t n) {
     return pos;
 }
 
-uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire) {
+static uint64_t st_delayed(const char *vhost, msg *m, uint64_t fire) {
     if (!store.log) return 0;
     enc e;
     enc_init(&e);
@@ -195,7 +196,7 @@ uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire) {
     return pos;
 }
 
-void store_delayed_done(uint64_t pos) {
+static void st_delayed_done(uint64_t pos) {
     if (!store.log || !pos) return;
     enc e;
     enc_init(&e);
@@ -212,19 +213,19 @@ static void queue_event(uint8_t type, queue *q, uint64_t pos) {
     append(type, &e);
 }
 
-void store_ack(queue *q, msg *m) {
+static void st_ack(queue *q, msg *m) {
     if (!store.log || !q->qid || !m->pos) return;
     queue_event(REC_ACK, q, m->pos);
     wlog_live(store.log, m->pos, -1);
 }
 
-void store_ack_pos(queue *q, uint64_t pos) {
+static void st_ack_pos(queue *q, uint64_t pos) {
     if (!store.log || !q->qid || !pos) return;
     queue_event(REC_ACK, q, pos);
     wlog_live(store.log, pos, -1);
 }
 
-void store_returned(queue *q, msg *m, bool back) {
+static void st_returned(queue *q, msg *m, bool back) {
     if (!store.log || !q->qid || !m->pos) return;
     enc e;
     enc_init(&e);
@@ -235,22 +236,22 @@ void store_returned(queue *q, msg *m, bool back) {
     append(REC_RETURNED, &e);
 }
 
-void store_delivered(queue *q, msg *m) {
+static void st_delivered(queue *q, msg *m) {
     if (!store.log || !q->qid || !m->pos) return;
     queue_event(REC_DELIVERED, q, m->pos);
 }
 
-void store_dropped(queue *q, msg *m) {
+static void st_dropped(queue *q, msg *m) {
     if (!store.log || !q->qid || !m->pos) return;
     wlog_live(store.log, m->pos, -1);
 }
 
-void store_dropped_pos(queue *q, uint64_t pos) {
+static void st_dropped_pos(queue *q, uint64_t pos) {
     if (!store.log || !q->qid || !pos) return;
     wlog_live(store.log, pos, -1);
 }
 
-void store_purged(queue *q) {
+static void st_purged(queue *q) {
     if (!store.log || !q->qid) return;
     enc e;
     enc_init(&e);
@@ -260,10 +261,12 @@ void store_purged(queue *q) {
 
 /* ---- reading records back ---- */
 
-msg *store_materialize(msg *m) {
+static msg *st_load(uint64_t pos);
+
+static msg *st_materialize(msg *m) {
     if (!m || !msg_is_lazy(m)) return m;
     uint64_t pos = msg_lazy_pos(m);
-    msg *r = store_load(pos);
+    msg *r = st_load(pos);
     if (!r) log_err("durable log: the message at %llu could not be read back", (unsigned long long)pos);
     return r;
 }
@@ -271,9 +274,9 @@ msg *store_materialize(msg *m) {
 static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn);
 
 /* Read a message record back into memory. */
-msg *store_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); } /* or REC_MSG_T */
+static msg *st_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); } /* or REC_MSG_T */
 
-msg *store_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
+static msg *st_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
 
 static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     if (!store.log) return NULL;
@@ -338,7 +341,7 @@ static uint64_t lost_from[LOST_MAX], lost_to[LOST_MAX];
 static unsigned lost_n;
 static atomic_bool any_lost;
 
-bool store_lost(uint64_t pos) {
+static bool st_lost(uint64_t pos) {
     if (!atomic_load_explicit(&any_lost, memory_order_acquire)) return false;
     bool hit = false;
     pthread_mutex_lock(&lost_lock);
@@ -415,7 +418,20 @@ static void wl_log(void *ctx, int level, const char *m) {
     log_msg(level == 0 ? LOG_ERR : level == 1 ? LOG_WARN : LOG_INFO, "durable log: %s", m);
 }
 
+/* The model's port (model/durable.h), filled in with the functions above. */
+static const durable_ops store_ops = {
+    .exchange_declared = st_exchange_declared, .exchange_deleted = st_exchange_deleted,
+    .queue_declared = st_queue_declared, .queue_deleted = st_queue_deleted, .binding = st_binding,
+    .user_put = st_user_put, .user_deleted = st_user_deleted, .vhost_added = st_vhost_added,
+    .vhost_deleted = st_vhost_deleted, .perm_set = st_perm_set, .perm_clear = st_perm_clear,
+    .message = st_message, .ack = st_ack, .ack_pos = st_ack_pos, .returned = st_returned,
+    .delivered = st_delivered, .purged = st_purged, .dropped = st_dropped, .dropped_pos = st_dropped_pos,
+    .load = st_load, .materialize = st_materialize, .lost = st_lost, .durable = st_durable, .active = st_active,
+    .delayed = st_delayed, .delayed_done = st_delayed_done, .load_delayed = st_load_delayed,
+};
+
 int store_open(const char *data_dir) {
+    durable_install(&store_ops); /* before recovery: replayed declarations assign queue ids */
     char dir[600];
     snprintf(dir, sizeof dir, "%s/log", data_dir);
     uint64_t t0 = now_ms();

@@ -12,6 +12,7 @@
 #include "delayed.h"
 #include "qfeat.h"
 #include "queue.h"
+#include "durable.h"
 #include "store.h"
 #include "store_internal.h"
 #include "u64set.h"
