@@ -27,6 +27,7 @@
 #include "transport.h"
 #include "util.h"
 #include "vhost.h"
+#include "wconns.h"
 #include "worker.h"
 
 #define MAX_LISTENERS 8
@@ -154,12 +155,12 @@ static void seed_defaults(void) {
 
 static void durable_advanced(uint64_t pos) {
     (void)pos;
-    workers_log_progress();
+    wconns_log_progress();
 }
 
 static void durable_failed(uint64_t from, uint64_t to) {
     (void)from, (void)to;
-    workers_log_progress();
+    wconns_log_progress();
 }
 
 int main(int argc, char **argv) {
@@ -195,6 +196,7 @@ int main(int argc, char **argv) {
     }
     diskmon_start(config.data_dir, config.disk_free_limit);
     worker **ws = workers_create(config.threads);
+    wconns_install(); /* the loop's hooks: what a worker does with connections and consumer mail */
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
     if (start_listening()) return 1;

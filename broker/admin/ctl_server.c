@@ -28,6 +28,7 @@
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
+#include "wconns.h"
 #include "worker.h"
 
 #define CTL_MAX_REQUEST (64u << 20) /* import_definitions carries a whole file */
@@ -280,7 +281,7 @@ static const char *conn_state_name(const conn *c) {
 static void on_worker_list(worker *w, void *arg) {
     wjob *j = arg;
     json_t *mine = json_array();
-    for (conn *c = worker_conns(w); c; c = c->next) {
+    for (conn *c = wconns_list(w); c; c = c->next) {
         if (c->state == CONN_DEAD) continue;
         const char *colon = strrchr(c->peer, ':');
         size_t hl = colon ? (size_t)(colon - c->peer) : strlen(c->peer);
@@ -303,12 +304,12 @@ static void on_worker_list(worker *w, void *arg) {
 static void on_worker_close(worker *w, void *arg) {
     wjob *j = arg;
     bool found = false;
-    for (conn *c = worker_conns(w); c; c = c->next) {
+    for (conn *c = wconns_list(w); c; c = c->next) {
         if (c->id != j->target || c->state >= CONN_CLOSING) continue;
         found = true;
         log_info("closing connection %s (id %llu) on request: %s", c->peer, (unsigned long long)c->id, j->reason);
         conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - %s", j->reason);
-        worker_want_flush(w, c);
+        wconns_want_flush(w, c);
     }
     pthread_mutex_lock(&j->mu);
     j->found |= found;

@@ -1,4 +1,7 @@
-/* worker.c — see worker.h. */
+/* worker.c — the I/O threads: one epoll loop, an eventfd-signalled mailbox and
+ * worker_call per thread (see worker.h). It knows no connection, channel or
+ * queue: what arrives (socket events, mail, the end of a pass, the 1 s tick) goes
+ * to the hooks the protocol layer registers at boot (protocol/wconns.c). */
 #include "worker.h"
 
 #include <errno.h>
@@ -9,12 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "channel.h"
-#include "conn.h"
-#include "queue.h"
-#include "durable.h"
 #include "util.h"
-#include "vhost.h"
 
 typedef struct mailbox {
     pthread_mutex_t lock;
@@ -29,24 +27,18 @@ struct worker {
     mailbox box;
     mail *batch; /* owner-side copy of the mailbox */
     size_t batch_cap;
-    conn *conns;
     atomic_int nconns;
-    conn *flush_list;
-    struct channel *waiting; /* channels with replies waiting for the log */
-    atomic_bool log_mail_posted;
-    int nblocked; /* memory-blocked connections */
     bool shutting_down;
     uint64_t shutdown_ms;
     uint64_t next_tick;
-    struct conn **timers; /* min-heap by conn->timer_due; conn->timer_idx is its slot */
-    size_t ntimers, cap_timers;
+    void *data; /* the hooks' per-worker state (worker_set_data) */
 };
 
 static worker **all;
 static int nworkers;
+static worker_hooks hooks;
 static __thread worker *current;
 static atomic_int live_conns; /* accepted, not yet freed */
-static _Atomic uint64_t waiting_workers; /* bit i: worker i has channels waiting for the log */
 static __thread uint64_t pending_wakes; /* workers to signal at the end of this pass */
 
 worker *worker_current(void) { return current; }
@@ -57,6 +49,16 @@ void workers_conn_accepted(void) { atomic_fetch_add(&live_conns, 1); }
 int workers_live_conns(void) { return atomic_load(&live_conns); }
 int worker_conn_count(const worker *w) { return atomic_load(&((worker *)w)->nconns); }
 bool worker_shutting_down(const worker *w) { return w->shutting_down; }
+void workers_set_hooks(const worker_hooks *h) { hooks = *h; }
+void *worker_data(const worker *w) { return w->data; }
+void worker_set_data(worker *w, void *data) { w->data = data; }
+
+void worker_conn_added(worker *w) { atomic_fetch_add(&w->nconns, 1); }
+
+void worker_conn_closed(worker *w, bool added) {
+    if (added) atomic_fetch_sub(&w->nconns, 1);
+    atomic_fetch_sub(&live_conns, 1);
+}
 
 worker **workers_create(int n) {
     all = xcalloc((size_t)n, sizeof *all);
@@ -108,32 +110,6 @@ int worker_rewatch(worker *w, int fd, uint32_t events, void *ptr) {
 
 void worker_unwatch(worker *w, int fd) { epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL); }
 
-void worker_want_flush(worker *w, conn *c) {
-    if (c->in_flush_list) return;
-    c->in_flush_list = true;
-    c->flush_next = w->flush_list;
-    w->flush_list = c;
-}
-
-void worker_wait_add(worker *w, channel *ch) {
-    ch->waiting = true;
-    ch->wait_prev = NULL;
-    ch->wait_next = w->waiting;
-    if (w->waiting) w->waiting->wait_prev = ch;
-    w->waiting = ch;
-    atomic_fetch_or(&waiting_workers, 1ull << w->id);
-}
-
-void worker_wait_del(worker *w, channel *ch) {
-    if (!ch->waiting) return;
-    ch->waiting = false;
-    if (ch->wait_prev) ch->wait_prev->wait_next = ch->wait_next;
-    else w->waiting = ch->wait_next;
-    if (ch->wait_next) ch->wait_next->wait_prev = ch->wait_prev;
-    ch->wait_prev = ch->wait_next = NULL;
-    if (!w->waiting) atomic_fetch_and(&waiting_workers, ~(1ull << w->id));
-}
-
 typedef struct worker_call_req {
     worker_fn fn;
     void *arg;
@@ -145,157 +121,6 @@ void worker_call(worker *w, worker_fn fn, void *arg) {
     r->arg = arg;
     mail m = {.kind = MAIL_CALL, .seq = (uint64_t)(uintptr_t)r};
     worker_post(w, &m);
-}
-
-conn *worker_conns(worker *w) { return w->conns; }
-
-void worker_blocked(worker *w, int delta) { w->nblocked += delta; }
-
-/* Memory went back under the limit: let the blocked connections read again. */
-static void unblock_all(worker *w) {
-    for (conn *c = w->conns; c && w->nblocked; c = c->next) conn_unblock(c);
-}
-
-void workers_log_progress(void) {
-    uint64_t bits = atomic_load(&waiting_workers);
-    while (bits) {
-        int i = __builtin_ctzll(bits);
-        bits &= bits - 1;
-        worker *w = all[i];
-        if (atomic_exchange(&w->log_mail_posted, true)) continue; /* one pending mail is enough */
-        mail m = {.kind = MAIL_LOG};
-        worker_post(w, &m);
-    }
-}
-
-/* Let every waiting channel send what the log now allows. */
-static void advance_waiting(worker *w) {
-    for (channel *ch = w->waiting, *next; ch; ch = next) {
-        next = ch->wait_next; /* advance may unlink ch */
-        conn *c = ch->conn;
-        channel_advance(ch);
-        if (c->out.len) worker_want_flush(w, c);
-    }
-}
-
-static void add_conn(worker *w, int fd, bool tls) {
-    if (w->shutting_down) {
-        close(fd);
-        atomic_fetch_sub(&live_conns, 1);
-        return;
-    }
-    conn *c = conn_new(w, fd, tls);
-    c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
-    w->conns = c;
-    atomic_fetch_add(&w->nconns, 1);
-    worker_watch(w, fd, EPOLLIN | EPOLLRDHUP, c);
-}
-
-/* ---- connection timers: an intrusive binary min-heap ---- */
-
-static void timer_place(worker *w, size_t i, conn *c) {
-    w->timers[i] = c;
-    c->timer_idx = i;
-}
-
-static void timer_sift(worker *w, size_t i) {
-    conn *c = w->timers[i];
-    while (i > 0 && w->timers[(i - 1) / 2]->timer_due > c->timer_due) { /* up */
-        timer_place(w, i, w->timers[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    for (;;) { /* down */
-        size_t l = 2 * i + 1, m = i;
-        uint64_t best = c->timer_due;
-        if (l < w->ntimers && w->timers[l]->timer_due < best) m = l, best = w->timers[l]->timer_due;
-        if (l + 1 < w->ntimers && w->timers[l + 1]->timer_due < best) m = l + 1;
-        if (m == i) break;
-        timer_place(w, i, w->timers[m]);
-        i = m;
-    }
-    timer_place(w, i, c);
-}
-
-static void timer_remove(worker *w, conn *c) {
-    size_t i = c->timer_idx;
-    if (i == SIZE_MAX) return;
-    c->timer_idx = SIZE_MAX;
-    conn *last = w->timers[--w->ntimers];
-    if (last == c) return;
-    timer_place(w, i, last);
-    timer_sift(w, i);
-}
-
-void worker_conn_timer(worker *w, conn *c, uint64_t due) {
-    if (!due) {
-        timer_remove(w, c);
-        return;
-    }
-    c->timer_due = due;
-    if (c->timer_idx == SIZE_MAX) {
-        if (w->ntimers == w->cap_timers) {
-            w->cap_timers = w->cap_timers ? w->cap_timers * 2 : 64;
-            w->timers = xrealloc(w->timers, w->cap_timers * sizeof *w->timers);
-        }
-        c->timer_idx = w->ntimers++;
-        w->timers[c->timer_idx] = c;
-    }
-    timer_sift(w, c->timer_idx);
-}
-
-/* Run the timers that are due; true if a connection died. */
-static bool run_timers(worker *w, uint64_t now) {
-    bool dead = false;
-    while (w->ntimers && w->timers[0]->timer_due <= now) {
-        conn *c = w->timers[0];
-        worker_conn_timer(w, c, conn_timer(c, now));
-        dead |= c->state == CONN_DEAD;
-    }
-    return dead;
-}
-
-static void remove_conn(worker *w, conn *c) {
-    timer_remove(w, c);
-    if (c->prev) c->prev->next = c->next;
-    else w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    atomic_fetch_sub(&w->nconns, 1);
-    conn_free(c);
-    atomic_fetch_sub(&live_conns, 1);
-}
-
-static void on_deliver(mail *m) {
-    consumer *c = m->c;
-    bool was_full = atomic_fetch_sub(&c->inflight, 1) == CONSUMER_INFLIGHT_MAX;
-    if (atomic_load(&c->cancelled) || !c->ch) {
-        if (m->q) { /* never written: back to its place (the channel and its credit are gone) */
-            queue_requeue(m->q, m->m, m->seq, m->exp, m->redelivered);
-        } else {
-            msg_unref(&m->m);
-        }
-        queue_unref(&m->q);
-        consumer_unref(&c);
-        return;
-    }
-    queue *q = m->q;
-    if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
-        uint64_t pos = msg_lazy_pos(m->m);
-        m->m = store_materialize(m->m);
-        if (!m->m) { /* unreadable record: it cannot be delivered; drop it */
-            if (q) store_dropped_pos(q, pos);
-            if (!c->no_ack) consumer_release(c, 1);
-            queue_unref(&m->q);
-            consumer_unref(&c);
-            return;
-        }
-    }
-    if (was_full && q) queue_ref(q);
-    channel_deliver(c->ch, c, m->q, m->m, m->seq, m->exp, m->redelivered); /* takes c, q, m references */
-    if (was_full && q) {
-        queue_dispatch(q);
-        queue_unref(&q);
-    }
 }
 
 /* Process the mailbox until it is empty (bounded rounds). */
@@ -316,64 +141,20 @@ static bool drain(worker *w) {
         if (!n) return false;
         for (size_t i = 0; i < n; i++) {
             mail *m = &w->batch[i];
-            switch (m->kind) {
-            case MAIL_DELIVER: on_deliver(m); break;
-            case MAIL_CANCEL:
-                if (!atomic_load(&m->c->cancelled) && m->c->ch) channel_consumer_cancelled(m->c->ch, m->c);
-                consumer_unref(&m->c);
-                break;
-            case MAIL_CONN: add_conn(w, m->fd, m->tls); break;
-            case MAIL_SHUTDOWN:
-                w->shutting_down = true;
-                w->shutdown_ms = now_ms();
-                for (conn *c = w->conns; c; c = c->next) {
-                    conn_shutdown(c);
-                    worker_want_flush(w, c);
-                }
-                break;
-            case MAIL_LOG:
-                atomic_store(&w->log_mail_posted, false);
-                advance_waiting(w);
-                break;
-            case MAIL_CALL: {
+            if (m->kind == MAIL_CALL) {
                 worker_call_req *r = (worker_call_req *)(uintptr_t)m->seq;
                 r->fn(w, r->arg);
                 free(r);
-                break;
+                continue;
             }
-            case MAIL_KICK:
-                if (m->c) {
-                    queue_dispatch(m->c->q);
-                    consumer_unref(&m->c);
-                }
-                break;
+            if (m->kind == MAIL_SHUTDOWN) {
+                w->shutting_down = true;
+                w->shutdown_ms = now_ms();
             }
+            hooks.mail(w, m);
         }
     }
     return true; /* more left: poll without sleeping */
-}
-
-/* Flush every connection with pending output; true if one of them died. */
-static bool flush_all(worker *w) {
-    bool dead = false;
-    while (w->flush_list) {
-        conn *list = w->flush_list;
-        w->flush_list = NULL;
-        for (conn *c = list, *next; c; c = next) {
-            next = c->flush_next;
-            c->in_flush_list = false;
-            conn_flush(c);
-            dead |= c->state == CONN_DEAD;
-        }
-    }
-    return dead;
-}
-
-static void reap(worker *w) {
-    for (conn *c = w->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->state == CONN_DEAD) remove_conn(w, c);
-    }
 }
 
 static void send_wakes(void) {
@@ -394,11 +175,10 @@ static void *run(void *arg) {
     w->next_tick = now_ms() + 1000;
     for (;;) {
         uint64_t now = now_ms();
-        uint64_t wake = w->next_tick;
-        if (w->ntimers && w->timers[0]->timer_due < wake) wake = w->timers[0]->timer_due;
+        uint64_t wake = w->next_tick, due = hooks.next_due(w);
+        if (due && due < wake) wake = due;
         int timeout = more ? 0 : (int)(wake > now ? wake - now : 0);
         int n = epoll_wait(w->ep, evs, 256, timeout);
-        bool dead_seen = false;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == w) {
                 uint64_t v;
@@ -406,54 +186,29 @@ static void *run(void *arg) {
                 (void)r;
                 continue;
             }
-            conn *c = evs[i].data.ptr;
-            if (c->state == CONN_DEAD) continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) conn_on_readable(c);
-            if ((evs[i].events & EPOLLOUT) && c->state != CONN_DEAD) conn_on_writable(c);
-            if (c->state == CONN_DEAD) dead_seen = true;
+            hooks.event(w, evs[i].data.ptr, evs[i].events);
         }
         more = drain(w);
-        if (w->nblocked && !mem_over_limit()) unblock_all(w);
-        dead_seen |= flush_all(w);
-        /* Flushing may post to ourselves (a drained connection un-throttles and
+        now = now_ms();
+        bool tick = now >= w->next_tick;
+        if (tick) w->next_tick = now + 1000;
+        hooks.pass(w, now, tick);
+        /* The pass may post to ourselves (a drained connection un-throttles and
          * re-runs dispatch): such mail raises no eventfd, so do not sleep on it. */
         if (!more) {
             pthread_mutex_lock(&w->box.lock);
             more = w->box.n > 0;
             pthread_mutex_unlock(&w->box.lock);
         }
-        now = now_ms();
-        if (w->ntimers && w->timers[0]->timer_due <= now) {
-            dead_seen |= run_timers(w, now);
-            flush_all(w);
-        }
-        if (now >= w->next_tick) {
-            w->next_tick = now + 1000;
-            advance_waiting(w); /* a fallback: normally MAIL_LOG does this at once */
-            for (conn *c = w->conns; c; c = c->next) {
-                conn_tick(c, now);
-                if (c->state == CONN_DEAD) dead_seen = true;
-            }
-            flush_all(w);
-            dead_seen = true;
-        }
-        if (dead_seen) reap(w);
         send_wakes();
         if (w->shutting_down) {
-            /* Give clients up to 2 s to answer connection.close, then drop them. */
-            if (now - w->shutdown_ms > 2000)
-                for (conn *c = w->conns; c; c = c->next) c->state = CONN_DEAD;
-            reap(w);
-            if (!w->conns) break;
+            if (hooks.stopped(w, now - w->shutdown_ms)) break;
             if (w->next_tick > now + 100) w->next_tick = now + 100;
         }
     }
-    free(w->timers); /* every connection (and its timer) is gone */
-    w->timers = NULL;
-    w->ntimers = w->cap_timers = 0;
     drain(w); /* requeue whatever was still posted to us */
     send_wakes();
-    vhost_thread_cleanup();
+    hooks.exit(w);
     return NULL;
 }
 

@@ -1,7 +1,9 @@
-/* worker.h — I/O threads. Each worker owns an epoll loop, the connections
- * assigned to it (a connection and its channels never leave their worker),
- * a 1 s tick for timeouts, per-connection timers (heartbeats), and a mailbox
- * other threads post to.
+/* worker.h — I/O threads. Each worker owns an epoll loop, a 1 s tick and a
+ * mailbox other threads post to. Like Redis's ae.c it knows no connection,
+ * channel or queue: it calls the hooks the protocol layer registers once at
+ * boot (worker_hooks; protocol/wconns.c keeps each worker's connections, their
+ * timers and flush list). A connection and its channels never leave their
+ * worker.
  *
  * The mailbox is the only cross-thread path: queues post deliveries for a
  * consumer to the consumer's worker. Posting appends under a short mutex;
@@ -16,11 +18,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "message.h"
-
 struct consumer;
 struct queue;
-struct conn;
+struct msg;
 
 enum mail_kind {
     MAIL_DELIVER,  /* m from q for consumer c (refs held on c, m, q) */
@@ -37,7 +37,7 @@ typedef struct mail {
     uint8_t redelivered;
     uint8_t tls;
     struct consumer *c;
-    msg *m;
+    struct msg *m;
     struct queue *q;
     uint64_t seq;
     uint64_t exp; /* MAIL_DELIVER: the entry's expiry (kept if it is requeued) */
@@ -69,26 +69,36 @@ int worker_conn_count(const worker *w);
 int worker_watch(worker *w, int fd, uint32_t events, void *ptr);
 int worker_rewatch(worker *w, int fd, uint32_t events, void *ptr);
 void worker_unwatch(worker *w, int fd);
-/* A connection wants its output flushed at the end of this pass. */
-void worker_want_flush(worker *w, struct conn *c);
 bool worker_shutting_down(const worker *w);
-/* Channels of this worker waiting for the durable log (owner thread). */
-struct channel;
-void worker_wait_add(worker *w, struct channel *ch);
-void worker_wait_del(worker *w, struct channel *ch);
-/* A connection of w became memory-blocked (+1) or stopped being (-1). */
-void worker_blocked(worker *w, int delta);
-/* Per-connection timer with millisecond resolution (heartbeats): the worker
- * calls conn_timer(c, now) at or after `due` (owner thread only; one timer
- * per connection, re-arming moves it; due 0 disarms). conn_timer returns the
- * next due time, or 0 for none. A connection's timer goes with it. */
-void worker_conn_timer(worker *w, struct conn *c, uint64_t due);
+/* A connection was added to w (nconns); one accepted connection is gone
+ * (added: it had been added to w). Owner thread. */
+void worker_conn_added(worker *w);
+void worker_conn_closed(worker *w, bool added);
+
+/* What the loop runs, registered once (main thread) before any worker starts.
+ * Every hook runs on the worker's own thread. */
+typedef struct worker_hooks {
+    /* epoll reported events on an fd watched with ptr. */
+    void (*event)(worker *w, void *ptr, uint32_t events);
+    /* A mail of any kind but MAIL_CALL (run by the loop itself); for
+     * MAIL_SHUTDOWN the loop has already set worker_shutting_down. */
+    void (*mail)(worker *w, mail *m);
+    /* End of a loop pass, after the mailbox is drained: flush, timers, reap.
+     * tick: the 1 s tick is due. */
+    void (*pass)(worker *w, uint64_t now, bool tick);
+    /* The earliest timer the hooks want to wake up for (ms), 0 = none. */
+    uint64_t (*next_due)(worker *w);
+    /* Shutting down for since_ms: true once nothing is left, the loop ends. */
+    bool (*stopped)(worker *w, uint64_t since_ms);
+    /* The loop ended (after a last drain): release per-thread state. */
+    void (*exit)(worker *w);
+} worker_hooks;
+void workers_set_hooks(const worker_hooks *h);
+/* The hooks' own per-worker state (set once before the workers start). */
+void *worker_data(const worker *w);
+void worker_set_data(worker *w, void *data);
 /* Run fn(w, arg) on w's thread (control path, not hot: allocates). Any thread.
  * A call posted after w exited never runs: stop callers before shutdown. */
 typedef void (*worker_fn)(worker *w, void *arg);
 void worker_call(worker *w, worker_fn fn, void *arg);
-/* The connections of w (owner thread only, e.g. inside a worker_call). */
-struct conn *worker_conns(worker *w);
-/* The durable log advanced (or failed): wake every worker with waiting channels. Any thread. */
-void workers_log_progress(void);
 #endif

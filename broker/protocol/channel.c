@@ -17,6 +17,7 @@
 #include "delayed.h"
 #include "durable.h"
 #include "util.h"
+#include "wconns.h"
 
 int ch_fail(ch_err *e, int code, const char *fmt, ...) {
     va_list ap;
@@ -229,7 +230,7 @@ void channel_free(channel *ch) {
         while (*pp && *pp != ch) pp = &(*pp)->dirty_next;
         if (*pp) *pp = ch->dirty_next;
     }
-    if (ch->waiting) worker_wait_del(c->w, ch);
+    if (ch->waiting) wconns_wait_del(c->w, ch);
     free(ch->pend);
     free(ch->consumers);
     free(ch->ua);
@@ -390,7 +391,7 @@ static void pend_push(channel *ch, uint64_t seq, uint64_t pos) {
         ch->pend_head = 0;
     }
     ch->pend[(ch->pend_head + ch->pend_n++) & (ch->pend_cap - 1)] = (pend){seq, pos};
-    if (!ch->waiting) worker_wait_add(ch->conn->w, ch);
+    if (!ch->waiting) wconns_wait_add(ch->conn->w, ch);
 }
 
 /* A confirm for the publish just made; it waits behind earlier ones. */
@@ -434,7 +435,7 @@ void channel_advance(channel *ch) {
             ch->confirm_ready = e.seq;
         }
     }
-    if (!ch->pend_n && ch->waiting) worker_wait_del(ch->conn->w, ch);
+    if (!ch->pend_n && ch->waiting) wconns_wait_del(ch->conn->w, ch);
     if (ch->state == CH_OPEN) send_acks(ch);
 }
 

@@ -24,6 +24,7 @@
 #include "transport.h"
 #include "util.h"
 #include "vhost.h"
+#include "wconns.h"
 
 #define READ_CHUNK (64u << 10)
 #define READ_BUDGET (512u << 10) /* per wakeup, for fairness between connections */
@@ -77,7 +78,7 @@ conn *conn_new(worker *w, int fd, bool tls) {
 bool conn_is_open(const conn *c) { return c->state == CONN_OPEN; }
 
 void conn_output_added(conn *c) {
-    worker_want_flush(c->w, c);
+    wconns_want_flush(c->w, c);
     if (c->out.len > CONN_OUT_HIGH && !atomic_load_explicit(&c->throttled, memory_order_relaxed))
         atomic_store(&c->throttled, true);
 }
@@ -219,7 +220,7 @@ static void on_tune_ok(conn *c, amq_connection_tune_ok *m) {
     c->channel_max = cm;
     c->heartbeat = m->heartbeat;
     c->state = CONN_AWAIT_OPEN;
-    if (c->heartbeat) worker_conn_timer(c->w, c, now_ms() + (uint64_t)c->heartbeat * 500);
+    if (c->heartbeat) wconns_timer(c->w, c, now_ms() + (uint64_t)c->heartbeat * 500);
 }
 
 static void on_open(conn *c, amq_connection_open *m) {
@@ -496,7 +497,7 @@ static void conn_block(conn *c) {
     if (c->mem_blocked) return;
     c->mem_blocked = true;
     pause_reading(c, true);
-    worker_blocked(c->w, 1);
+    wconns_blocked(c->w, 1);
     bool disk = disk_alarm_on();
     if (disk) log_warn("connection %s blocked: free disk space is under disk_free_limit", c->peer);
     else log_warn("connection %s blocked: memory in use %lld bytes is over the limit", c->peer, (long long)mem_used());
@@ -509,7 +510,7 @@ static void conn_block(conn *c) {
 void conn_unblock(conn *c) {
     if (!c->mem_blocked) return;
     c->mem_blocked = false;
-    worker_blocked(c->w, -1);
+    wconns_blocked(c->w, -1);
     if (c->cap_blocked && c->state == CONN_OPEN) send_method(c, 0, AMQ_CONNECTION_UNBLOCKED, NULL);
     if (c->out.len <= CONN_OUT_HIGH) {
         pause_reading(c, false);
@@ -557,7 +558,7 @@ void conn_on_readable(conn *c) {
         c->in_cap = 0;
     }
     if (budget == 0 || c->state == CONN_FLUSH_CLOSE || (c->tr->wants_write(c) && !c->want_out))
-        worker_want_flush(c->w, c);
+        wconns_want_flush(c->w, c);
 }
 
 void conn_flush(conn *c) {
@@ -661,7 +662,7 @@ void conn_shutdown(conn *c) {
 
 void conn_free(conn *c) {
     conn_release(c);
-    if (c->mem_blocked) worker_blocked(c->w, -1);
+    if (c->mem_blocked) wconns_blocked(c->w, -1);
     access_grant_unref(&c->grant);
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);

@@ -81,7 +81,7 @@ void conn_on_writable(conn *c);
 void conn_flush(conn *c);
 /* 1 s tick: handshake, close and login-delay timeouts. */
 void conn_tick(conn *c, uint64_t now);
-/* The connection's timer (worker_conn_timer) fired: send a heartbeat after
+/* The connection's timer (wconns_timer) fired: send a heartbeat after
  * heartbeat/2 of send-idleness, as RabbitMQ does, and close the connection
  * after 2 x heartbeat without input. Returns the next due time or 0. */
 uint64_t conn_timer(conn *c, uint64_t now);
