@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "channel.h"
 #include "definitions.h"
+#include "names.h"
 #include "queue.h"
 #include "store.h"
 #include "util.h"
@@ -245,12 +246,27 @@ static json_t *list_bindings(const char *vh) {
 
 /* ---- connections (on the workers) ---- */
 
+/* One list_connections row, as plain data: a worker fills these, the control
+ * thread alone builds (and frees) the JSON, so no jansson object is ever seen
+ * by two threads (jansson objects are not safe to share between threads). */
+typedef struct {
+    uint64_t id;
+    char user[256];
+    char vhost[256];
+    char host[80];
+    int port;
+    const char *state; /* a string constant */
+    uint32_t nchans;
+    bool tls;
+} conn_row;
+
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int refs;    /* workers still to answer + the control thread */
     int pending; /* workers still to answer */
-    json_t *rows;
+    conn_row *rows; /* under mu */
+    size_t nrows, caprows;
     uint64_t target; /* close_connection: the id */
     char reason[256];
     bool found;
@@ -263,7 +279,7 @@ static void wjob_unref(wjob *j) {
     if (!last) return;
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
-    json_decref(j->rows);
+    free(j->rows);
     free(j);
 }
 
@@ -280,24 +296,38 @@ static const char *conn_state_name(const conn *c) {
 
 static void on_worker_list(worker *w, void *arg) {
     wjob *j = arg;
-    json_t *mine = json_array();
+    size_t n = 0, cap = 0;
+    conn_row *mine = NULL;
     for (conn *c = wconns_list(w); c; c = c->next) {
         if (c->state == CONN_DEAD) continue;
+        if (n == cap) mine = xrealloc(mine, (cap = cap ? cap * 2 : 16) * sizeof *mine);
+        conn_row *r = &mine[n++];
         const char *colon = strrchr(c->peer, ':');
         size_t hl = colon ? (size_t)(colon - c->peer) : strlen(c->peer);
         const char *h = c->peer;
         if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
-        json_array_append_new(mine, json_pack("[I,s,s,s%,i,s,I,b]", (json_int_t)c->id, c->user,
-                                              c->vh ? ((vhost *)c->vh)->name : "", h, hl,
-                                              colon ? atoi(colon + 1) : 0, conn_state_name(c), (json_int_t)c->nchans,
-                                              !strcmp(c->tr->name, "tls")));
+        r->id = c->id;
+        snprintf(r->user, sizeof r->user, "%s", c->user);
+        snprintf(r->vhost, sizeof r->vhost, "%s", c->vh ? ((vhost *)c->vh)->name : "");
+        snprintf(r->host, sizeof r->host, "%.*s", (int)hl, h);
+        r->port = colon ? atoi(colon + 1) : 0;
+        r->state = conn_state_name(c);
+        r->nchans = c->nchans;
+        r->tls = !strcmp(c->tr->name, "tls");
     }
     pthread_mutex_lock(&j->mu);
-    json_array_extend(j->rows, mine);
+    if (n) {
+        if (j->nrows + n > j->caprows) {
+            j->caprows = j->nrows + n;
+            j->rows = xrealloc(j->rows, j->caprows * sizeof *j->rows);
+        }
+        memcpy(j->rows + j->nrows, mine, n * sizeof *mine);
+        j->nrows += n;
+    }
     j->pending--;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    json_decref(mine);
+    free(mine);
     wjob_unref(j);
 }
 
@@ -327,7 +357,6 @@ static wjob *on_all_workers(worker_fn fn, uint64_t target, const char *reason, b
     pthread_cond_init(&j->cv, NULL);
     j->refs = n + 1;
     j->pending = n;
-    j->rows = json_array();
     j->target = target;
     snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
     for (int i = 0; i < n; i++) worker_call(worker_at(i), fn, j);
@@ -354,7 +383,11 @@ static json_t *list_connections(void) {
         json_t *rows;
         r = table(&rows, cols);
         pthread_mutex_lock(&j->mu);
-        json_array_extend(rows, j->rows);
+        for (size_t i = 0; i < j->nrows; i++) {
+            const conn_row *c = &j->rows[i];
+            json_array_append_new(rows, json_pack("[I,s,s,s,i,s,I,b]", (json_int_t)c->id, c->user, c->vhost, c->host,
+                                                  c->port, c->state, (json_int_t)c->nchans, c->tls));
+        }
         pthread_mutex_unlock(&j->mu);
         json_decref(rows);
     }
@@ -462,6 +495,13 @@ static json_t *handle(json_t *req) {
     char err[300] = "";
     const char *a0 = arg(args, 0), *a1 = arg(args, 1);
     if (!strcmp(cmd, "status")) return status();
+    /* Names over AMQP's 255-byte limit: refused here, by name (names.h). */
+    if (name_check(amq_cstr(vh), "vhost name", NULL, err, sizeof err)) return fail("%s", err);
+    bool vhost_arg = !strcmp(cmd, "add_vhost") || !strcmp(cmd, "delete_vhost");
+    bool user_arg = !strcmp(cmd, "add_user") || !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") ||
+                    !strcmp(cmd, "set_user_tags") || !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
+    if ((vhost_arg || user_arg) && name_check(amq_cstr(a0), vhost_arg ? "vhost name" : "user name", NULL, err, sizeof err))
+        return fail("%s", err);
     bool user_cmd = !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") || !strcmp(cmd, "set_user_tags") ||
                     !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
     if (user_cmd && !access_user_exists(a0)) return NO_USER(a0);

@@ -12,6 +12,7 @@
 #include "access.h"
 #include "amq/table.h"
 #include "config.h"
+#include "names.h"
 #include "queue.h"
 #include "util.h"
 #include "vhost.h"
@@ -41,19 +42,24 @@ static void skip(report *r, const char *fmt, ...) {
 
 /* ---- JSON <-> AMQP field tables ---- */
 
-static void put_json_value(amq_wr *w, json_t *v);
+static void put_json_value(amq_wr *w, json_t *v, const char **bad);
 
-static void put_json_table(amq_wr *w, json_t *obj) {
+/* A table's keys are shortstrs: *bad gets the first key over 255 bytes (the
+ * item is then refused). */
+static void put_json_table(amq_wr *w, json_t *obj, const char **bad) {
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v) {
-        if (strlen(k) > 255) continue;
+        if (strlen(k) > NAME_MAX_BYTES) {
+            if (!*bad) *bad = k;
+            continue;
+        }
         amq_table_put_key(w, k);
-        put_json_value(w, v);
+        put_json_value(w, v, bad);
     }
 }
 
-static void put_json_value(amq_wr *w, json_t *v) {
+static void put_json_value(amq_wr *w, json_t *v, const char **bad) {
     amq_field f;
     switch (json_typeof(v)) {
     case JSON_STRING: f = amq_field_str((amq_bytes){(const uint8_t *)json_string_value(v), json_string_length(v)}); break;
@@ -67,7 +73,7 @@ static void put_json_value(amq_wr *w, json_t *v) {
     case JSON_OBJECT: {
         amq_put_u8(w, 'F');
         size_t b = amq_table_begin(w);
-        put_json_table(w, v);
+        put_json_table(w, v, bad);
         amq_table_end(w, b);
         return;
     }
@@ -76,7 +82,7 @@ static void put_json_value(amq_wr *w, json_t *v) {
         size_t b = amq_table_begin(w);
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) put_json_value(w, e);
+        json_array_foreach(v, i, e) put_json_value(w, e, bad);
         amq_table_end(w, b);
         return;
     }
@@ -85,13 +91,15 @@ static void put_json_value(amq_wr *w, json_t *v) {
     amq_put_field(w, &f);
 }
 
-/* args (an object or absent) as a table body in w; returns the slice. */
-static amq_bytes args_of(json_t *o, amq_wr *w) {
+/* args (an object or absent) as a table body in w; returns the slice. *bad:
+ * the first key (at any depth) over 255 bytes, else NULL. */
+static amq_bytes args_of(json_t *o, amq_wr *w, const char **bad) {
     amq_wr_init(w);
+    *bad = NULL;
     json_t *a = json_object_get(o, "arguments");
     if (!json_is_object(a) || json_object_size(a) == 0) return (amq_bytes){0};
     size_t b = amq_table_begin(w);
-    put_json_table(w, a);
+    put_json_table(w, a, bad);
     amq_table_end(w, b);
     return (amq_bytes){w->data + 4, w->len - 4};
 }
@@ -143,6 +151,44 @@ static const char *str(json_t *o, const char *k, const char *dflt) {
 
 static bool flag(json_t *o, const char *k) { return json_is_true(json_object_get(o, k)); }
 
+/* A name as the report shows it (long ones shortened: see names.h). */
+typedef struct {
+    char s[NAME_SHOWN];
+} shown;
+static shown show(const char *name) {
+    shown r;
+    name_shown(amq_cstr(name), r.s, sizeof r.s);
+    return r;
+}
+
+/* Refuse (skip) an item whose name or key is over the shortstr limit. */
+static bool too_long(report *r, const char *name, const char *what, const char *vhost) {
+    char err[200];
+    if (!name_check_in(amq_cstr(name), what, vhost, err, sizeof err)) return false;
+    skip(r, "%s", err);
+    return true;
+}
+
+/* A routing key over the limit: "routing key 'k…' of binding 's' -> queue 'd' in vhost 'v'". */
+static bool bad_key(report *r, const char *key, const char *src, const char *dt, const char *dst, const char *vhost) {
+    char where[200], err[300];
+    snprintf(where, sizeof where, "of binding '%s' -> %s '%s' in vhost '%s'", show(src).s, show(dt).s, show(dst).s,
+             show(vhost).s);
+    if (!name_check(amq_cstr(key), "routing key", where, err, sizeof err)) return false;
+    skip(r, "%s", err);
+    return true;
+}
+
+/* The same for an argument key: "argument 'k…' of <what> 'n' in vhost 'v'". */
+static bool bad_arg(report *r, const char *key, const char *what, const char *name, const char *vhost) {
+    if (!key) return false;
+    char where[200], err[300];
+    snprintf(where, sizeof where, "of %s '%s' in vhost '%s'", what, show(name).s, show(vhost).s);
+    name_check(amq_cstr(key), "argument", where, err, sizeof err);
+    skip(r, "%s", err);
+    return true;
+}
+
 /* Tags: a list (3.x) or a comma-separated string (older exports). */
 static void tags_of(json_t *u, char *out, size_t cap) {
     json_t *t = json_object_get(u, "tags");
@@ -171,6 +217,7 @@ static void import_users(json_t *root, report *r) {
             skip(r, "a user without a name");
             continue;
         }
+        if (too_long(r, name, "user name", NULL)) continue;
         tags_of(u, tags, sizeof tags);
         const char *hash = str(u, "password_hash", NULL), *pw = str(u, "password", NULL);
         int rc;
@@ -196,6 +243,7 @@ static void import_vhosts(json_t *root, report *r) {
     json_t *v;
     json_array_foreach(json_object_get(root, "vhosts"), i, v) {
         const char *name = str(v, "name", NULL);
+        if (name && too_long(r, name, "vhost name", NULL)) continue;
         if (!name || vhost_add(name, NULL)) skip(r, "vhost '%s': invalid name", name ? name : "");
         json_t *lim = json_object_get(v, "limits");
         if ((json_is_object(lim) && json_object_size(lim)) || (json_is_array(lim) && json_array_size(lim)))
@@ -210,7 +258,7 @@ static void import_permissions(json_t *root, report *r) {
     json_array_foreach(json_object_get(root, "permissions"), i, p) {
         const char *u = str(p, "user", ""), *v = str(p, "vhost", "/");
         if (!vhost_find(amq_cstr(v))) {
-            skip(r, "permissions of user '%s': no vhost '%s'", u, v);
+            skip(r, "permissions of user '%s': no vhost '%s'", show(u).s, show(v).s);
             continue;
         }
         if (access_set_permissions(u, v, str(p, "configure", ""), str(p, "write", ""), str(p, "read", ""), err,
@@ -222,7 +270,7 @@ static void import_permissions(json_t *root, report *r) {
 static vhost *vhost_of(json_t *o, const char *what, const char *name, report *r) {
     const char *vn = str(o, "vhost", "/");
     vhost *v = vhost_find(amq_cstr(vn));
-    if (!v) skip(r, "%s '%s': no vhost '%s'", what, name, vn);
+    if (!v) skip(r, "%s '%s': no vhost '%s'", what, show(name).s, show(vn).s);
     return v;
 }
 
@@ -232,16 +280,19 @@ static void import_exchanges(json_t *root, report *r) {
     json_array_foreach(json_object_get(root, "exchanges"), i, x) {
         const char *name = str(x, "name", ""), *type = str(x, "type", "direct");
         vhost *v = vhost_of(x, "exchange", name, r);
-        if (!v) continue;
+        if (!v || too_long(r, name, "exchange name", v->name)) continue;
         exch_type t;
         if (exch_type_parse(amq_cstr(type), &t) && !delayed_is_type(amq_cstr(type))) {
             skip(r, "exchange '%s' in vhost '%s': type '%s' not supported", name, v->name, type);
             continue;
         }
         amq_wr w;
-        amq_bytes args = args_of(x, &w);
+        const char *bad;
+        amq_bytes args = args_of(x, &w, &bad);
         verr e;
-        if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"), flag(x, "auto_delete"),
+        if (bad_arg(r, bad, "exchange", name, v->name))
+            ;
+        else if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"), flag(x, "auto_delete"),
                                    flag(x, "internal"), args, &e))
             skip(r, "exchange '%s' in vhost '%s': %s", name, v->name, e.text);
         amq_wr_destroy(&w);
@@ -254,12 +305,19 @@ static void import_queues(json_t *root, report *r) {
     json_array_foreach(json_object_get(root, "queues"), i, q) {
         const char *name = str(q, "name", "");
         vhost *v = vhost_of(q, "queue", name, r);
-        if (!v) continue;
+        if (!v || too_long(r, name, "queue name", v->name)) continue;
+        if (!*name) { /* the model would make up a name */
+            skip(r, "a queue without a name in vhost '%s'", v->name);
+            continue;
+        }
         amq_wr w;
-        amq_bytes args = args_of(q, &w);
+        const char *bad;
+        amq_bytes args = args_of(q, &w, &bad);
         verr e;
         queue *qq;
-        if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args, 0,
+        if (bad_arg(r, bad, "queue", name, v->name))
+            ;
+        else if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args, 0,
                                 &qq, &e))
             skip(r, "queue '%s' in vhost '%s': %s", name, v->name, e.text);
         else
@@ -276,10 +334,20 @@ static void import_bindings(json_t *root, report *r) {
         const char *dt = str(b, "destination_type", "queue"), *key = str(b, "routing_key", "");
         vhost *v = vhost_of(b, "binding from", src, r);
         if (!v) continue;
+        bool to_x = !strcmp(dt, "exchange");
+        if (too_long(r, src, "binding source name", v->name) ||
+            too_long(r, dst, to_x ? "binding destination exchange name" : "binding destination queue name", v->name) ||
+            bad_key(r, key, src, dt, dst, v->name))
+            continue;
         amq_wr w;
-        amq_bytes args = args_of(b, &w);
+        const char *bad;
+        amq_bytes args = args_of(b, &w, &bad);
         verr e;
-        int rc = !strcmp(dt, "exchange")
+        if (bad_arg(r, bad, "binding from", src, v->name)) {
+            amq_wr_destroy(&w);
+            continue;
+        }
+        int rc = to_x
                      ? vhost_exchange_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, &e)
                      : vhost_queue_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, 0, &e);
         if (rc) skip(r, "binding '%s' -> %s '%s' in vhost '%s': %s", src, dt, dst, v->name, e.text);

@@ -30,6 +30,7 @@ enum mail_kind {
     MAIL_KICK,     /* re-run dispatch for consumer c's queue (credit returned) */
     MAIL_LOG,      /* the durable log advanced: advance waiting channels */
     MAIL_CALL,     /* run a function on the worker (control socket); seq = the call */
+    MAIL_REPLY,    /* a direct reply-to consumer drained or left: re-check held repliers */
 };
 
 typedef struct mail {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "durable.h"
 #include "util.h"
 
@@ -177,7 +178,8 @@ static int put_locked(const char *name, int algo, const char *hash, const char *
 }
 
 static bool valid_name(const char *name, char *err, size_t cap) {
-    if (!name || !*name || strlen(name) > 255) {
+    if (name && name_check(amq_cstr(name), "user name", NULL, err, cap)) return false;
+    if (!name || !*name) {
         set_err(err, cap, "invalid user name '%s'%s", name ? name : "", "");
         return false;
     }

@@ -33,6 +33,16 @@ msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_le
     return m;
 }
 
+msg *msg_grow(msg *m, uint64_t body_cap) {
+    size_t head = sizeof(msg) + m->exchange_len + m->rk_len + m->props_len;
+    if (body_cap > (uint64_t)1 << 40) return NULL;
+    msg *n = realloc(m, head + (size_t)body_cap);
+    if (!n) return NULL;
+    mem_account((int64_t)body_cap - (int64_t)n->body_len);
+    n->body_len = body_cap;
+    return n;
+}
+
 msg *msg_with_props(const msg *m, amq_bytes props) {
     msg *n = msg_new(msg_exchange(m), msg_rk(m), props, m->body_len);
     if (!n) return NULL;

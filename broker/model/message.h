@@ -16,7 +16,7 @@ typedef struct msg {
     atomic_uint refs;
     uint32_t props_len;
     uint64_t body_len;
-    uint64_t body_have; /* bytes received so far (assembly only) */
+    uint64_t body_have; /* bytes received so far (assembly only; see msg_grow) */
     uint64_t pos;       /* position of its record in the durable log, 0 = not logged */
     int64_t ttl;        /* its expiration property in ms, -1 = none (or invalid) */
     uint8_t exchange_len, rk_len;
@@ -34,6 +34,13 @@ typedef struct msg {
  * 0 and are the caller's to set from the properties (decoded once, by it). Returns NULL if body_len is too
  * large to allocate. Any thread. */
 msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len);
+/* Content assembly: a message still being received (refs 1, held only by its
+ * channel) has body_len = the bytes allocated for its body so far. msg_grow
+ * reallocates it to body_cap bytes of body (may move it: the old pointer is
+ * then invalid; NULL on failure, the old one still valid) and accounts the
+ * difference. The channel keeps the announced size and grows up to it, so
+ * body_len is the announced size again once the body is complete. */
+msg *msg_grow(msg *m, uint64_t body_cap);
 /* A copy with other properties (direct reply-to rewrites reply_to). */
 msg *msg_with_props(const msg *m, amq_bytes props);
 static inline void msg_ref(msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }

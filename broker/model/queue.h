@@ -87,6 +87,7 @@ typedef struct consumer {
     atomic_uint unacked;
     atomic_uint inflight;
     atomic_bool cancelled;
+    _Atomic uint64_t reply_waiters; /* direct reply-to: bit i, worker i has a replier held for us */
 } consumer;
 
 typedef struct queue {

@@ -11,6 +11,7 @@
 
 #include "amq/methods.h"
 #include "amq/table.h"
+#include "names.h"
 #include "qfeat.h"
 #include "durable.h"
 #include "util.h"
@@ -23,7 +24,11 @@
 
 static vhost *default_vhost;
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count);
-static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passive, bool durable, bool exclusive,
+/* How a queue or exchange is declared: by a client (every rule applies), under
+ * a name the broker generated (exempt from the 'amq.' prefix rule), or restored
+ * from the log (none of the client-side rules apply: the broker wrote it). */
+typedef enum { DECL_CLIENT, DECL_SERVER_NAMED, DECL_RESTORE } decl_how;
+static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, bool durable, bool exclusive,
                          bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
 
 int verr_set(verr *e, int code, const char *fmt, ...) {
@@ -49,6 +54,7 @@ void route_set_destroy(route_set *r) {
 static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool auto_delete,
                               bool internal, amq_bytes args) {
     exchange *x = xcalloc(1, sizeof *x);
+    if (name.len > NAME_MAX_BYTES) name.len = NAME_MAX_BYTES; /* never reached: the declare paths refuse it */
     x->name_len = (uint8_t)name.len;
     memcpy(x->name, name.p, name.len);
     x->type = t;
@@ -230,13 +236,35 @@ static bool reserved_name(amq_bytes n) { return n.len >= 4 && memcmp(n.p, "amq."
 
 static const char *tf(bool b) { return b ? "true" : "false"; }
 
+/* A name or key over AMQP's shortstr limit (only definitions and the control
+ * socket can send one; they check first: this is the last line of defence). */
+static int too_long(verr *e, vhost *v, amq_bytes name, const char *what) {
+    char t[sizeof e->text - 32];
+    name_check_in(name, what, v->name, t, sizeof t);
+    return verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - %s", t);
+}
+
+static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
+                            bool internal, amq_bytes args, decl_how how, verr *e);
+
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
                            bool auto_delete, bool internal, amq_bytes args, verr *e) {
+    return exchange_declare(v, name, type, passive, durable, auto_delete, internal, args, DECL_CLIENT, e);
+}
+
+int vhost_exchange_restore(vhost *v, amq_bytes name, amq_bytes type, bool durable, bool auto_delete, bool internal,
+                           amq_bytes args, verr *e) {
+    return exchange_declare(v, name, type, false, durable, auto_delete, internal, args, DECL_RESTORE, e);
+}
+
+static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
+                            bool internal, amq_bytes args, decl_how how, verr *e) {
     int rc = 0;
     exch_type t = EXCH_DIRECT;
     bool delayed = delayed_is_type(type);
     bool type_ok = delayed || exch_type_parse(type, &t) == 0;
     if (name.len == 0) return default_exchange_refused(e);
+    if (name.len > NAME_MAX_BYTES) return too_long(e, v, name, "exchange name");
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
     if (passive) {
@@ -277,14 +305,14 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
                           arg, (int)name.len, name.p, v->name, got, cur);
         goto out;
     }
-    if (reserved_name(name)) {
+    if (how != DECL_RESTORE && reserved_name(name)) {
         rc = verr_set(e, AMQ_ACCESS_REFUSED,
                       "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
     char derr[300];
-    int dcode = dedup_check(args, "exchange", name, v->name, derr, sizeof derr);
+    int dcode = how == DECL_RESTORE ? 0 : dedup_check(args, "exchange", name, v->name, derr, sizeof derr);
     if (dcode) {
         rc = verr_set(e, dcode, "%s", derr);
         goto out;
@@ -292,7 +320,11 @@ int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passiv
     if (delayed) {
         char err[200];
         int code = delayed_check_args(args, &t, err, sizeof err);
-        if (code) {
+        if (code && how == DECL_RESTORE) { /* written by a version that accepted it: keep the exchange */
+            log_warn("recovery: delayed exchange '%.*s' in vhost '%s': %s; it routes as a direct exchange",
+                     (int)name.len, name.p, v->name, err);
+            t = EXCH_DIRECT;
+        } else if (code) {
             rc = verr_set(e, code, "%s", err);
             goto out;
         }
@@ -396,6 +428,9 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
                         bool unbind, verr *e) {
     int rc = 0;
     if (dest.len == 0 || src.len == 0) return default_exchange_refused(e);
+    if (dest.len > NAME_MAX_BYTES) return too_long(e, v, dest, "exchange name");
+    if (src.len > NAME_MAX_BYTES) return too_long(e, v, src, "exchange name");
+    if (key.len > NAME_MAX_BYTES) return too_long(e, v, key, "routing key");
     pthread_rwlock_wrlock(&v->lock);
     exchange *d = strmap_get(&v->exchanges, dest), *s = strmap_get(&v->exchanges, src);
     if (unbind && (!d || !s)) {
@@ -552,18 +587,23 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
         name = amq_cstr(gen);
         return vhost_queue_declare_generated(v, name, durable, exclusive, auto_delete, args, conn_id, out, e);
     }
-    return queue_declare(v, name, false, passive, durable, exclusive, auto_delete, args, conn_id, out, e);
+    return queue_declare(v, name, DECL_CLIENT, passive, durable, exclusive, auto_delete, args, conn_id, out, e);
 }
 
 int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
                                   amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
-    return queue_declare(v, name, true, false, durable, exclusive, auto_delete, args, conn_id, out, e);
+    return queue_declare(v, name, DECL_SERVER_NAMED, false, durable, exclusive, auto_delete, args, conn_id, out, e);
 }
 
-static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passive, bool durable, bool exclusive,
+int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, verr *e) {
+    return queue_declare(v, name, DECL_RESTORE, false, true, false, auto_delete, args, 0, out, e);
+}
+
+static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, bool durable, bool exclusive,
                          bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
     *out = NULL;
     int rc = 0;
+    if (name.len > NAME_MAX_BYTES) return too_long(e, v, name, "queue name");
     pthread_rwlock_wrlock(&v->lock);
     queue *q = strmap_get(&v->queues, name);
     if (passive) {
@@ -573,6 +613,7 @@ static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passi
             rc = locked(e, v, name);
         goto out;
     }
+    if (q && how == DECL_RESTORE) goto out; /* declared twice in the log: the first one stands */
     if (q) {
         if (exclusive_other(q, conn_id) || q->exclusive != exclusive)
             rc = locked(e, v, name);
@@ -580,13 +621,14 @@ static int queue_declare(vhost *v, amq_bytes name, bool server_named, bool passi
             rc = check_queue_equiv(v, q, durable, auto_delete, args, e);
         goto out;
     }
-    if (!server_named && reserved_name(name)) {
+    if (how == DECL_CLIENT && reserved_name(name)) {
         rc = verr_set(e, AMQ_ACCESS_REFUSED,
                       "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
-    if ((rc = check_queue_args(v, name, args, durable, exclusive, auto_delete, e))) goto out;
+    /* Restored queues skip the argument checks: a later version's stricter rule must not drop a queue. */
+    if (how != DECL_RESTORE && (rc = check_queue_args(v, name, args, durable, exclusive, auto_delete, e))) goto out;
     q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);
@@ -621,6 +663,9 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
                      bool unbind, uint64_t conn_id, verr *e) {
     int rc = 0;
     if (xname_.len == 0) return default_exchange_refused(e);
+    if (qname.len > NAME_MAX_BYTES) return too_long(e, v, qname, "queue name");
+    if (xname_.len > NAME_MAX_BYTES) return too_long(e, v, xname_, "exchange name");
+    if (key.len > NAME_MAX_BYTES) return too_long(e, v, key, "routing key");
     pthread_rwlock_wrlock(&v->lock);
     queue *q = strmap_get(&v->queues, qname);
     exchange *x = strmap_get(&v->exchanges, xname_);

@@ -74,6 +74,11 @@ int verr_set(verr *e, int code, const char *fmt, ...) __attribute__((format(prin
 /* Exchanges. */
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
                            bool auto_delete, bool internal, amq_bytes args, verr *e);
+/* Recovery: an exchange exactly as the log recorded it. The client-side rules
+ * (reserved 'amq.' prefix, argument checks) are not applied again: the broker
+ * wrote the record, and a later version's stricter rule must not drop it. */
+int vhost_exchange_restore(vhost *v, amq_bytes name, amq_bytes type, bool durable, bool auto_delete, bool internal,
+                           amq_bytes args, verr *e);
 bool vhost_exchange_exists(vhost *v, amq_bytes name);
 int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e);
 int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
@@ -85,6 +90,9 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
 /* Declare a queue under a name from vhost_gen_queue_name (exempt from the amq. prefix rule). */
 int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
                                   amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+/* Recovery: a durable queue exactly as the log recorded it (server-named
+ * 'amq.gen-' ones included), without the client-side rules; see vhost_exchange_restore. */
+int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, verr *e);
 /* Look a queue up for use by conn_id (exclusive check -> 405); reference held. */
 int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e);
 int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args,

@@ -352,7 +352,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
                           bool mandatory, uint64_t *wait, ch_err *e) {
     amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
-        int delivered = reply_to_deliver(rk, m);
+        int delivered = reply_to_deliver(rk, m, ch->conn);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }
@@ -450,6 +450,9 @@ void channel_flush_confirms(channel *ch) {
 
 static void raise_error(channel *ch, uint32_t id, ch_err *e);
 
+/* A body up to this size is allocated in full when its header arrives. */
+#define CONTENT_PREALLOC 4096u
+
 static void content_complete(channel *ch) {
     msg *m = ch->cur;
     ch->cur = NULL;
@@ -529,8 +532,18 @@ void channel_on_header(channel *ch, amq_bytes payload) {
         ch->cstate = CC_NONE;
         return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
     }
+    /* The body is allocated as it arrives, never from the announced size alone
+     * (a header announcing 128 MiB is a few bytes): a small one at once, a
+     * larger one as far as its frames are already in the connection's input
+     * (all of it in the usual case, so one allocation), then grown on arrival. */
+    uint64_t cap = size;
+    if (size > CONTENT_PREALLOC) {
+        cap = conn_body_ahead(c, ch->id, size);
+        if (cap < CONTENT_PREALLOC) cap = CONTENT_PREALLOC;
+    }
     ch->cur = msg_new((amq_bytes){(const uint8_t *)ch->pub_x, ch->pub_x_len},
-                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, size);
+                      (amq_bytes){(const uint8_t *)ch->pub_rk, ch->pub_rk_len}, props, cap);
+    ch->cur_size = size;
     if (!ch->cur) {
         conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
         return;
@@ -566,13 +579,28 @@ void channel_on_body(channel *ch, amq_bytes payload) {
         return;
     }
     msg *m = ch->cur;
-    if (payload.len > m->body_len - m->body_have) {
+    if (payload.len > ch->cur_size - m->body_have) {
         conn_error(c, AMQ_FRAME_ERROR, AMQ_BASIC_PUBLISH, "FRAME_ERROR - content body longer than announced");
         return;
     }
+    uint64_t need = m->body_have + payload.len;
+    if (need > m->body_len) { /* geometric growth, capped at the announced size */
+        uint64_t cap = m->body_len * 2;
+        if (cap < need) cap = need;
+        if (cap > ch->cur_size) cap = ch->cur_size;
+        msg *n = msg_grow(m, cap);
+        if (!n) {
+            conn_error(c, AMQ_INTERNAL_ERROR, AMQ_BASIC_PUBLISH, "INTERNAL_ERROR - cannot allocate message");
+            return;
+        }
+        if (n != m) { /* moved: the decoded properties point into the old copy */
+            ch->cur = m = n;
+            if (m->props_len) amq_basic_props_decode(msg_props(m), &ch->cur_props); /* validated on arrival */
+        }
+    }
     memcpy(msg_body(m) + m->body_have, payload.p, payload.len);
-    m->body_have += payload.len;
-    if (m->body_have == m->body_len) content_complete(ch);
+    m->body_have = need;
+    if (need == ch->cur_size) content_complete(ch); /* body_len == cur_size now (see msg_grow) */
 }
 
 /* ---- method dispatch ---- */

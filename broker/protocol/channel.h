@@ -43,7 +43,8 @@ typedef struct channel {
     bool pub_mandatory;
     uint8_t pub_x_len, pub_rk_len;
     char pub_x[256], pub_rk[256]; /* from basic.publish until the header arrives */
-    msg *cur;
+    msg *cur;              /* its body_len grows to cur_size as frames arrive (msg_grow) */
+    uint64_t cur_size;     /* body size announced by the content header */
     amq_basic_props cur_props; /* decoded once from cur's own copy of the properties */
     /* deliveries */
     uint64_t next_tag;

@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "config.h"
+#include "reply_to.h"
 #include "transport.h"
 #include "util.h"
 #include "vhost.h"
@@ -430,6 +431,19 @@ static void on_frame(conn *c, const amq_frame *f) {
     on_channel_frame(c, f);
 }
 
+uint64_t conn_body_ahead(conn *c, uint16_t ch, uint64_t want) {
+    uint64_t got = 0;
+    size_t off = c->in_next;
+    while (got < want && off < c->in_len) {
+        amq_frame f;
+        int n = amq_frame_parse(c->in + off, c->in_len - off, c->frame_max, &f);
+        if (n <= 0 || f.type != AMQ_FRAME_BODY || f.channel != ch) break;
+        got += f.payload.len;
+        off += (size_t)n;
+    }
+    return got < want ? got : want;
+}
+
 static void after_batch(conn *c) {
     while (c->dirty) {
         channel *ch = c->dirty;
@@ -474,6 +488,7 @@ static void process_input(conn *c) {
             break;
         }
         off += (size_t)n;
+        c->in_next = off;
         on_frame(c, &f);
     }
     if (c->state >= CONN_CLOSING) off = c->in_len;
@@ -484,11 +499,19 @@ static void process_input(conn *c) {
     after_batch(c);
 }
 
+/* The epoll interest: no EPOLLIN while reading is paused; no EPOLLRDHUP either
+ * once the peer's half-close was seen while paused (it is level-triggered: it
+ * would wake the worker for nothing until reading resumes and meets the EOF). */
+static void rewatch(conn *c) {
+    uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0) |
+                  (c->reading_paused && c->rdhup_seen ? 0 : EPOLLRDHUP);
+    worker_rewatch(c->w, c->fd, ev, c);
+}
+
 static void pause_reading(conn *c, bool pause) {
     if (c->reading_paused == pause) return;
     c->reading_paused = pause;
-    uint32_t ev = (pause ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
-    worker_rewatch(c->w, c->fd, ev, c);
+    rewatch(c);
 }
 
 /* Over the memory limit: a publishing connection is not read from (TCP
@@ -510,22 +533,65 @@ static void conn_block(conn *c) {
 void conn_unblock(conn *c) {
     if (!c->mem_blocked) return;
     c->mem_blocked = false;
+    c->last_recv_ms = now_ms(); /* the heartbeat monitor resumes from now (it was paused) */
     wconns_blocked(c->w, -1);
     if (c->cap_blocked && c->state == CONN_OPEN) send_method(c, 0, AMQ_CONNECTION_UNBLOCKED, NULL);
-    if (c->out.len <= CONN_OUT_HIGH) {
+    if (c->out.len <= CONN_OUT_HIGH && !c->reply_wait) {
         pause_reading(c, false);
         conn_on_readable(c);
     }
 }
 
+void conn_reply_resume(conn *c) {
+    if (c->reading_paused && !c->mem_blocked && c->out.len <= CONN_OUT_HIGH && c->state < CONN_FLUSH_CLOSE) {
+        pause_reading(c, false);
+        conn_on_readable(c);
+    }
+}
+
+/* Socket events while reading is paused. The peer's end of the stream or a
+ * socket error would otherwise go unseen (we do not read) while epoll keeps
+ * reporting it. A connection blocked by a resource alarm is closed at once:
+ * the alarm may last, and nothing more can come from the peer. One paused for
+ * its own unread output still has that output to write: a half-close only
+ * stops the wake-ups, and reading meets the EOF when it resumes. */
+static void on_paused_hangup(conn *c, uint32_t events) {
+    if (c->mem_blocked && c->state == CONN_OPEN) {
+        /* What the peer sent before it left waits in the socket buffer
+         * (bounded by its size): take it, as RabbitMQ would once unblocked,
+         * then meet the end of the stream and close. */
+        c->eof_drain = true;
+        conn_on_readable(c);
+        return;
+    }
+    if (c->mem_blocked || (events & (EPOLLERR | EPOLLHUP))) {
+        if (c->state == CONN_OPEN)
+            log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer, (unsigned long long)c->id,
+                     c->mem_blocked ? " while blocked" : "");
+        c->state = CONN_DEAD;
+        return;
+    }
+    c->rdhup_seen = true;
+    rewatch(c);
+}
+
+void conn_on_events(conn *c, uint32_t events) {
+    if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) return;
+    if (c->reading_paused && (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))) {
+        on_paused_hangup(c, events);
+        return;
+    }
+    conn_on_readable(c);
+}
+
 void conn_on_readable(conn *c) {
     size_t budget = READ_BUDGET;
-    if (c->published && c->state == CONN_OPEN && mem_over_limit()) {
+    if (!c->eof_drain && c->published && c->state == CONN_OPEN && mem_over_limit()) {
         conn_block(c);
         return;
     }
     /* Past the budget, still drain what TLS holds decrypted: epoll cannot see it. */
-    while (c->state < CONN_FLUSH_CLOSE && (budget || c->tr->pending(c)) && !c->reading_paused) {
+    while (c->state < CONN_FLUSH_CLOSE && (budget || c->tr->pending(c)) && (!c->reading_paused || c->eof_drain)) {
         size_t need = c->in_len + READ_CHUNK;
         if (c->in_cap < need) {
             size_t cap = c->in_cap ? c->in_cap : READ_CHUNK;
@@ -536,8 +602,8 @@ void conn_on_readable(conn *c) {
         ssize_t n = c->tr->read(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (c->state == CONN_OPEN)
-                log_warn("client unexpectedly closed TCP connection %s (id %llu)", c->peer,
-                         (unsigned long long)c->id);
+                log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer,
+                         (unsigned long long)c->id, c->mem_blocked ? " while blocked" : "");
             c->state = CONN_DEAD;
             return;
         }
@@ -549,7 +615,7 @@ void conn_on_readable(conn *c) {
         c->last_recv_ms = now_ms();
         budget = budget > (size_t)n ? budget - (size_t)n : 0;
         process_input(c);
-        if (c->out.len > CONN_OUT_HIGH) pause_reading(c, true);
+        if (c->out.len > CONN_OUT_HIGH || c->reply_wait) pause_reading(c, true);
     }
     /* Keep the input buffer small once a burst is over. */
     if (c->in_len == 0 && c->in_cap > 4 * READ_CHUNK) {
@@ -576,11 +642,10 @@ void conn_flush(conn *c) {
     bool want_out = c->out.len > 0 || c->tr->wants_write(c);
     if (want_out != c->want_out) {
         c->want_out = want_out;
-        uint32_t ev = (c->reading_paused ? 0 : EPOLLIN) | (want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
-        worker_rewatch(c->w, c->fd, ev, c);
+        rewatch(c);
     }
     if (c->out.len < CONN_OUT_LOW) {
-        if (c->reading_paused && !c->mem_blocked && c->state < CONN_FLUSH_CLOSE) {
+        if (c->reading_paused && !c->mem_blocked && !c->reply_wait && c->state < CONN_FLUSH_CLOSE) {
             pause_reading(c, false);
             conn_on_readable(c); /* data may have arrived while paused (edge: level-triggered anyway) */
         }
@@ -589,12 +654,17 @@ void conn_flush(conn *c) {
             for (uint32_t i = 0; i < c->nchans; i++) {
                 channel *ch = c->chans[i];
                 for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
+                reply_to_drained(ch); /* repliers held back for our reply consumer */
             }
         }
         if (c->out.cap > (1u << 20) && c->out.len == 0) {
             amq_wr_destroy(&c->out);
             amq_wr_init(&c->out);
         }
+    }
+    if (c->out.len != c->out_acct) { /* output held for the peer is message memory too */
+        mem_account((int64_t)c->out.len - (int64_t)c->out_acct);
+        c->out_acct = c->out.len;
     }
     if (c->state == CONN_FLUSH_CLOSE && c->out.len == 0) c->state = CONN_DEAD;
 }
@@ -636,7 +706,9 @@ void conn_tick(conn *c, uint64_t now) {
 uint64_t conn_timer(conn *c, uint64_t now) {
     if (!c->heartbeat || c->state < CONN_AWAIT_OPEN || c->state > CONN_CLOSING) return 0;
     uint64_t hb = (uint64_t)c->heartbeat * 1000;
-    if (now - c->last_recv_ms > 2 * hb) {
+    /* Not read from while blocked by an alarm, so its heartbeats are not
+     * seen: as RabbitMQ, the monitor pauses (we go on sending ours). */
+    if (now - c->last_recv_ms > 2 * hb && !c->mem_blocked) {
         log_warn("missed heartbeats from client %s, timeout: %us", c->peer, c->heartbeat);
         c->state = CONN_DEAD;
         return 0;
@@ -649,7 +721,7 @@ uint64_t conn_timer(conn *c, uint64_t now) {
     /* Both deadlines move with traffic; the timer wakes at the earlier one
      * and looks again (no re-arming per frame). */
     uint64_t send_due = c->last_send_ms + hb / 2, dead_due = c->last_recv_ms + 2 * hb + 1;
-    return send_due < dead_due ? send_due : dead_due;
+    return send_due < dead_due || c->mem_blocked ? send_due : dead_due;
 }
 
 void conn_shutdown(conn *c) {
@@ -663,6 +735,8 @@ void conn_shutdown(conn *c) {
 void conn_free(conn *c) {
     conn_release(c);
     if (c->mem_blocked) wconns_blocked(c->w, -1);
+    reply_to_conn_free(c);
+    mem_account(-(int64_t)c->out_acct);
     access_grant_unref(&c->grant);
     free(c->chans);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);

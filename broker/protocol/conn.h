@@ -14,6 +14,7 @@ struct channel;
 struct vhost;
 struct transport;
 struct access_grant;
+struct consumer;
 
 enum conn_state {
     CONN_AWAIT_HEADER,
@@ -41,9 +42,12 @@ typedef struct conn {
     bool peer_loopback;
     uint8_t *in;
     size_t in_len, in_cap;
+    size_t in_next; /* offset in `in` just past the frame being handled */
     amq_wr out;
     atomic_bool throttled; /* out over CONN_OUT_HIGH: queues skip our consumers */
     bool reading_paused, want_out;
+    bool rdhup_seen; /* the peer shut its side while we were not reading */
+    bool eof_drain;  /* the peer left while blocked: read what it sent, then close */
     uint32_t frame_max;
     uint16_t channel_max;
     uint16_t heartbeat;
@@ -63,6 +67,10 @@ typedef struct conn {
     bool cap_blocked;   /* client understands connection.blocked */
     bool published;     /* has published: blocked when memory runs over the limit */
     bool mem_blocked;   /* not read from until memory is back under the limit */
+    /* Not read from while this direct reply-to consumer's connection is over
+     * its output limit (reply_to.h); reference held. */
+    struct consumer *reply_wait;
+    size_t out_acct;    /* bytes of out counted in mem_used() */
     struct channel **chans;    /* open channels, sorted by id (few per connection) */
     uint32_t nchans, capchans;
     struct channel *dirty;     /* channels with confirms to send */
@@ -74,7 +82,8 @@ typedef struct conn {
 /* Take over an accepted socket on worker w (the current thread's); tls: it
  * came from the TLS listener. */
 conn *conn_new(worker *w, int fd, bool tls);
-/* Socket events. */
+/* Socket events: conn_on_events takes epoll's mask (EPOLLOUT aside). */
+void conn_on_events(conn *c, uint32_t events);
 void conn_on_readable(conn *c);
 void conn_on_writable(conn *c);
 /* Write out what is buffered; called by the worker at the end of a pass. */
@@ -99,9 +108,14 @@ void conn_output_added(conn *c);
 bool conn_is_open(const conn *c);
 /* Memory is back under the limit: send connection.unblocked, read again. */
 void conn_unblock(conn *c);
+/* reply_wait was just cleared: read again unless something else holds us. */
+void conn_reply_resume(conn *c);
 /* May this connection's user do kind (PERM_*) on resource type rtype
  * ("queue"/"exchange") named name? 0, or 403 with RabbitMQ's text in text. */
 int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *text, size_t cap);
+/* While a content header on channel ch is handled: how many body bytes for
+ * ch (at most want) follow it in the input already received. */
+uint64_t conn_body_ahead(conn *c, uint16_t ch, uint64_t want);
 /* Open channels by id (binary search); remove forgets one (caller frees it). */
 struct channel *conn_channel(conn *c, uint16_t id);
 void conn_channel_remove(conn *c, uint16_t id);

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "durable.h"
 #include "queue.h"
+#include "reply_to.h"
 #include "util.h"
 #include "vhost.h"
 
@@ -197,6 +198,7 @@ static void on_deliver(mail *m) {
         return;
     }
     queue *q = m->q;
+    if (!q) reply_to_delivered(c); /* may let a held replier go on */
     if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
         uint64_t pos = msg_lazy_pos(m->m);
         m->m = store_materialize(m->m);
@@ -234,6 +236,10 @@ static void on_mail(worker *w, mail *m) {
         atomic_store(&ws_of(w)->log_mail_posted, false);
         advance_waiting(w);
         break;
+    case MAIL_REPLY:
+        for (conn *c = ws_of(w)->conns; c; c = c->next)
+            if (c->reply_wait) reply_to_recheck(c);
+        break;
     case MAIL_KICK:
         if (m->c) {
             queue_dispatch(m->c->q);
@@ -247,7 +253,7 @@ static void on_mail(worker *w, mail *m) {
 static void on_event(worker *w, void *ptr, uint32_t events) {
     conn *c = ptr;
     if (c->state == CONN_DEAD) return;
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) conn_on_readable(c);
+    conn_on_events(c, events);
     if ((events & EPOLLOUT) && c->state != CONN_DEAD) conn_on_writable(c);
     if (c->state == CONN_DEAD) ws_of(w)->dead_seen = true;
 }
@@ -287,7 +293,10 @@ static void on_pass(worker *w, uint64_t now, bool tick) {
     }
     if (tick) {
         advance_waiting(w); /* a fallback: normally MAIL_LOG does this at once */
-        for (conn *c = s->conns; c; c = c->next) conn_tick(c, now);
+        for (conn *c = s->conns; c; c = c->next) {
+            if (c->reply_wait) reply_to_recheck(c); /* a fallback: normally MAIL_REPLY does it */
+            conn_tick(c, now);
+        }
         flush_all(s);
         dead = true;
     }

@@ -94,8 +94,8 @@ static void apply_exchange(dec *d) {
     amq_bytes args = get_blob(d);
     if (!d->ok) return;
     verr e;
-    if (vhost_exchange_declare(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)), false, flags & 1,
-                               flags & 2, flags & 4, args, &e))
+    if (vhost_exchange_restore(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)),
+                               flags & 1, flags & 2, flags & 4, args, &e))
         log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
 }
 
@@ -108,7 +108,7 @@ static void apply_queue(dec *d) {
     verr e;
     queue *q;
     store.replay_qid = qid;
-    if (vhost_queue_declare(R.v, name, false, true, false, flags & 2, args, 0, &q, &e)) {
+    if (vhost_queue_restore(R.v, name, flags & 2, args, &q, &e)) {
         log_warn("recovery: queue '%.*s' not restored: %s", (int)name.len, name.p, e.text);
         return;
     }

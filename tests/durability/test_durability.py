@@ -154,6 +154,53 @@ def test_messages_survive_restart_in_order(binary):
     return b
 
 
+def test_server_named_durable_queue(binary):
+    """A durable queue the broker named (queue.declare with an empty name) keeps
+    its confirmed persistent messages across a clean restart and kill -9: recovery
+    must not apply the client-side 'amq.' prefix rule to what the broker wrote
+    (issue 9, item 2). Its bindings come back too."""
+    b = Broker(binary)
+    b.start()
+    c = connect(b)
+    ch = c.channel()
+    name = ch.queue_declare("", durable=True).method.queue
+    assert name.startswith("amq.gen-"), name
+    ch.queue_bind(name, "amq.direct", "sn-key")
+    ch.confirm_delivery()
+    for i in range(5):
+        ch.basic_publish("", name, ("sn%d" % i).encode(), PERSISTENT)
+    c.close()
+    for how in ("restart", "kill -9"):
+        if how == "restart":
+            b.stop()
+        else:
+            b.kill9()
+        b.start()
+        c = connect(b)
+        ch = c.channel()
+        try:
+            n = ch.queue_declare(name, durable=True, passive=True).method.message_count
+        except pika.exceptions.ChannelClosedByBroker as e:
+            raise AssertionError("server-named durable queue %s gone after a %s: %s" % (name, how, e))
+        assert n == 5, "after a %s: %d messages in %s, expected 5" % (how, n, name)
+        ch.confirm_delivery()  # the binding came back: a sixth message routes through amq.direct
+        ch.basic_publish("amq.direct", "sn-key", b"bound", PERSISTENT, mandatory=True)
+        n = ch.queue_declare(name, durable=True, passive=True).method.message_count
+        assert n == 6, "after a %s: the binding to amq.direct is gone (%d messages)" % (how, n)
+        c.close()
+        got = drain(b, name)
+        assert [x[0] for x in got] == ["sn%d" % i for i in range(5)] + ["bound"], (how, got)
+        c = connect(b)  # put the five back for the next round
+        ch = c.channel()
+        ch.confirm_delivery()
+        for i in range(5):
+            ch.basic_publish("", name, ("sn%d" % i).encode(), PERSISTENT)
+        c.close()
+    assert "not restored" not in b.log(), "recovery refused something: " + b.log()[-2000:]
+    b.stop()
+    return b
+
+
 def kill9_round(binary, b=None, seconds=2.0):
     b = b or Broker(binary)
     b.start()
@@ -443,7 +490,7 @@ def main():
         broker.EXTRA_ARGS.extend(["--config", conf.name])
     tests = [test_definitions_survive_restart, test_messages_survive_restart_in_order,
              test_kill9_confirms_acks_redelivery, test_deep_queue_pages_to_the_log,
-             test_straggler_does_not_pin_the_log]
+             test_straggler_does_not_pin_the_log, test_server_named_durable_queue]
     if a.faultfs:
         tests.append(test_disk_faults_nack_and_recover)
     passed = failed = 0
