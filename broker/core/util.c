@@ -77,6 +77,12 @@ uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void log_msg(int level, const char *fmt, ...) {
     if (level > log_level) return;
     static const char *names[] = {"error", "warning", "info", "debug"};

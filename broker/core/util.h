@@ -33,6 +33,8 @@ void mem_set_limit(int64_t bytes);
 
 /* Milliseconds on the monotonic clock. Any thread. */
 uint64_t now_ms(void);
+/* Wall-clock milliseconds (CLOCK_REALTIME): for times written to disk. */
+uint64_t wall_ms(void);
 
 /* Logging to stderr, one line each, prefixed with time and level. Any thread. */
 enum { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };

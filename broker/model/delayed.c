@@ -34,12 +34,6 @@ static minheap heap = {.size = sizeof(dent)}; /* by fire time */
 #define HEAP(i) ((dent *)minheap_at(&heap, (i)))
 static uint64_t armed_at; /* wall-clock ms of the armed timer, 0 = none */
 
-static uint64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void push(dent d) { minheap_push(&heap, &d); }
 
 static dent pop(void) {

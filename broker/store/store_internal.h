@@ -203,12 +203,6 @@ static inline void enc_perm(enc *e, const char *u, const char *v, const char *c,
     put_blob(e, amq_cstr(r));
 }
 
-static inline uint64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static inline bool queue_ttl(const queue *q) { return q->feat && q->feat->msg_ttl >= 0; }
 
 /* ---- store_snap.c ---- */
