@@ -37,7 +37,7 @@ typedef struct transport {
 
 extern const transport transport_tcp;
 
-/* TLS (broker/tls.c). tls_init builds the server context from config before
+/* TLS (protocol/tls.c). tls_init builds the server context from config before
  * any worker starts (one clear error line and -1 on a bad certificate, key or
  * CA file); tls_attach turns a freshly accepted connection into a TLS one
  * (the server side of the handshake starts with the first readable event). */

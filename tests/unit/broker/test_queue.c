@@ -1,4 +1,4 @@
-/* Unit tests for broker/queue.c: FIFO order, requeue at the original
+/* Unit tests for broker/model/queue.c: FIFO order, requeue at the original
  * position, purge, consumer exclusivity. No threads or sockets needed: with
  * no consumers dispatch posts nothing. */
 #include <criterion/criterion.h>
