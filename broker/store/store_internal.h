@@ -170,13 +170,42 @@ static inline void enc_scoped(enc *e, const vhost *v) {
     put_str8(e, amq_cstr(v->name));
 }
 
-#define X_DELAYED 0x10 /* exchange type byte of an x-delayed-message exchange (args name the routing type) */
+/* The exchange type byte of REC_X_DECLARE (log and snapshot): a stable
+ * on-disk encoding, written and read only through xtype_encode/xtype_decode,
+ * never the in-memory exch_type, so reordering exchanges/'s enum cannot change
+ * what an existing data dir means. Never renumber a value; a new exchange type
+ * takes a new one. An x-delayed-message exchange is XT_DELAYED; its arguments
+ * (x-delayed-type) name the routing type. */
+enum xtype_disk { XT_DIRECT = 0, XT_FANOUT = 1, XT_TOPIC = 2, XT_HEADERS = 3, XT_DELAYED = 0x10 };
+
+static inline uint8_t xtype_encode(const exchange *x) {
+    if (x->delayed) return XT_DELAYED;
+    switch (x->type) {
+    case EXCH_DIRECT: return XT_DIRECT;
+    case EXCH_FANOUT: return XT_FANOUT;
+    case EXCH_TOPIC: return XT_TOPIC;
+    case EXCH_HEADERS: return XT_HEADERS;
+    }
+    return XT_DIRECT; /* not reached: every exch_type has a row above */
+}
+
+/* The declared type name of an on-disk byte; NULL for a byte no version wrote. */
+static inline const char *xtype_decode(uint8_t b) {
+    switch (b) {
+    case XT_DIRECT: return "direct";
+    case XT_FANOUT: return "fanout";
+    case XT_TOPIC: return "topic";
+    case XT_HEADERS: return "headers";
+    case XT_DELAYED: return "x-delayed-message";
+    }
+    return NULL;
+}
 
 static inline amq_bytes xname_of(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
 
 static inline void enc_exchange(enc *e, const exchange *x) {
     put_str8(e, xname_of(x));
-    put_le(e, x->delayed ? X_DELAYED : x->type, 1);
+    put_le(e, xtype_encode(x), 1);
     put_le(e, (uint64_t)(x->durable | x->auto_delete << 1 | x->internal << 2), 1);
     put_blob(e, x->args);
 }

@@ -93,9 +93,13 @@ static void apply_exchange(dec *d) {
     uint8_t type = (uint8_t)get_le(d, 1), flags = (uint8_t)get_le(d, 1);
     amq_bytes args = get_blob(d);
     if (!d->ok) return;
+    const char *tname = xtype_decode(type);
+    if (!tname) {
+        log_warn("recovery: exchange '%.*s' not restored: unknown type byte %u", (int)name.len, name.p, type);
+        return;
+    }
     verr e;
-    if (vhost_exchange_restore(R.v, name, amq_cstr(type == X_DELAYED ? "x-delayed-message" : exch_type_name((exch_type)type)),
-                               flags & 1, flags & 2, flags & 4, args, &e))
+    if (vhost_exchange_restore(R.v, name, amq_cstr(tname), flags & 1, flags & 2, flags & 4, args, &e))
         log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
 }
 
