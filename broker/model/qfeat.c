@@ -1,4 +1,9 @@
-/* qfeat.c — see qfeat.h. */
+/* qfeat.c — the queue arguments: one table (args_table) naming each x-
+ * argument, its policy key, its value check and the queue types that take it;
+ * validation at declare (qfeat_check, qfeat_check_type) runs over that table.
+ * Also parses the features a queue keeps (qfeat_parse: TTL, length limits,
+ * overflow, dead-lettering, expiry), a message's expiration property, and the
+ * x-delivery-count header quorum queues add. */
 #include "qfeat.h"
 
 #include <stdio.h>
@@ -69,71 +74,117 @@ static bool check_int(const amq_field *f, int kind, char *why, size_t n) {
     return true;
 }
 
+/* ---- value checks, one per row kind: QCHECK_OK, or QCHECK_ARG with
+ * RabbitMQ's reason in why ("invalid arg ..."), or QCHECK_TYPE ("invalid
+ * type ..."). They see the whole table for checks across arguments. ---- */
+enum { QCHECK_OK, QCHECK_ARG, QCHECK_TYPE };
+
+static int check_positive(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    return check_int(f, INT_POSITIVE, why, n) ? QCHECK_OK : QCHECK_ARG;
+}
+static int check_expiry(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    return check_int(f, INT_EXPIRY, why, n) ? QCHECK_OK : QCHECK_ARG;
+}
+static int check_nonneg(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    return check_int(f, INT_NONNEG, why, n) ? QCHECK_OK : QCHECK_ARG;
+}
+static int check_priority(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    return check_int(f, INT_PRIORITY, why, n) ? QCHECK_OK : QCHECK_ARG;
+}
+static int check_str(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args, (void)why, (void)n;
+    return is_str(f) ? QCHECK_OK : QCHECK_TYPE;
+}
+static int check_dlrk(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    amq_field dlx;
+    if (!is_str(f)) return QCHECK_TYPE;
+    if (amq_table_get(args, "x-dead-letter-exchange", &dlx) == 1) return QCHECK_OK;
+    snprintf(why, n, "routing_key_but_no_dlx_defined");
+    return QCHECK_ARG;
+}
+static int check_overflow(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    if (!is_str(f)) {
+        snprintf(why, n, "{unacceptable_type,%s}", type_name(f->type));
+        return QCHECK_ARG;
+    }
+    if (amq_bytes_eqs(f->v.str, "drop-head") || amq_bytes_eqs(f->v.str, "reject-publish") ||
+        amq_bytes_eqs(f->v.str, "reject-publish-dlx"))
+        return QCHECK_OK;
+    snprintf(why, n, "invalid_overflow");
+    return QCHECK_ARG;
+}
+static int check_bool(const amq_field *f, amq_bytes args, char *why, size_t n) {
+    (void)args;
+    if (f->type == 't') return QCHECK_OK;
+    snprintf(why, n, "{unacceptable_type,%s}", type_name(f->type));
+    return QCHECK_ARG;
+}
+
+#define QT_CQ (QT_CLASSIC | QT_QUORUM)
+
+/* The queue arguments, one row each: its x- name, its policy key (RabbitMQ's
+ * name for it in a policy definition; NULL = not settable by policy), the
+ * check of its value (NULL = none made at declare, as in RabbitMQ 3.10), and
+ * the queue types that take it (RabbitMQ 3.10's declare_args per type; a
+ * stream-typed declare is not type-checked yet, so no row names QT_STREAM:
+ * the stream queue type adds its bit to the rows it takes).
+ * Rows are in RabbitMQ's order: value checks run top to bottom, and so does
+ * the type check, so the first offending argument is the one it names.
+ * A new argument is a row here (and its behaviour where the queue uses it). */
+static const qfeat_arg args_table[] = {
+    {"x-expires", "expires", check_positive, QT_CQ},
+    {"x-message-ttl", "message-ttl", check_expiry, QT_CQ},
+    {"x-dead-letter-exchange", "dead-letter-exchange", check_str, QT_CQ},
+    {"x-dead-letter-routing-key", "dead-letter-routing-key", check_dlrk, QT_CQ},
+    {"x-max-length", "max-length", check_nonneg, QT_CQ},
+    {"x-max-length-bytes", "max-length-bytes", check_nonneg, QT_CQ},
+    {"x-max-priority", NULL, check_priority, QT_CLASSIC},
+    {"x-queue-mode", "queue-mode", NULL, QT_CLASSIC},
+    {"x-queue-master-locator", "queue-master-locator", NULL, QT_CLASSIC},
+    {"x-dead-letter-strategy", "dead-letter-strategy", NULL, QT_QUORUM},
+    {"x-max-in-memory-length", "max-in-memory-length", NULL, QT_QUORUM},
+    {"x-max-in-memory-bytes", "max-in-memory-bytes", NULL, QT_QUORUM},
+    {"x-quorum-initial-group-size", NULL, NULL, QT_QUORUM},
+    {"x-delivery-limit", "delivery-limit", NULL, QT_QUORUM},
+    {"x-max-age", "max-age", NULL, 0},
+    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", NULL, 0},
+    {"x-initial-cluster-size", NULL, NULL, 0},
+    {"x-queue-leader-locator", "queue-leader-locator", NULL, QT_QUORUM},
+    {"x-overflow", "overflow", check_overflow, QT_CQ},
+    {"x-single-active-consumer", NULL, check_bool, QT_CQ},
+};
+
+const qfeat_arg *qfeat_args(size_t *n) {
+    *n = sizeof args_table / sizeof args_table[0];
+    return args_table;
+}
+
 int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn) {
     if (!args.len) return 0;
-    static const struct {
-        const char *key;
-        int kind;
-    } ints[] = {{"x-expires", INT_POSITIVE}, {"x-message-ttl", INT_EXPIRY}, {NULL, 0},
-                {"x-max-length", INT_NONNEG}, {"x-max-length-bytes", INT_NONNEG}, {"x-max-priority", INT_PRIORITY}};
     char why[160];
     amq_field f;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (!ints[i].key) { /* dead-lettering comes between TTL and length, as RabbitMQ orders its checks */
-            bool dlx = amq_table_get(args, "x-dead-letter-exchange", &f) == 1;
-            if (dlx && !is_str(&f)) {
-                snprintf(err, errn,
-                         "PRECONDITION_FAILED - invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%.*s' in vhost '%s'",
-                         type_name(f.type), (int)qname.len, qname.p, vhost);
-                return 406;
-            }
-            if (amq_table_get(args, "x-dead-letter-routing-key", &f) == 1) {
-                if (!is_str(&f)) {
-                    snprintf(err, errn,
-                             "PRECONDITION_FAILED - invalid type '%s' for arg 'x-dead-letter-routing-key' in queue '%.*s' in vhost '%s'",
-                             type_name(f.type), (int)qname.len, qname.p, vhost);
-                    return 406;
-                }
-                if (!dlx) {
-                    snprintf(why, sizeof why, "routing_key_but_no_dlx_defined");
-                    goto bad_arg_dlrk;
-                }
-            }
-            continue;
-        }
-        if (amq_table_get(args, ints[i].key, &f) == 1 && !check_int(&f, ints[i].kind, why, sizeof why)) {
-            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s': %s",
-                     ints[i].key, (int)qname.len, qname.p, vhost, why);
+    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++) {
+        const qfeat_arg *a = &args_table[i];
+        if (!a->check || amq_table_get(args, a->key, &f) != 1) continue;
+        why[0] = 0;
+        int r = a->check(&f, args, why, sizeof why);
+        if (r == QCHECK_TYPE) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid type '%s' for arg '%s' in queue '%.*s' in vhost '%s'",
+                     type_name(f.type), a->key, (int)qname.len, qname.p, vhost);
             return 406;
         }
-    }
-    if (amq_table_get(args, "x-overflow", &f) == 1) {
-        if (!is_str(&f)) {
-            snprintf(why, sizeof why, "{unacceptable_type,%s}", type_name(f.type));
-        } else if (amq_bytes_eqs(f.v.str, "drop-head") || amq_bytes_eqs(f.v.str, "reject-publish") ||
-                   amq_bytes_eqs(f.v.str, "reject-publish-dlx")) {
-            why[0] = 0;
-        } else {
-            snprintf(why, sizeof why, "invalid_overflow");
-        }
-        if (why[0]) {
-            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%.*s' in vhost '%s': %s",
+        if (r == QCHECK_ARG) {
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s': %s", a->key,
                      (int)qname.len, qname.p, vhost, why);
             return 406;
         }
     }
-    if (amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type != 't') {
-        snprintf(err, errn,
-                 "PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%.*s' in vhost '%s': "
-                 "{unacceptable_type,%s}",
-                 (int)qname.len, qname.p, vhost, type_name(f.type));
-        return 406;
-    }
     return 0;
-bad_arg_dlrk:
-    snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '%.*s' in vhost '%s': %s",
-             (int)qname.len, qname.p, vhost, why);
-    return 406;
 }
 
 static int64_t int_arg(amq_bytes args, const char *key) {
@@ -204,26 +255,18 @@ int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn) {
     return 0;
 }
 
-/* Known arguments (RabbitMQ 3.10's declare_args) one queue type refuses. */
-static const char *const classic_refuses[] = {"x-dead-letter-strategy", "x-max-in-memory-length",
-                                              "x-max-in-memory-bytes", "x-quorum-initial-group-size",
-                                              "x-delivery-limit", "x-max-age",
-                                              "x-stream-max-segment-size-bytes", "x-initial-cluster-size",
-                                              "x-queue-leader-locator", NULL};
-static const char *const quorum_refuses[] = {"x-max-priority", "x-queue-mode", "x-queue-master-locator",
-                                             "x-max-age", "x-stream-max-segment-size-bytes",
-                                             "x-initial-cluster-size", NULL};
-
-int qfeat_check_type(amq_bytes args, bool quorum, amq_bytes qname, const char *vhost, char *err, size_t errn) {
+int qfeat_check_type(amq_bytes args, int qtype, amq_bytes qname, const char *vhost, char *err, size_t errn) {
     if (!args.len) return 0;
-    const char *const *bad = quorum ? quorum_refuses : classic_refuses;
     amq_field f;
-    for (size_t i = 0; bad[i]; i++)
-        if (amq_table_get(args, bad[i], &f) == 1) {
-            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
-                     bad[i], (int)qname.len, qname.p, vhost, quorum ? "rabbit_quorum_queue" : "rabbit_classic_queue");
-            return 406;
-        }
+    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++) {
+        const qfeat_arg *a = &args_table[i];
+        if ((a->types & qtype) || amq_table_get(args, a->key, &f) != 1) continue;
+        snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
+                 a->key, (int)qname.len, qname.p, vhost,
+                 qtype == QT_QUORUM ? "rabbit_quorum_queue" : qtype == QT_STREAM ? "rabbit_stream_queue"
+                                                                                  : "rabbit_classic_queue");
+        return 406;
+    }
     return 0;
 }
 

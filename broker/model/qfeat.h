@@ -7,9 +7,11 @@
 #ifndef WARREN_QFEAT_H
 #define WARREN_QFEAT_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "amq/buf.h"
+#include "amq/table.h"
 
 /* RabbitMQ's upper bound on TTLs and expirations (ten years, in ms). */
 #define QFEAT_MAX_EXPIRY 315360000000LL
@@ -27,13 +29,27 @@ typedef struct qfeat {
     uint8_t dlx_len, dlrk_len;
 } qfeat;
 
+/* Queue types, as bits (a qfeat_arg row names the ones that take it). */
+enum { QT_CLASSIC = 1, QT_QUORUM = 2, QT_STREAM = 4 };
+
+/* One queue argument (qfeat.c's table). check: NULL = no value check at
+ * declare; else QCHECK_OK (0), or non-zero with RabbitMQ's reason in why. */
+typedef struct qfeat_arg {
+    const char *key;    /* "x-message-ttl" */
+    const char *policy; /* "message-ttl": its key in a policy definition, NULL = none */
+    int (*check)(const amq_field *f, amq_bytes args, char *why, size_t n);
+    int types;          /* QT_* bits of the queue types that take it */
+} qfeat_arg;
+/* The table, in RabbitMQ's check order; *n rows. */
+const qfeat_arg *qfeat_args(size_t *n);
+
 /* Validate the arguments RabbitMQ checks; 0 or 406 with RabbitMQ's text in err. */
 int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn);
 /* The features of a validated argument table, or NULL when it sets none. */
 qfeat *qfeat_parse(amq_bytes args);
-/* Queue arguments the queue type does not take: 0, or 406 with RabbitMQ's
- * text ("... of queue type rabbit_quorum_queue"). quorum: x-queue-type quorum. */
-int qfeat_check_type(amq_bytes args, bool quorum, amq_bytes qname, const char *vhost, char *err, size_t errn);
+/* Queue arguments the queue type (one QT_* bit) does not take: 0, or 406 with
+ * RabbitMQ's text ("... of queue type rabbit_quorum_queue"). */
+int qfeat_check_type(amq_bytes args, int qtype, amq_bytes qname, const char *vhost, char *err, size_t errn);
 /* x-delivery-limit of a quorum queue, -1 = none. */
 int64_t qfeat_delivery_limit(amq_bytes args);
 /* A copy of m (same log position) whose headers carry x-delivery-count = n

@@ -568,7 +568,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
                             (int)name.len, name.p, v->name);
     }
     int rc;
-    if (!stream && (rc = qfeat_check_type(args, quorum, name, v->name, e->text, sizeof e->text))) return rc;
+    if (!stream && (rc = qfeat_check_type(args, quorum ? QT_QUORUM : QT_CLASSIC, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = dedup_check(args, "queue", name, v->name, e->text, sizeof e->text))) return rc;
     if ((quorum || stream) && (auto_delete || exclusive || !durable))
