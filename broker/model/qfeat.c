@@ -13,6 +13,7 @@
 #include "amq/methods.h"
 #include "amq/table.h"
 #include "message.h"
+#include "queue_type.h"
 #include "util.h"
 
 /* RabbitMQ's names of field types, as its error texts print them. */
@@ -255,16 +256,14 @@ int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn) {
     return 0;
 }
 
-int qfeat_check_type(amq_bytes args, int qtype, amq_bytes qname, const char *vhost, char *err, size_t errn) {
+int qfeat_check_type(amq_bytes args, const queue_type *t, amq_bytes qname, const char *vhost, char *err, size_t errn) {
     if (!args.len) return 0;
     amq_field f;
     for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++) {
         const qfeat_arg *a = &args_table[i];
-        if ((a->types & qtype) || amq_table_get(args, a->key, &f) != 1) continue;
+        if ((a->types & t->qt) || amq_table_get(args, a->key, &f) != 1) continue;
         snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
-                 a->key, (int)qname.len, qname.p, vhost,
-                 qtype == QT_QUORUM ? "rabbit_quorum_queue" : qtype == QT_STREAM ? "rabbit_stream_queue"
-                                                                                  : "rabbit_classic_queue");
+                 a->key, (int)qname.len, qname.p, vhost, t->rabbit_name);
         return 406;
     }
     return 0;

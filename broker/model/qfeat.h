@@ -47,9 +47,11 @@ const qfeat_arg *qfeat_args(size_t *n);
 int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn);
 /* The features of a validated argument table, or NULL when it sets none. */
 qfeat *qfeat_parse(amq_bytes args);
-/* Queue arguments the queue type (one QT_* bit) does not take: 0, or 406 with
- * RabbitMQ's text ("... of queue type rabbit_quorum_queue"). */
-int qfeat_check_type(amq_bytes args, int qtype, amq_bytes qname, const char *vhost, char *err, size_t errn);
+/* Queue arguments the queue type t does not take: 0, or 406 with RabbitMQ's
+ * text ("... of queue type rabbit_quorum_queue"). */
+struct queue_type;
+int qfeat_check_type(amq_bytes args, const struct queue_type *t, amq_bytes qname, const char *vhost, char *err,
+                     size_t errn);
 /* x-delivery-limit of a quorum queue, -1 = none. */
 int64_t qfeat_delivery_limit(amq_bytes args);
 /* A copy of m (same log position) whose headers carry x-delivery-count = n

@@ -1,5 +1,6 @@
 /* queue.c — see queue.h. */
 #include "queue.h"
+#include "queue_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +126,7 @@ static inline size_t qlen(const queue *q) { return q->ready.n + q->requeued.n + 
 /* A durable queue with no per-message state beyond its order (no arguments,
  * priorities, quorum counts or dedup): its deep tail can be positions only. */
 static inline bool plain_deep(const queue *q) {
-    return q->qid && !q->feat && !q->lanes && !q->quorum && !q->dedup;
+    return q->qid && !q->feat && !q->lanes && q->type->positions_tail && !q->dedup;
 }
 
 /* The lane of m in q (x-max-priority: a higher priority counts as the maximum). */
@@ -371,9 +372,9 @@ queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive,
         q->max_prio = (uint8_t)(mp > 255 ? 255 : mp);
         q->lanes = xcalloc(q->max_prio, sizeof *q->lanes);
     }
-    q->quorum = amq_table_get(args, "x-queue-type", &f) == 1 && (f.type == 'S' || f.type == 'x') &&
-                amq_bytes_eqs(f.v.str, "quorum");
-    q->delivery_limit = q->quorum ? qfeat_delivery_limit(args) : -1;
+    q->type = queue_type_of(args);
+    q->delivery_limit = -1;
+    if (q->type->declare) q->type->declare(q, args);
     q->dedup = dedup_new(args);
     q->sac = amq_table_get(args, "x-single-active-consumer", &f) == 1 && f.type == 't' && f.v.b;
     if (q->feat && q->feat->expires > 0) touch_locked(q); /* nobody else sees q yet */
@@ -460,7 +461,7 @@ static void dispatch_locked(queue *q) {
     }
 }
 
-void queue_dispatch(queue *q) {
+void queue_classic_dispatch(queue *q) {
     pthread_mutex_lock(&q->lock);
     dispatch_locked(q);
     pthread_mutex_unlock(&q->lock);
@@ -474,7 +475,7 @@ static bool duplicate(queue *q, const msg *m) {
     return dedup_seen(q->dedup, p.headers);
 }
 
-int queue_publish(queue *q, msg *m) {
+int queue_classic_enqueue(queue *q, msg *m) {
     if (q->dedup && duplicate(q, m)) { /* dropped as if consumed at once; the publisher gets its ack */
         store_ack(q, m);
         return 0;
@@ -532,7 +533,7 @@ static uint8_t lazy_prio(queue *q, uint64_t pos) {
     return p;
 }
 
-void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
+void queue_classic_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
     msg *m = full ? full : msg_lazy(pos); /* the body stays on disk until delivery */
     uint8_t p = q->lanes ? lazy_prio(q, pos) : 0;
     pthread_mutex_lock(&q->lock);
@@ -553,42 +554,7 @@ void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t
     pthread_mutex_unlock(&q->lock);
 }
 
-/* Quorum queues: m comes back once more. Returns the copy to requeue (with
- * its x-delivery-count), or NULL when it was over the delivery limit and
- * left the queue (dead-lettered or dropped). Takes m. No lock held. */
-static msg *quorum_return(queue *q, msg *m) {
-    if (msg_is_lazy(m)) {
-        uint64_t pos = msg_lazy_pos(m);
-        if (!(m = store_materialize(m))) return msg_lazy(pos); /* unreadable: keep it as it was */
-    }
-    unsigned n = m->returns < UINT16_MAX ? m->returns + 1u : UINT16_MAX;
-    if (q->delivery_limit >= 0 && (int64_t)n > q->delivery_limit) {
-        msg *orig = m->returns ? qfeat_with_delivery_count(m, -1) : NULL; /* dead-lettered without the count */
-        if (orig) {
-            msg_unref(&m);
-            m = orig;
-        }
-        qentry e = {.m = m};
-        drop_entry(q, &e, DL_DELIVERY_LIMIT);
-        return NULL;
-    }
-    msg *c = qfeat_with_delivery_count(m, n);
-    if (!c) return m;
-    c->returns = (uint16_t)n;
-    msg_unref(&m);
-    return c;
-}
-
-static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back);
-
-void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
-    requeue(q, m, seq, exp, redelivered, false);
-}
-
-void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp) { requeue(q, m, seq, exp, true, q->quorum); }
-
-static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back) {
-    if (q->quorum && !(m = quorum_return(q, m))) return;
+void queue_put_back(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back, bool logged) {
     uint8_t p = !q->lanes ? 0 : msg_is_lazy(m) ? lazy_prio(q, msg_lazy_pos(m)) : prio_of(q, m);
     pthread_mutex_lock(&q->lock);
     if (q->deleted) {
@@ -601,7 +567,7 @@ static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redeliver
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
     if (back) seq = q->next_seq++; /* behind everything ready */
-    if (q->quorum && !msg_is_lazy(m)) store_returned(q, m, back); /* its count (and place) survive a restart */
+    if (logged && !msg_is_lazy(m)) store_returned(q, m, back); /* its count (and place) survive a restart */
     if (p) q->lanes_n++;
     ring_insert_sorted(requeued_ring(q, p),
                        (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = redelivered, .size = size, .prio = p});
@@ -610,7 +576,20 @@ static void requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redeliver
     pthread_mutex_unlock(&q->lock);
 }
 
-int queue_get(queue *q, qentry *e, uint32_t *left) {
+void queue_drop(queue *q, msg *m, enum dl_reason reason) {
+    qentry e = {.m = m};
+    drop_entry(q, &e, reason);
+}
+
+static void classic_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    queue_put_back(q, m, seq, exp, redelivered, false, false);
+}
+
+static void classic_return(queue *q, msg *m, uint64_t seq, uint64_t exp) {
+    queue_put_back(q, m, seq, exp, true, false, false);
+}
+
+int queue_classic_get(queue *q, qentry *e, uint32_t *left) {
     pthread_mutex_lock(&q->lock);
     bool ok = false;
     uint64_t now = 0;
@@ -624,7 +603,7 @@ int queue_get(queue *q, qentry *e, uint32_t *left) {
     return ok;
 }
 
-uint32_t queue_purge(queue *q) {
+uint32_t queue_classic_purge(queue *q) {
     pthread_mutex_lock(&q->lock);
     uint32_t n = (uint32_t)qlen(q);
     drop_all(q);
@@ -634,7 +613,7 @@ uint32_t queue_purge(queue *q) {
     return n;
 }
 
-void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) {
+void queue_classic_stats(queue *q, uint32_t *messages, uint32_t *consumers) {
     pthread_mutex_lock(&q->lock);
     if (messages) *messages = (uint32_t)qlen(q);
     if (consumers) *consumers = (uint32_t)q->nconsumers;
@@ -684,7 +663,7 @@ int queue_remove_consumer(queue *q, consumer *c) {
     return left;
 }
 
-uint32_t queue_delete(queue *q) {
+uint32_t queue_classic_delete(queue *q) {
     pthread_mutex_lock(&q->lock);
     q->deleted = true;
     uint32_t n = (uint32_t)qlen(q);
@@ -721,4 +700,65 @@ void consumer_release(consumer *c, unsigned n) {
     atomic_fetch_sub_explicit(&c->unacked, n, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->cc->unacked, n, memory_order_relaxed);
     queue_dispatch(c->q);
+}
+
+void queue_classic_ack(queue *q, msg *m) {
+    store_ack(q, m);
+    msg_unref(&m);
+}
+
+const queue_type queue_type_classic = {
+    .name = "classic",
+    .rabbit_name = "rabbit_classic_queue",
+    .qt = QT_CLASSIC,
+    .check_args = true,
+    .positions_tail = true,
+    .enqueue = queue_classic_enqueue,
+    .dispatch = queue_classic_dispatch,
+    .ack = queue_classic_ack,
+    .requeue = classic_requeue,
+    .ret = classic_return,
+    .get = queue_classic_get,
+    .purge = queue_classic_purge,
+    .del = queue_classic_delete,
+    .stats = queue_classic_stats,
+    .restore = queue_classic_restore,
+};
+
+/* Accepted as RabbitMQ 3.10 accepts it (durable only, arguments not checked);
+ * runs as a classic queue until a stream type is written. */
+const queue_type queue_type_stream = {
+    .name = "stream",
+    .rabbit_name = "rabbit_stream_queue",
+    .qt = QT_STREAM,
+    .durable_only = true,
+    .positions_tail = true,
+    .enqueue = queue_classic_enqueue,
+    .dispatch = queue_classic_dispatch,
+    .ack = queue_classic_ack,
+    .requeue = classic_requeue,
+    .ret = classic_return,
+    .get = queue_classic_get,
+    .purge = queue_classic_purge,
+    .del = queue_classic_delete,
+    .stats = queue_classic_stats,
+    .restore = queue_classic_restore,
+};
+
+/* ---- a queue, whatever its type ---- */
+
+int queue_publish(queue *q, msg *m) { return q->type->enqueue(q, m); }
+void queue_dispatch(queue *q) { q->type->dispatch(q); }
+void queue_ack(queue *q, msg *m) { q->type->ack(q, m); }
+void queue_requeue(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered) {
+    q->type->requeue(q, m, seq, exp, redelivered);
+}
+void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp) { q->type->ret(q, m, seq, exp); }
+int queue_get(queue *q, qentry *e, uint32_t *left) { return q->type->get(q, e, left); }
+msg *queue_got(const queue *q, const msg *m) { return q->type->got ? q->type->got(q, m) : NULL; }
+uint32_t queue_purge(queue *q) { return q->type->purge(q); }
+uint32_t queue_delete(queue *q) { return q->type->del(q); }
+void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) { q->type->stats(q, messages, consumers); }
+void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
+    q->type->restore(q, pos, full, redelivered, exp);
 }

@@ -114,7 +114,7 @@ typedef struct queue {
     qlane *lanes;
     size_t lanes_n;         /* messages in lanes */
     uint8_t max_prio;
-    bool quorum;            /* x-queue-type quorum: x-delivery-count on redelivery */
+    const struct queue_type *type; /* x-queue-type (queue_type.h): every queue_* op goes through it */
     int64_t delivery_limit; /* quorum x-delivery-limit, -1 = none */
     struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     bool sac;               /* x-single-active-consumer */
@@ -169,6 +169,12 @@ void queue_discard(queue *q, msg *m);
  * queue's x-message-ttl then counts from now). */
 #define QUEUE_EXP_UNKNOWN UINT64_MAX
 void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp);
+/* A delivered message was acked, or rejected without requeue by a queue
+ * without dead-lettering: it leaves for good. Takes the reference. */
+void queue_ack(queue *q, msg *m);
+/* The copy of m basic.get hands out (a quorum queue adds x-delivery-count),
+ * or NULL to hand out m itself. */
+msg *queue_got(const queue *q, const msg *m);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
  * caller owns e->m's reference; it may be lazy, see message.h) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);

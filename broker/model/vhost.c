@@ -13,6 +13,7 @@
 #include "amq/table.h"
 #include "names.h"
 #include "qfeat.h"
+#include "queue_type.h"
 #include "durable.h"
 #include "util.h"
 
@@ -557,21 +558,19 @@ static bool exclusive_other(const queue *q, uint64_t conn_id) {
 static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive,
                             bool auto_delete, verr *e) {
     amq_field f;
-    bool quorum = false, stream = false;
+    const queue_type *t = &queue_type_classic;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
         bool str = f.type == 'S' || f.type == 'x';
-        quorum = str && amq_bytes_eqs(f.v.str, "quorum");
-        stream = str && amq_bytes_eqs(f.v.str, "stream");
-        if (!quorum && !stream && (!str || !amq_bytes_eqs(f.v.str, "classic")))
+        if (!str || !(t = queue_type_find(f.v.str)) || !f.v.str.len)
             return verr_set(e, AMQ_PRECONDITION_FAILED,
                             "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%.*s' in vhost '%s'",
                             (int)name.len, name.p, v->name);
     }
     int rc;
-    if (!stream && (rc = qfeat_check_type(args, quorum ? QT_QUORUM : QT_CLASSIC, name, v->name, e->text, sizeof e->text))) return rc;
+    if (t->check_args && (rc = qfeat_check_type(args, t, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = dedup_check(args, "queue", name, v->name, e->text, sizeof e->text))) return rc;
-    if ((quorum || stream) && (auto_delete || exclusive || !durable))
+    if (t->durable_only && (auto_delete || exclusive || !durable))
         return verr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
                         auto_delete ? "auto-delete" : exclusive ? "exclusive-owner" : "non-durable", (int)name.len,

@@ -220,9 +220,8 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
                            .routing_key = msg_rk(qe.m),
                            .message_count = left};
     amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_GET_OK, &ok);
-    /* A quorum queue's basic.get-ok carries x-delivery-count from the first
-     * delivery on (0), as RabbitMQ 3.10's (basic.deliver only once returned). */
-    msg *counted = q->quorum && !qe.m->returns ? qfeat_with_delivery_count(qe.m, 0) : NULL;
+    /* The queue's type may hand out a copy (a quorum queue's x-delivery-count). */
+    msg *counted = queue_got(q, qe.m);
     amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(counted ? counted : qe.m), msg_body(qe.m),
                     qe.m->body_len, c->frame_max);
     msg_unref(&counted);

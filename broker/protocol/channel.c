@@ -103,8 +103,7 @@ static consumer *settle(channel *ch, unacked *u, int how) {
     } else if (how == SETTLE_REJECT && u->q->feat) {
         queue_discard(u->q, u->m);
     } else {
-        store_ack(u->q, u->m);
-        msg_unref(&u->m);
+        queue_ack(u->q, u->m);
     }
     u->m = NULL;
     queue_unref(&u->q);

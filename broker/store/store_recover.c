@@ -12,6 +12,7 @@
 #include "delayed.h"
 #include "qfeat.h"
 #include "queue.h"
+#include "queue_type.h"
 #include "durable.h"
 #include "store.h"
 #include "store_internal.h"
@@ -455,7 +456,7 @@ void store_recover_restore(void) {
             free(r->exp);
             continue;
         }
-        bool quorum = r->q->quorum && R.nret;
+        bool quorum = r->q->type->recover_returns && R.nret;
         if (quorum) quorum_order(r);
         for (size_t k = 0; k < r->n; k++) {
             uint64_t key = key_of(r->qid, r->pos[k]);
