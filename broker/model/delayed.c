@@ -153,6 +153,10 @@ static void route(struct vhost *v, msg *m, route_set *rs) {
 static void fire(dent d, route_set *rs) {
     if (d.ref & 1u) {
         uint64_t pos = (uint64_t)(d.ref >> 1);
+        if (store_lost(pos)) { /* its record never reached the disk: the publisher was told so */
+            store_delayed_done(pos);
+            return;
+        }
         char vn[256];
         msg *m = store_load_delayed(pos, vn, sizeof vn);
         struct vhost *v = m ? vhost_find(amq_cstr(vn)) : NULL;

@@ -25,6 +25,7 @@ static void purged(struct queue *q) { (void)q; }
 static msg *load(uint64_t pos) { return (void)pos, NULL; }
 static msg *materialize(msg *m) { return m; }
 static bool lost(uint64_t pos) { return (void)pos, false; }
+static bool any_lost(void) { return false; }
 static uint64_t durable_pos(void) { return UINT64_MAX; }
 static bool active(void) { return false; }
 static uint64_t delayed(const char *vhost, msg *m, uint64_t fire) { return (void)vhost, (void)m, (void)fire, 0; }
@@ -37,7 +38,7 @@ static const durable_ops none = {
     .vhost_added = name1, .vhost_deleted = name1, .perm_set = perm_set, .perm_clear = perm_clear,
     .message = message, .ack = q_msg, .ack_pos = q_pos, .returned = returned, .delivered = q_msg,
     .purged = purged, .dropped = q_msg, .dropped_pos = q_pos, .load = load, .materialize = materialize,
-    .lost = lost, .durable = durable_pos, .active = active, .delayed = delayed, .delayed_done = delayed_done,
+    .lost = lost, .any_lost = any_lost, .durable = durable_pos, .active = active, .delayed = delayed, .delayed_done = delayed_done,
     .load_delayed = load_delayed,
 };
 

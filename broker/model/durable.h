@@ -52,6 +52,7 @@ typedef struct durable_ops {
     msg *(*load)(uint64_t pos);
     msg *(*materialize)(msg *m);
     bool (*lost)(uint64_t pos);
+    bool (*any_lost)(void);
     uint64_t (*durable)(void);
     bool (*active)(void);
     /* Delayed messages (delayed.c). */
@@ -97,7 +98,14 @@ static inline void store_dropped(struct queue *q, msg *m) { durable->dropped(q, 
 static inline void store_dropped_pos(struct queue *q, uint64_t pos) { durable->dropped_pos(q, pos); }
 static inline msg *store_load(uint64_t pos) { return durable->load(pos); }
 static inline msg *store_materialize(msg *m) { return durable->materialize(m); }
+/* True if the record at pos was in a batch the log could not make durable
+ * (exact, however many batches failed). Such a message is never served: the
+ * queues drop it when it reaches their head (queue.c), deliveries in flight
+ * when they reach the channel (protocol/wconns.c). Any thread; lock-free when
+ * pos is outside every failed range (always, on a healthy disk). */
 static inline bool store_lost(uint64_t pos) { return durable->lost(pos); }
+/* Has any batch been lost since the start? (a queue then checks what it serves) */
+static inline bool store_any_lost(void) { return durable->any_lost(); }
 static inline uint64_t store_durable(void) { return durable->durable(); }
 static inline bool store_active(void) { return durable->active(); }
 static inline uint64_t store_delayed(const char *vhost, msg *m, uint64_t fire) {

@@ -186,9 +186,23 @@ static bool pop_next(queue *q, qentry *e) {
 
 /* ---- expiry, dead-lettering, limits (only queues or messages that use them) ---- */
 
+/* The log could not make the entry's record durable (store_lost): the
+ * publisher got a nack or a failed tx.commit, so it leaves the queue unserved
+ * (no ack record: the record is not on disk), whichever queue holds it, durable
+ * or not. Takes e's reference when it returns true. */
+static bool drop_if_lost(queue *q, qentry *e) {
+    if (!store_any_lost()) return false; /* a healthy disk: the message is not touched */
+    uint64_t pos = msg_is_lazy(e->m) ? msg_lazy_pos(e->m) : e->m->pos;
+    if (!pos || !store_lost(pos)) return false;
+    store_dropped_pos(q, pos);
+    msg_release(&e->m);
+    return true;
+}
+
 /* A message leaves q for good for reason: dead-lettered when q has a DLX,
  * else acked in the log. Takes e's reference. */
 static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
+    if (drop_if_lost(q, e)) return; /* never dead-lettered either */
     if (q->feat && q->feat->has_dlx) {
         qsched_deadletter(q, e->m, reason);
         e->m = NULL;
@@ -200,11 +214,12 @@ static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
 }
 
 void queue_discard(queue *q, msg *m) {
+    qentry e = {.m = m};
+    if (drop_if_lost(q, &e)) return;
     if (q->feat && q->feat->has_dlx) { /* no lock held here: dead-letter it at once */
         qsched_deadletter_now(q, m, DL_REJECTED);
         return;
     }
-    qentry e = {.m = m};
     drop_entry(q, &e, DL_REJECTED);
 }
 
@@ -442,6 +457,7 @@ static void dispatch_locked(queue *q) {
         mail m = {.kind = MAIL_DELIVER, .c = c, .q = q};
         qentry e;
         pop_next(q, &e);
+        if (drop_if_lost(q, &e)) continue;
         if (expired(&e, &now)) { /* never delivered */
             drop_entry(q, &e, DL_EXPIRED);
             continue;
@@ -594,8 +610,8 @@ int queue_classic_get(queue *q, qentry *e, uint32_t *left) {
     bool ok = false;
     uint64_t now = 0;
     touch_locked(q);
-    while (!q->deleted && (ok = pop_next(q, e)) && expired(e, &now)) {
-        drop_entry(q, e, DL_EXPIRED);
+    while (!q->deleted && (ok = pop_next(q, e)) && (drop_if_lost(q, e) || expired(e, &now))) {
+        if (e->m) drop_entry(q, e, DL_EXPIRED);
         ok = false;
     }
     *left = (uint32_t)qlen(q);

@@ -231,6 +231,7 @@ void channel_free(channel *ch) {
     }
     if (ch->waiting) wconns_wait_del(c->w, ch);
     free(ch->pend);
+    free(ch->txpos);
     free(ch->consumers);
     free(ch->ua);
     free(ch->txops);
@@ -361,9 +362,10 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
     int rc = vhost_route_keys(v, xn, rks, nrk, headers, &ch->rs, &ve);
     size_t routed = 0, refused = 0;
     if (!rc) {
-        /* The record goes to the log before the message is visible in any queue. */
+        /* The record goes to the log before the message is visible in any queue;
+         * one the log cannot take is in none (the publisher gets a nack). */
         *wait = store_message(m, (queue *const *)ch->rs.dests.v, ch->rs.dests.n);
-        for (size_t i = 0; i < ch->rs.dests.n; i++) {
+        for (size_t i = 0; i < ch->rs.dests.n && *wait != UINT64_MAX; i++) {
             int r = queue_publish(ch->rs.dests.v[i], m);
             routed += r >= 0;
             if (r > 0) { /* x-overflow reject-publish: the publisher gets a nack */
@@ -375,11 +377,11 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
     pthread_rwlock_unlock(&v->lock);
     if (refused) *wait = UINT64_MAX;
     if (rc) return ch_fail(e, rc, "%s", ve.text);
-    if (!routed && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+    if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
 }
 
-static void pend_push(channel *ch, uint64_t seq, uint64_t pos) {
+static void pend_push(channel *ch, uint64_t seq, uint64_t pos, size_t npos) {
     if (ch->pend_n == ch->pend_cap) {
         size_t ncap = ch->pend_cap ? ch->pend_cap * 2 : 64;
         pend *v = xmalloc(ncap * sizeof *v);
@@ -389,8 +391,40 @@ static void pend_push(channel *ch, uint64_t seq, uint64_t pos) {
         ch->pend_cap = ncap;
         ch->pend_head = 0;
     }
-    ch->pend[(ch->pend_head + ch->pend_n++) & (ch->pend_cap - 1)] = (pend){seq, pos};
+    ch->pend[(ch->pend_head + ch->pend_n++) & (ch->pend_cap - 1)] = (pend){seq, pos, npos};
     if (!ch->waiting) wconns_wait_add(ch->conn->w, ch);
+}
+
+/* One log position of the commit being applied (its pend entry follows). */
+static void txpos_push(channel *ch, uint64_t pos) {
+    if (ch->txpos_n == ch->txpos_cap) {
+        size_t ncap = ch->txpos_cap ? ch->txpos_cap * 2 : 64;
+        uint64_t *v = xmalloc(ncap * sizeof *v);
+        for (size_t i = 0; i < ch->txpos_n; i++) v[i] = ch->txpos[(ch->txpos_head + i) & (ch->txpos_cap - 1)];
+        free(ch->txpos);
+        ch->txpos = v;
+        ch->txpos_cap = ncap;
+        ch->txpos_head = 0;
+    }
+    ch->txpos[(ch->txpos_head + ch->txpos_n++) & (ch->txpos_cap - 1)] = pos;
+}
+
+/* The first npos positions of the FIFO (the oldest commit awaiting its reply):
+ * how many records the log lost (store_lost) and how many messages it could
+ * not take at all or a queue refused (UINT64_MAX). */
+static void txpos_check(channel *ch, size_t npos, size_t *lost, size_t *refused) {
+    *lost = *refused = 0;
+    for (size_t i = 0; i < npos; i++) {
+        uint64_t pos = ch->txpos[(ch->txpos_head + i) & (ch->txpos_cap - 1)];
+        if (pos == UINT64_MAX) (*refused)++;
+        else if (store_lost(pos)) (*lost)++;
+    }
+}
+
+static void txpos_pop(channel *ch, size_t npos) {
+    if (!npos) return;
+    ch->txpos_head = (ch->txpos_head + npos) & (ch->txpos_cap - 1);
+    ch->txpos_n -= npos;
 }
 
 /* A confirm for the publish just made; it waits behind earlier ones. */
@@ -402,7 +436,7 @@ static void confirm_one(channel *ch, uint64_t wait) {
         conn_mark_dirty(ch->conn, ch);
         return;
     }
-    pend_push(ch, seq, wait);
+    pend_push(ch, seq, wait, 0);
     conn_mark_dirty(ch->conn, ch);
 }
 
@@ -413,18 +447,44 @@ static void send_acks(channel *ch) {
     ch->confirm_sent = ch->confirm_ready;
 }
 
+static void raise_error(channel *ch, uint32_t id, ch_err *e);
+
+/* A commit some of whose messages did not become durable: as RabbitMQ fails a
+ * commit some of whose publishes were nacked, channel.close 406 "partial tx
+ * completion" (the text says what the disk did). The messages whose records
+ * were lost are never served (store_lost); the channel is closed, so nothing
+ * published after the commit on it can be reported durable. */
+static void commit_failed(channel *ch, size_t npos, size_t lost, size_t refused) {
+    ch_err e;
+    if (lost)
+        ch_fail(&e, AMQ_PRECONDITION_FAILED,
+                "PRECONDITION_FAILED - partial tx completion: the disk refused %zu of the transaction's %zu persistent "
+                "messages (a log write or sync failed)",
+                lost + refused, npos);
+    else
+        ch_fail(&e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - partial tx completion");
+    raise_error(ch, AMQ_TX_COMMIT, &e);
+}
+
 void channel_advance(channel *ch) {
     uint64_t durable = store_durable();
     while (ch->pend_n) {
         pend *p = &ch->pend[ch->pend_head];
-        bool lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
+        size_t nlost = 0, nrefused = 0;
+        bool lost;
+        if (p->seq == 0) /* a commit: any of its records */
+            txpos_check(ch, p->npos, &nlost, &nrefused), lost = nlost || nrefused;
+        else
+            lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
         if (!lost && p->pos && p->pos >= durable) break;
         pend e = *p;
         ch->pend_head = (ch->pend_head + 1) & (ch->pend_cap - 1);
         ch->pend_n--;
+        txpos_pop(ch, e.npos);
         if (ch->state != CH_OPEN) continue;
-        if (e.seq == 0) { /* tx.commit-ok */
-            ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
+        if (e.seq == 0) { /* tx.commit-ok, or the commit failed */
+            if (lost) commit_failed(ch, e.npos, nlost, nrefused);
+            else ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
         } else if (lost) {
             send_acks(ch);
             amq_basic_nack n = {.delivery_tag = e.seq, .multiple = false, .requeue = false};
@@ -446,8 +506,6 @@ void channel_flush_confirms(channel *ch) {
     if (!ch->confirm || ch->state != CH_OPEN) return;
     send_acks(ch);
 }
-
-static void raise_error(channel *ch, uint32_t id, ch_err *e);
 
 /* A body up to this size is allocated in full when its header arrives. */
 #define CONTENT_PREALLOC 4096u
@@ -481,15 +539,16 @@ static void content_complete(channel *ch) {
 
 int ch_tx_commit(channel *ch, ch_err *e) {
     int rc = 0;
-    size_t i;
-    uint64_t last = 0;
+    size_t i, npos0 = ch->txpos_n;
+    uint64_t last = 0; /* the last record to be durable before commit-ok */
     ch->tx = false; /* apply for real */
     for (i = 0; i < ch->ntx && !rc; i++) {
         tx_op *op = &ch->txops[i];
         if (op->kind == TX_PUBLISH) {
             uint64_t wait;
             rc = ch_publish_msg(ch, op->m, NULL, op->mandatory, &wait, e);
-            if (wait > last) last = wait;
+            if (!rc && wait) txpos_push(ch, wait); /* each is checked: one lost record fails the commit */
+            if (!rc && wait != UINT64_MAX && wait > last) last = wait;
         } else if (op->kind == TX_ACK) {
             rc = ch_ack(ch, op->tag, op->multiple, e);
         } else {
@@ -500,9 +559,13 @@ int ch_tx_commit(channel *ch, ch_err *e) {
     for (; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
     ch->ntx = 0;
     ch->tx = true;
-    if (rc) return rc;
-    if (last || ch->pend_n) /* commit-ok once the log holds every published message */
-        pend_push(ch, 0, last);
+    size_t npos = ch->txpos_n - npos0;
+    if (rc) {
+        ch->txpos_n = npos0; /* no reply waits for them */
+        return rc;
+    }
+    if (npos || ch->pend_n) /* commit-ok once the log holds every published message */
+        pend_push(ch, 0, last, npos);
     else
         ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
     return 0;

@@ -71,6 +71,8 @@ typedef struct channel {
      * means in consume, get, bind, unbind, purge and delete (RabbitMQ's rule) */
     uint8_t last_queue_len;
     char last_queue[255];
+    uint64_t *txpos; /* FIFO: log positions of the persistent messages of commits awaiting commit-ok */
+    size_t txpos_head, txpos_n, txpos_cap;
     /* direct reply-to */
     consumer *reply_consumer;
     char reply_name[64];
@@ -80,6 +82,7 @@ typedef struct channel {
 /* A reply that waits for the log: a confirm (seq > 0) or tx.commit-ok (seq 0). */
 typedef struct pend {
     uint64_t seq, pos; /* pos: wait until the log is durable past it; UINT64_MAX = could not log */
+    size_t npos;       /* a commit: its positions, the next npos of the channel's txpos FIFO */
 } pend;
 
 /* Method handler result: 0, or an AMQP reply code (text in the channel's

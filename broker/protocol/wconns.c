@@ -210,6 +210,15 @@ static void on_deliver(mail *m) {
             return;
         }
     }
+    if (m->m->pos && store_lost(m->m->pos)) { /* its record was lost after it left the queue: never served */
+        if (q) store_dropped(q, m->m);
+        msg_unref(&m->m);
+        if (!c->no_ack) consumer_release(c, 1);
+        else if (was_full && q) queue_dispatch(q);
+        queue_unref(&m->q);
+        consumer_unref(&c);
+        return;
+    }
     if (was_full && q) queue_ref(q);
     channel_deliver(c->ch, c, m->q, m->m, m->seq, m->exp, m->redelivered); /* takes c, q, m references */
     if (was_full && q) {

@@ -329,35 +329,63 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
 
 /* ---- open / close ---- */
 
+/* Batches the log could not make durable: sorted, disjoint ranges [from, to).
+ * Batches fail in position order and a run of failed batches with no success
+ * between them is one range (nothing else was appended between them), so the
+ * list grows by one entry (16 bytes) per run of failures and is never pruned
+ * nor approximated: a confirm or commit is judged by it, and a message whose
+ * record is in it is never served (queue.c). Written by the syncer thread only. */
+static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lost_range {
+    uint64_t from, to;
+} *lost_v;
+static size_t lost_n, lost_cap;
+static _Atomic uint64_t lost_lo = UINT64_MAX, lost_hi; /* the span of every range, for a lock-free "no" */
+static bool lost_run; /* syncer thread: the last batch failed (no success since) */
+
 static void wl_durable(void *ctx, wlog_pos pos) {
     (void)ctx;
+    lost_run = false;
     if (on_durable_cb) on_durable_cb(pos);
 }
 
-/* Batches the log could not make durable (rare): the last few ranges. */
-#define LOST_MAX 64
-static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t lost_from[LOST_MAX], lost_to[LOST_MAX];
-static unsigned lost_n;
-static atomic_bool any_lost;
+static bool st_any_lost(void) { return atomic_load_explicit(&lost_hi, memory_order_relaxed) != 0; }
 
 static bool st_lost(uint64_t pos) {
-    if (!atomic_load_explicit(&any_lost, memory_order_acquire)) return false;
+    if (pos >= atomic_load(&lost_hi) || pos < atomic_load(&lost_lo)) return false;
     bool hit = false;
     pthread_mutex_lock(&lost_lock);
-    for (unsigned i = 0; i < lost_n && i < LOST_MAX && !hit; i++) hit = pos >= lost_from[i] && pos < lost_to[i];
+    size_t lo = 0, hi = lost_n;
+    while (lo < hi) { /* the last range starting at or below pos */
+        size_t mid = (lo + hi) / 2;
+        if (lost_v[mid].from <= pos) lo = mid + 1;
+        else hi = mid;
+    }
+    hit = lo > 0 && pos < lost_v[lo - 1].to;
     pthread_mutex_unlock(&lost_lock);
     return hit;
 }
 
+static void lost_add(uint64_t from, uint64_t to) {
+    pthread_mutex_lock(&lost_lock);
+    if (lost_run && lost_n && lost_v[lost_n - 1].to <= from) {
+        lost_v[lost_n - 1].to = to; /* the same run of failures */
+    } else {
+        if (lost_n == lost_cap) {
+            lost_cap = lost_cap ? lost_cap * 2 : 16;
+            lost_v = xrealloc(lost_v, lost_cap * sizeof *lost_v);
+        }
+        lost_v[lost_n++] = (struct lost_range){from, to};
+    }
+    if (from < atomic_load(&lost_lo)) atomic_store(&lost_lo, from);
+    if (to > atomic_load(&lost_hi)) atomic_store(&lost_hi, to);
+    pthread_mutex_unlock(&lost_lock);
+    lost_run = true;
+}
+
 static void wl_failed(void *ctx, wlog_pos from, wlog_pos to, int err) {
     (void)ctx;
-    pthread_mutex_lock(&lost_lock);
-    lost_from[lost_n % LOST_MAX] = from;
-    lost_to[lost_n % LOST_MAX] = to;
-    lost_n++;
-    pthread_mutex_unlock(&lost_lock);
-    atomic_store_explicit(&any_lost, true, memory_order_release);
+    lost_add(from, to);
     log_err("durable log: a batch could not be made durable (%s); its publishes are nacked", wlog_strerror(err));
     if (on_failed_cb) on_failed_cb(from, to);
 }
@@ -426,7 +454,7 @@ static const durable_ops store_ops = {
     .vhost_deleted = st_vhost_deleted, .perm_set = st_perm_set, .perm_clear = st_perm_clear,
     .message = st_message, .ack = st_ack, .ack_pos = st_ack_pos, .returned = st_returned,
     .delivered = st_delivered, .purged = st_purged, .dropped = st_dropped, .dropped_pos = st_dropped_pos,
-    .load = st_load, .materialize = st_materialize, .lost = st_lost, .durable = st_durable, .active = st_active,
+    .load = st_load, .materialize = st_materialize, .lost = st_lost, .any_lost = st_any_lost, .durable = st_durable, .active = st_active,
     .delayed = st_delayed, .delayed_done = st_delayed_done, .load_delayed = st_load_delayed,
 };
 

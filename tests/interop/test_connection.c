@@ -306,7 +306,9 @@ Test(connection, server_heartbeats_every_half_interval) {
         beats++;
     }
     cr_assert(beats >= 5, "only %d heartbeats in 3.5 s with heartbeat=1 (expected one per ~500 ms)", beats);
-    cr_assert(max_gap <= 750, "%lld ms between two heartbeats with heartbeat=1 (expected ~500 ms)", max_gap);
+    /* ~500 ms; a loaded machine (ctest -j) delays wake-ups, so allow up to
+     * 900 ms (the old 1 s tick sent one every ~1000 ms, 3 in 3.5 s) */
+    cr_assert(max_gap <= 900, "%lld ms between two heartbeats with heartbeat=1 (expected ~500 ms)", max_gap);
     close(s);
 }
 

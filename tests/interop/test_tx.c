@@ -219,3 +219,27 @@ Test(tx, committed_publishes_reach_consumer_in_order) {
     h_close(con);
     h_close(c);
 }
+
+/* A commit one of whose publishes a queue refused (x-overflow reject-publish)
+ * fails as RabbitMQ 3.10 fails it: channel.close 406 "partial tx completion";
+ * what the queue took stays. (The same close answers a commit whose records
+ * the disk refused: tests/durability/test_tx_disk.py.) */
+Test(tx, refused_publish_fails_commit) {
+    amqp_connection_state_t c = h_connect();
+    char name[128];
+    snprintf(name, sizeof name, "%s", h_name("tx-rp"));
+    amqp_table_entry_t e[2] = {{.key = amqp_cstring_bytes("x-max-length"),
+                                .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = 1}},
+                               {.key = amqp_cstring_bytes("x-overflow"),
+                                .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                          .value.bytes = amqp_cstring_bytes("reject-publish")}}};
+    cr_assert(amqp_queue_declare(c, 1, amqp_cstring_bytes(name), 0, 0, 0, 1, (amqp_table_t){2, e}) != NULL);
+    tx_select(c, 1);
+    h_publish(c, 1, "", name, "a", false, NULL);
+    h_publish(c, 1, "", name, "b", false, NULL);
+    cr_assert_null(amqp_tx_commit(c, 1), "tx.commit-ok although the queue refused a publish");
+    tbu_expect_rpc_channel_close(c, 1, 406, "PRECONDITION_FAILED - partial tx completion");
+    h_channel_open(c, 1);
+    tx_expect_queue(c, 1, name, "a");
+    h_close(c);
+}
