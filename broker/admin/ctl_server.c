@@ -461,20 +461,101 @@ static json_t *export_definitions(void) {
 
 /* ---- dispatch ---- */
 
+static json_t *run_status(json_t *args, const char *vh) { return (void)args, (void)vh, status(); }
+static json_t *run_list_users(json_t *args, const char *vh) { return (void)args, (void)vh, list_users(); }
+static json_t *run_add_user(json_t *args, const char *vh) {
+    char err[300];
+    (void)vh;
+    return access_user_add(arg(args, 0), arg(args, 1), "", err, sizeof err) ? fail("%s", err) : done();
+}
+static json_t *run_delete_user(json_t *args, const char *vh) {
+    char err[300];
+    (void)vh;
+    return access_user_delete(arg(args, 0), err, sizeof err) ? fail("%s", err) : done();
+}
+static json_t *run_change_password(json_t *args, const char *vh) {
+    char err[300];
+    (void)vh;
+    return access_user_change_password(arg(args, 0), arg(args, 1), err, sizeof err) ? fail("%s", err) : done();
+}
+static json_t *run_set_user_tags(json_t *args, const char *vh) { return (void)vh, set_tags(args); }
+static json_t *run_list_vhosts(json_t *args, const char *vh) { return (void)args, (void)vh, list_vhosts(); }
+static json_t *run_add_vhost(json_t *args, const char *vh) {
+    (void)vh;
+    return vhost_add(arg(args, 0), NULL) ? fail("'%s' is not a valid virtual host name", arg(args, 0)) : done();
+}
+static json_t *run_delete_vhost(json_t *args, const char *vh) { return (void)vh, delete_vhost(arg(args, 0)); }
+static json_t *run_set_permissions(json_t *args, const char *vh) {
+    char err[300];
+    return access_set_permissions(arg(args, 0), vh, arg(args, 1), arg(args, 2), arg(args, 3), err, sizeof err)
+               ? fail("%s", err)
+               : done();
+}
+static json_t *run_clear_permissions(json_t *args, const char *vh) {
+    char err[300];
+    return access_clear_permissions(arg(args, 0), vh, err, sizeof err) ? fail("%s", err) : done();
+}
+static json_t *run_list_permissions(json_t *args, const char *vh) { return (void)args, list_permissions(vh); }
+static json_t *run_list_queues(json_t *args, const char *vh) { return (void)args, list_queues(vh); }
+static json_t *run_list_exchanges(json_t *args, const char *vh) { return (void)args, list_exchanges(vh); }
+static json_t *run_list_bindings(json_t *args, const char *vh) { return (void)args, list_bindings(vh); }
+static json_t *run_list_connections(json_t *args, const char *vh) { return (void)args, (void)vh, list_connections(); }
+static json_t *run_close_connection(json_t *args, const char *vh) {
+    return (void)vh, close_connection(arg(args, 0), arg(args, 1));
+}
+static json_t *run_import_definitions(json_t *args, const char *vh) {
+    return (void)vh, import_definitions(arg(args, 0));
+}
+static json_t *run_export_definitions(json_t *args, const char *vh) {
+    return (void)args, (void)vh, export_definitions();
+}
+
+/* What the dispatcher checks before a command runs. */
+enum {
+    C_CHANGE = 1,       /* changes state: logged, and answered only once on disk (store_sync) */
+    C_ARG0_VHOST = 2,   /* args[0] is a vhost name (checked against the 255-byte limit) */
+    C_ARG0_USER = 4,    /* args[0] is a user name (checked against the 255-byte limit) */
+    C_USER_EXISTS = 8,  /* args[0] must be an existing user */
+    C_VHOST_EXISTS = 16, /* the request's vhost must exist */
+};
+
+/* The control socket's commands, one row each (warrenctl's names): its
+ * argument count, its checks and the function that runs it. A new command is
+ * a row and a function. */
 typedef struct {
     const char *name;
     int min_args, max_args; /* max -1: any */
-} cmd_shape;
+    int flags;              /* C_* */
+    json_t *(*run)(json_t *args, const char *vhost);
+} ctl_cmd;
 
-static const cmd_shape shapes[] = {
-    {"status", 0, 0},           {"list_users", 0, 0},          {"add_user", 2, 2},
-    {"delete_user", 1, 1},      {"change_password", 2, 2},     {"set_user_tags", 1, -1},
-    {"list_vhosts", 0, 0},      {"add_vhost", 1, 1},           {"delete_vhost", 1, 1},
-    {"set_permissions", 4, 4},  {"clear_permissions", 1, 1},   {"list_permissions", 0, 0},
-    {"list_queues", 0, 0},      {"list_exchanges", 0, 0},      {"list_bindings", 0, 0},
-    {"list_connections", 0, 0}, {"close_connection", 2, 2},    {"import_definitions", 1, 1},
-    {"export_definitions", 0, 0},
+static const ctl_cmd commands[] = {
+    {"status", 0, 0, 0, run_status},
+    {"list_users", 0, 0, 0, run_list_users},
+    {"add_user", 2, 2, C_CHANGE | C_ARG0_USER, run_add_user},
+    {"delete_user", 1, 1, C_CHANGE | C_ARG0_USER | C_USER_EXISTS, run_delete_user},
+    {"change_password", 2, 2, C_CHANGE | C_ARG0_USER | C_USER_EXISTS, run_change_password},
+    {"set_user_tags", 1, -1, C_CHANGE | C_ARG0_USER | C_USER_EXISTS, run_set_user_tags},
+    {"list_vhosts", 0, 0, 0, run_list_vhosts},
+    {"add_vhost", 1, 1, C_CHANGE | C_ARG0_VHOST, run_add_vhost},
+    {"delete_vhost", 1, 1, C_CHANGE | C_ARG0_VHOST, run_delete_vhost},
+    {"set_permissions", 4, 4, C_CHANGE | C_ARG0_USER | C_USER_EXISTS | C_VHOST_EXISTS, run_set_permissions},
+    {"clear_permissions", 1, 1, C_CHANGE | C_ARG0_USER | C_USER_EXISTS | C_VHOST_EXISTS, run_clear_permissions},
+    {"list_permissions", 0, 0, 0, run_list_permissions},
+    {"list_queues", 0, 0, 0, run_list_queues},
+    {"list_exchanges", 0, 0, 0, run_list_exchanges},
+    {"list_bindings", 0, 0, 0, run_list_bindings},
+    {"list_connections", 0, 0, 0, run_list_connections},
+    {"close_connection", 2, 2, C_CHANGE, run_close_connection},
+    {"import_definitions", 1, 1, C_CHANGE, run_import_definitions},
+    {"export_definitions", 0, 0, 0, run_export_definitions},
 };
+
+static const ctl_cmd *find_cmd(const char *name) {
+    for (size_t i = 0; name && i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
 
 static json_t *handle(json_t *req) {
     const char *cmd = json_string_value(json_object_get(req, "command"));
@@ -486,51 +567,21 @@ static json_t *handle(json_t *req) {
     size_t na = json_array_size(args);
     for (size_t i = 0; i < na; i++)
         if (!json_is_string(json_array_get(args, i))) return fail("malformed request: arguments must be strings");
-    const cmd_shape *s = NULL;
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        if (!strcmp(shapes[i].name, cmd)) s = &shapes[i];
+    const ctl_cmd *s = find_cmd(cmd);
     if (!s) return fail("unknown command '%s'", cmd);
     if ((int)na < s->min_args || (s->max_args >= 0 && (int)na > s->max_args))
         return fail("%s: wrong number of arguments", cmd);
     char err[300] = "";
-    const char *a0 = arg(args, 0), *a1 = arg(args, 1);
-    if (!strcmp(cmd, "status")) return status();
+    const char *a0 = arg(args, 0);
+    if (s->run == run_status) return status();
     /* Names over AMQP's 255-byte limit: refused here, by name (names.h). */
     if (name_check(amq_cstr(vh), "vhost name", NULL, err, sizeof err)) return fail("%s", err);
-    bool vhost_arg = !strcmp(cmd, "add_vhost") || !strcmp(cmd, "delete_vhost");
-    bool user_arg = !strcmp(cmd, "add_user") || !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") ||
-                    !strcmp(cmd, "set_user_tags") || !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
-    if ((vhost_arg || user_arg) && name_check(amq_cstr(a0), vhost_arg ? "vhost name" : "user name", NULL, err, sizeof err))
+    if ((s->flags & (C_ARG0_VHOST | C_ARG0_USER)) &&
+        name_check(amq_cstr(a0), (s->flags & C_ARG0_VHOST) ? "vhost name" : "user name", NULL, err, sizeof err))
         return fail("%s", err);
-    bool user_cmd = !strcmp(cmd, "delete_user") || !strcmp(cmd, "change_password") || !strcmp(cmd, "set_user_tags") ||
-                    !strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions");
-    if (user_cmd && !access_user_exists(a0)) return NO_USER(a0);
-    if ((!strcmp(cmd, "set_permissions") || !strcmp(cmd, "clear_permissions")) && !find_vhost(vh)) return NO_VHOST(vh);
-    if (!strcmp(cmd, "list_users")) return list_users();
-    if (!strcmp(cmd, "add_user"))
-        return access_user_add(a0, a1, "", err, sizeof err) ? fail("%s", err) : done();
-    if (!strcmp(cmd, "delete_user")) return access_user_delete(a0, err, sizeof err) ? fail("%s", err) : done();
-    if (!strcmp(cmd, "change_password"))
-        return access_user_change_password(a0, a1, err, sizeof err) ? fail("%s", err) : done();
-    if (!strcmp(cmd, "set_user_tags")) return set_tags(args);
-    if (!strcmp(cmd, "list_vhosts")) return list_vhosts();
-    if (!strcmp(cmd, "add_vhost"))
-        return vhost_add(a0, NULL) ? fail("'%s' is not a valid virtual host name", a0) : done();
-    if (!strcmp(cmd, "delete_vhost")) return delete_vhost(a0);
-    if (!strcmp(cmd, "set_permissions")) {
-        return access_set_permissions(a0, vh, a1, arg(args, 2), arg(args, 3), err, sizeof err) ? fail("%s", err)
-                                                                                                : done();
-    }
-    if (!strcmp(cmd, "clear_permissions"))
-        return access_clear_permissions(a0, vh, err, sizeof err) ? fail("%s", err) : done();
-    if (!strcmp(cmd, "list_permissions")) return list_permissions(vh);
-    if (!strcmp(cmd, "list_queues")) return list_queues(vh);
-    if (!strcmp(cmd, "list_exchanges")) return list_exchanges(vh);
-    if (!strcmp(cmd, "list_bindings")) return list_bindings(vh);
-    if (!strcmp(cmd, "list_connections")) return list_connections();
-    if (!strcmp(cmd, "close_connection")) return close_connection(a0, a1);
-    if (!strcmp(cmd, "import_definitions")) return import_definitions(a0);
-    return export_definitions();
+    if ((s->flags & C_USER_EXISTS) && !access_user_exists(a0)) return NO_USER(a0);
+    if ((s->flags & C_VHOST_EXISTS) && !find_vhost(vh)) return NO_VHOST(vh);
+    return s->run(args, vh);
 }
 
 /* ---- the socket ---- */
@@ -604,12 +655,12 @@ static void serve(int fd) {
         return;
     }
     const char *cmd = json_string_value(json_object_get(req, "command"));
-    if (cmd && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") && strcmp(cmd, "export_definitions"))
-        log_info("control socket: %s", cmd);
+    const ctl_cmd *c = find_cmd(cmd);
+    bool change = c && (c->flags & C_CHANGE);
+    if (change) log_info("control socket: %s", cmd);
     json_t *r = handle(req);
     /* A change is answered once it is on disk, as rabbitmqctl returns after the commit. */
-    if (cmd && json_is_true(json_object_get(r, "ok")) && strncmp(cmd, "list_", 5) && strcmp(cmd, "status") &&
-        strcmp(cmd, "export_definitions") && store_sync()) {
+    if (change && json_is_true(json_object_get(r, "ok")) && store_sync()) {
         json_decref(r);
         r = fail("the change could not be written to the data directory (see the broker log)");
     }
