@@ -1,4 +1,7 @@
-/* config.c — see config.h. */
+/* config.c — the broker's settings: their defaults, the environment
+ * (RABBITMQ_DEFAULT_*), the rabbitmq.conf-style file (one table, keys[], of
+ * the keys Warren reads, each with its setter and printer), the command-line
+ * flags, and --print-config. */
 #include "config.h"
 
 #include <ctype.h>
@@ -179,52 +182,6 @@ static int bad_value(const char *what, const char *v, const char *expected) {
     return -1;
 }
 
-/* TLS keys (rabbitmq.conf names). 1 = handled, 0 = not a TLS key, -1 = bad value. */
-static int set_tls_key(const char *what, const char *k, const char *v) {
-    long n;
-    if (!strcmp(k, "listeners.ssl.default")) {
-        const char *colon = strrchr(v, ':');
-        config.tls_bind[0] = 0;
-        if (colon) { /* ADDR:PORT, [v6addr]:PORT */
-            const char *a = v, *e = colon;
-            if (*a == '[' && e > a && e[-1] == ']') a++, e--;
-            snprintf(config.tls_bind, sizeof config.tls_bind, "%.*s", (int)(e - a), a);
-            v = colon + 1;
-        }
-        if (parse_int(what, v, 1, 65535, &n)) return -1;
-        config.tls_port = (int)n;
-    } else if (!strcmp(k, "ssl_options.cacertfile")) {
-        snprintf(config.ssl_cacertfile, sizeof config.ssl_cacertfile, "%s", v);
-    } else if (!strcmp(k, "ssl_options.certfile")) {
-        snprintf(config.ssl_certfile, sizeof config.ssl_certfile, "%s", v);
-    } else if (!strcmp(k, "ssl_options.keyfile")) {
-        snprintf(config.ssl_keyfile, sizeof config.ssl_keyfile, "%s", v);
-    } else if (!strcmp(k, "ssl_options.verify")) {
-        if (strcmp(v, "verify_peer") && strcmp(v, "verify_none")) return bad_value(what, v, "verify_peer or verify_none");
-        config.ssl_verify_peer = !strcmp(v, "verify_peer");
-    } else if (!strcmp(k, "ssl_options.fail_if_no_peer_cert")) {
-        if (strcmp(v, "true") && strcmp(v, "false")) return bad_value(what, v, "true or false");
-        config.ssl_fail_if_no_peer_cert = !strcmp(v, "true");
-    } else if (!strcmp(k, "ssl_options.depth")) {
-        if (parse_int(what, v, 0, 100, &n)) return -1;
-        config.ssl_depth = (int)n;
-    } else if (!strncmp(k, "ssl_options.versions.", 21)) {
-        if (!strcmp(v, "tlsv1.2")) config.ssl_versions |= 1u << 2;
-        else if (!strcmp(v, "tlsv1.3")) config.ssl_versions |= 1u << 3;
-        else return bad_value(what, v, "tlsv1.2 or tlsv1.3; Warren supports no older TLS");
-    } else if (!strcmp(k, "ssl_cert_login_from")) {
-        if (strcmp(v, "common_name") && strcmp(v, "distinguished_name"))
-            return bad_value(what, v, "distinguished_name or common_name");
-        config.ssl_cert_login_cn = !strcmp(v, "common_name");
-    } else if (!strcmp(k, "ssl_handshake_timeout")) {
-        if (parse_int(what, v, 100, 3600000, &n)) return -1;
-        config.ssl_handshake_timeout_ms = (uint32_t)n;
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
 bool config_is_loopback_user(const char *name) {
     size_t n = strlen(name);
     for (const char *p = config.loopback_users; *p;) {
@@ -260,113 +217,376 @@ static void loopback_set(const char *name, bool on) {
     memcpy(config.loopback_users, out, sizeof out);
 }
 
-static int set_key(const char *file, int line, const char *k, const char *v) {
+/* ---- the keys: one setter (and printer) per rabbitmq.conf key ----
+ * A setter gets what (the key and where it was read, for errors), the key and
+ * the value; it returns 0, or -1 after printing a clear error. A printer
+ * writes the key's effective value back in rabbitmq.conf syntax. */
+
+static int set_tcp_listener(const char *what, const char *k, const char *v) {
+    (void)k;
     long n;
+    const char *colon = strrchr(v, ':');
+    if (colon) {
+        snprintf(config.bind, sizeof config.bind, "%.*s", (int)(colon - v), v);
+        v = colon + 1;
+    }
+    if (parse_int(what, v, 0, 65535, &n)) return -1;
+    config.port = (int)n;
+    return 0;
+}
+static void print_tcp_listener(FILE *f) {
+    fprintf(f, "listeners.tcp.default = %s%s%d\n", config.bind, config.bind[0] ? ":" : "", config.port);
+}
+
+static int set_ssl_listener(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    const char *colon = strrchr(v, ':');
+    config.tls_bind[0] = 0;
+    if (colon) { /* ADDR:PORT, [v6addr]:PORT */
+        const char *a = v, *e = colon;
+        if (*a == '[' && e > a && e[-1] == ']') a++, e--;
+        snprintf(config.tls_bind, sizeof config.tls_bind, "%.*s", (int)(e - a), a);
+        v = colon + 1;
+    }
+    if (parse_int(what, v, 1, 65535, &n)) return -1;
+    config.tls_port = (int)n;
+    return 0;
+}
+static void print_ssl_listener(FILE *f) {
+    if (config.tls_port)
+        fprintf(f, "listeners.ssl.default = %s%s%d\n", config.tls_bind, config.tls_bind[0] ? ":" : "", config.tls_port);
+    else
+        fprintf(f, "# listeners.ssl.default = (none: no TLS listener)\n");
+}
+
+/* A file name or other free string kept as given. */
+#define STRING_KEY(fn, field)                                                                                         \
+    static int set_##fn(const char *what, const char *k, const char *v) {                                             \
+        (void)what, (void)k;                                                                                          \
+        snprintf(config.field, sizeof config.field, "%s", v);                                                         \
+        return 0;                                                                                                     \
+    }
+STRING_KEY(cacertfile, ssl_cacertfile)
+STRING_KEY(certfile, ssl_certfile)
+STRING_KEY(keyfile, ssl_keyfile)
+STRING_KEY(default_user, default_user)
+STRING_KEY(default_pass, default_pass)
+STRING_KEY(default_vhost, default_vhost)
+static void print_cacertfile(FILE *f) {
+    fprintf(f, "%sssl_options.cacertfile = %s\n", config.ssl_cacertfile[0] ? "" : "# ", config.ssl_cacertfile);
+}
+static void print_certfile(FILE *f) {
+    fprintf(f, "%sssl_options.certfile = %s\n", config.ssl_certfile[0] ? "" : "# ", config.ssl_certfile);
+}
+static void print_keyfile(FILE *f) {
+    fprintf(f, "%sssl_options.keyfile = %s\n", config.ssl_keyfile[0] ? "" : "# ", config.ssl_keyfile);
+}
+static void print_default_user(FILE *f) { fprintf(f, "default_user = %s\n", config.default_user); }
+static void print_default_pass(FILE *f) { fprintf(f, "default_pass = ********\n"); }
+static void print_default_vhost(FILE *f) { fprintf(f, "default_vhost = %s\n", config.default_vhost); }
+
+/* true/false (or two other words) into a bool. */
+static int set_choice(const char *what, const char *v, const char *yes, const char *no, bool *out) {
+    if (strcmp(v, yes) && strcmp(v, no)) {
+        char expected[120];
+        snprintf(expected, sizeof expected, "%s or %s", yes, no);
+        return bad_value(what, v, expected);
+    }
+    *out = !strcmp(v, yes);
+    return 0;
+}
+
+static int set_verify(const char *what, const char *k, const char *v) {
+    (void)k;
+    return set_choice(what, v, "verify_peer", "verify_none", &config.ssl_verify_peer);
+}
+static void print_verify(FILE *f) {
+    fprintf(f, "ssl_options.verify = %s\n", config.ssl_verify_peer ? "verify_peer" : "verify_none");
+}
+static int set_fail_if_no_peer_cert(const char *what, const char *k, const char *v) {
+    (void)k;
+    return set_choice(what, v, "true", "false", &config.ssl_fail_if_no_peer_cert);
+}
+static void print_fail_if_no_peer_cert(FILE *f) {
+    fprintf(f, "ssl_options.fail_if_no_peer_cert = %s\n", config.ssl_fail_if_no_peer_cert ? "true" : "false");
+}
+static int set_depth(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (parse_int(what, v, 0, 100, &n)) return -1;
+    config.ssl_depth = (int)n;
+    return 0;
+}
+static void print_depth(FILE *f) {
+    if (config.ssl_depth >= 0) fprintf(f, "ssl_options.depth = %d\n", config.ssl_depth);
+}
+static int set_versions(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (!strcmp(v, "tlsv1.2")) config.ssl_versions |= 1u << 2;
+    else if (!strcmp(v, "tlsv1.3")) config.ssl_versions |= 1u << 3;
+    else return bad_value(what, v, "tlsv1.2 or tlsv1.3; Warren supports no older TLS");
+    return 0;
+}
+static void print_versions(FILE *f) {
+    int nv = 1;
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 3))) fprintf(f, "ssl_options.versions.%d = tlsv1.3\n", nv++);
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 2))) fprintf(f, "ssl_options.versions.%d = tlsv1.2\n", nv++);
+}
+static int set_cert_login_from(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (strcmp(v, "common_name") && strcmp(v, "distinguished_name"))
+        return bad_value(what, v, "distinguished_name or common_name");
+    config.ssl_cert_login_cn = !strcmp(v, "common_name");
+    return 0;
+}
+static void print_cert_login_from(FILE *f) {
+    fprintf(f, "ssl_cert_login_from = %s\n", config.ssl_cert_login_cn ? "common_name" : "distinguished_name");
+}
+static int set_ssl_handshake_timeout(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (parse_int(what, v, 100, 3600000, &n)) return -1;
+    config.ssl_handshake_timeout_ms = (uint32_t)n;
+    return 0;
+}
+static void print_ssl_handshake_timeout(FILE *f) {
+    fprintf(f, "ssl_handshake_timeout = %u\n", config.ssl_handshake_timeout_ms);
+}
+
+static int set_loopback_user(const char *what, const char *k, const char *v) {
+    if (strcmp(v, "true") && strcmp(v, "false")) {
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected true or false)\n", what, v);
+        return -1;
+    }
+    loopback_set(k + strlen("loopback_users."), !strcmp(v, "true"));
+    return 0;
+}
+static int set_loopback_users(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (strcmp(v, "none")) {
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected none)\n", what, v);
+        return -1;
+    }
+    config.loopback_users[0] = 0;
+    return 0;
+}
+static void print_loopback_users(FILE *f) {
+    fprintf(f, "loopback_users = none\n"); /* then the list, so the output reads back the same */
+    for (const char *p = config.loopback_users; *p;) {
+        const char *e = strchr(p, ',');
+        int len = e ? (int)(e - p) : (int)strlen(p);
+        fprintf(f, "loopback_users.%.*s = true\n", len, p);
+        if (!e) break;
+        p = e + 1;
+    }
+}
+
+static int set_product_name(const char *what, const char *k, const char *v) {
+    (void)k;
+    return set_product(what, config.product_name, sizeof config.product_name, v);
+}
+static void print_product_name(FILE *f) { fprintf(f, "product.name = %s\n", config.product_name); }
+static int set_product_version(const char *what, const char *k, const char *v) {
+    (void)k;
+    return set_product(what, config.product_version, sizeof config.product_version, v);
+}
+static void print_product_version(FILE *f) { fprintf(f, "product.version = %s\n", config.product_version); }
+
+/* An integer in [lo, hi] into a numeric field. */
+#define INT_KEY(fn, key, field, type, lo, hi, fmt)                                                                    \
+    static int set_##fn(const char *what, const char *k, const char *v) {                                             \
+        (void)k;                                                                                                      \
+        long n;                                                                                                       \
+        if (parse_int(what, v, lo, hi, &n)) return -1;                                                                \
+        config.field = (type)n;                                                                                       \
+        return 0;                                                                                                     \
+    }                                                                                                                 \
+    static void print_##fn(FILE *f) { fprintf(f, key " = " fmt "\n", config.field); }
+INT_KEY(heartbeat, "heartbeat", heartbeat, uint16_t, 0, 65535, "%u")
+INT_KEY(frame_max, "frame_max", frame_max, uint32_t, 4096, 1 << 24, "%u")
+INT_KEY(channel_max, "channel_max", channel_max, uint16_t, 1, 65535, "%u")
+INT_KEY(handshake_timeout, "handshake_timeout", handshake_timeout_ms, uint32_t, 100, 3600000, "%u")
+
+static int set_max_message_size(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (parse_int(what, v, 1, 536870912, &n)) return -1;
+    config.max_message_size = (uint64_t)n;
+    return 0;
+}
+static void print_max_message_size(FILE *f) {
+    fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
+}
+static int set_consumer_timeout(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (!strcmp(v, "false")) {
+        config.consumer_timeout_ms = 0;
+        return 0;
+    }
+    if (parse_int(what, v, 0, 0x7fffffffffffffffL, &n)) return -1;
+    config.consumer_timeout_ms = (uint64_t)n;
+    return 0;
+}
+static void print_consumer_timeout(FILE *f) {
+    if (config.consumer_timeout_ms) fprintf(f, "consumer_timeout = %llu\n", (unsigned long long)config.consumer_timeout_ms);
+    else fprintf(f, "consumer_timeout = false\n");
+}
+static int set_segment_size(const char *what, const char *k, const char *v) { /* Warren's own: the log's segments */
+    (void)k;
+    int64_t b;
+    if (parse_bytes(v, &b) || b < (1 << 20) || b > (1 << 30))
+        return bad_value(what, v, "bytes between 1MiB and 1GiB, e.g. 32MiB");
+    config.segment_size = (uint32_t)b;
+    return 0;
+}
+static void print_segment_size(FILE *f) { fprintf(f, "log.segment_size = %u\n", config.segment_size); }
+static int set_verify_on_start(const char *what, const char *k, const char *v) { /* Warren's own */
+    (void)k;
+    return set_choice(what, v, "true", "false", &config.log_verify_on_start);
+}
+static void print_verify_on_start(FILE *f) {
+    fprintf(f, "log.verify_on_start = %s\n", config.log_verify_on_start ? "true" : "false");
+}
+static int set_connection_max(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (!strcmp(v, "infinity")) {
+        config.connection_max = 0;
+        return 0;
+    }
+    if (parse_int(what, v, 1, 10000000, &n)) return -1;
+    config.connection_max = (uint32_t)n;
+    return 0;
+}
+static void print_connection_max(FILE *f) {
+    if (config.connection_max) fprintf(f, "connection_max = %u\n", config.connection_max);
+    else fprintf(f, "connection_max = infinity\n");
+}
+static int set_memory_absolute(const char *what, const char *k, const char *v) {
+    (void)k;
+    int64_t b;
+    if (parse_bytes(v, &b) || b <= 0) return bad_value(what, v, "bytes, e.g. 1073741824, 1024MiB or 2GB");
+    config.memory_limit = b;
+    return 0;
+}
+static void print_memory(FILE *f) {
+    fprintf(f, "vm_memory_high_watermark.absolute = %lld\n", (long long)config.memory_limit);
+}
+static int set_memory_relative(const char *what, const char *k, const char *v) {
+    (void)k;
+    double fr;
+    if (parse_fraction(what, v, 0.0001, 1.0, &fr)) return -1;
+    config.memory_limit = (int64_t)(ram_bytes() * fr);
+    return 0;
+}
+static int set_disk_absolute(const char *what, const char *k, const char *v) {
+    (void)k;
+    int64_t b;
+    if (parse_bytes(v, &b)) return bad_value(what, v, "bytes, e.g. 50000000, 50MB or 2GB");
+    config.disk_free_limit = b;
+    return 0;
+}
+static void print_disk(FILE *f) { fprintf(f, "disk_free_limit.absolute = %lld\n", (long long)config.disk_free_limit); }
+static int set_disk_relative(const char *what, const char *k, const char *v) {
+    (void)k;
+    double fr;
+    if (parse_fraction(what, v, 0.0, 100.0, &fr)) return -1;
+    config.disk_free_limit = (int64_t)(ram_bytes() * fr); /* RabbitMQ: a multiple of total RAM */
+    return 0;
+}
+static const char *const log_levels[] = {"error", "warning", "info", "debug"}; /* LOG_ERR .. LOG_DEBUG */
+static int set_log_level(const char *what, const char *k, const char *v) {
+    (void)k;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, log_levels[i])) {
+            config.log_level = i;
+            return 0;
+        }
+    fprintf(stderr, "warren: invalid value for %s: '%s' (expected debug, info, warning or error)\n", what, v);
+    return -1;
+}
+static void print_log_level(FILE *f) {
+    fprintf(f, "log.level = %s\n", log_levels[config.log_level >= 0 && config.log_level < 4 ? config.log_level : 1]);
+}
+static int set_load_definitions(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (!*v) {
+        fprintf(stderr, "warren: invalid value for %s: expected a file name\n", what);
+        return -1;
+    }
+    snprintf(config.load_definitions, sizeof config.load_definitions, "%s", v);
+    return 0;
+}
+static void print_load_definitions(FILE *f) {
+    if (config.load_definitions[0]) fprintf(f, "load_definitions = %s\n", config.load_definitions);
+    else fprintf(f, "# load_definitions = (none)\n");
+}
+
+/* The rabbitmq.conf keys Warren reads, one row each: the key (ending in '.',
+ * a prefix: the rest is a name or an index), its setter, and the printer of
+ * --print-config (NULL: another row prints it). --print-config prints in this
+ * order. A new key is a row here, its setter and printer, and its default in
+ * defaults(). */
+typedef struct {
+    const char *key;
+    int (*set)(const char *what, const char *k, const char *v);
+    void (*print)(FILE *f);
+} config_key;
+
+static const config_key keys[] = {
+    {"listeners.tcp.default", set_tcp_listener, print_tcp_listener},
+    {"listeners.ssl.default", set_ssl_listener, print_ssl_listener},
+    {"ssl_options.cacertfile", set_cacertfile, print_cacertfile},
+    {"ssl_options.certfile", set_certfile, print_certfile},
+    {"ssl_options.keyfile", set_keyfile, print_keyfile},
+    {"ssl_options.verify", set_verify, print_verify},
+    {"ssl_options.fail_if_no_peer_cert", set_fail_if_no_peer_cert, print_fail_if_no_peer_cert},
+    {"ssl_options.depth", set_depth, print_depth},
+    {"ssl_options.versions.", set_versions, print_versions},
+    {"ssl_cert_login_from", set_cert_login_from, print_cert_login_from},
+    {"ssl_handshake_timeout", set_ssl_handshake_timeout, print_ssl_handshake_timeout},
+    {"default_user", set_default_user, print_default_user},
+    {"default_pass", set_default_pass, print_default_pass},
+    {"default_vhost", set_default_vhost, print_default_vhost},
+    {"loopback_users", set_loopback_users, print_loopback_users},
+    {"loopback_users.", set_loopback_user, NULL},
+    {"product.name", set_product_name, print_product_name},
+    {"product.version", set_product_version, print_product_version},
+    {"heartbeat", set_heartbeat, print_heartbeat},
+    {"frame_max", set_frame_max, print_frame_max},
+    {"channel_max", set_channel_max, print_channel_max},
+    {"max_message_size", set_max_message_size, print_max_message_size},
+    {"consumer_timeout", set_consumer_timeout, print_consumer_timeout},
+    {"log.segment_size", set_segment_size, print_segment_size},
+    {"log.verify_on_start", set_verify_on_start, print_verify_on_start},
+    {"handshake_timeout", set_handshake_timeout, print_handshake_timeout},
+    {"connection_max", set_connection_max, print_connection_max},
+    {"vm_memory_high_watermark.absolute", set_memory_absolute, print_memory},
+    {"vm_memory_high_watermark.relative", set_memory_relative, NULL},
+    {"vm_memory_high_watermark", set_memory_relative, NULL},
+    {"disk_free_limit.absolute", set_disk_absolute, print_disk},
+    {"disk_free_limit.relative", set_disk_relative, NULL},
+    {"log.level", set_log_level, print_log_level},
+    {"load_definitions", set_load_definitions, print_load_definitions},
+};
+
+static const config_key *find_key(const char *k) {
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t n = strlen(keys[i].key);
+        bool prefix = keys[i].key[n - 1] == '.';
+        if (prefix ? !strncmp(k, keys[i].key, n) && k[n] : !strcmp(k, keys[i].key)) return &keys[i];
+    }
+    return NULL;
+}
+
+static int set_key(const char *file, int line, const char *k, const char *v) {
     char what[300];
     snprintf(what, sizeof what, "%s (%s line %d)", k, file, line);
-    if (!strcmp(k, "listeners.tcp.default")) {
-        const char *colon = strrchr(v, ':');
-        if (colon) {
-            snprintf(config.bind, sizeof config.bind, "%.*s", (int)(colon - v), v);
-            v = colon + 1;
-        }
-        if (parse_int(what, v, 0, 65535, &n)) return -1;
-        config.port = (int)n;
-    } else if (!strcmp(k, "default_user")) {
-        snprintf(config.default_user, sizeof config.default_user, "%s", v);
-    } else if (!strcmp(k, "product.name")) {
-        if (set_product(what, config.product_name, sizeof config.product_name, v)) return -1;
-    } else if (!strcmp(k, "product.version")) {
-        if (set_product(what, config.product_version, sizeof config.product_version, v)) return -1;
-    } else if (!strcmp(k, "default_pass")) {
-        snprintf(config.default_pass, sizeof config.default_pass, "%s", v);
-    } else if (!strcmp(k, "default_vhost")) {
-        snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
-    } else if (!strncmp(k, "loopback_users.", 15) && k[15]) {
-        if (strcmp(v, "true") && strcmp(v, "false")) {
-            fprintf(stderr, "warren: invalid value for %s: '%s' (expected true or false)\n", what, v);
-            return -1;
-        }
-        loopback_set(k + 15, !strcmp(v, "true"));
-    } else if (!strcmp(k, "loopback_users")) {
-        if (!strcmp(v, "none")) config.loopback_users[0] = 0;
-        else {
-            fprintf(stderr, "warren: invalid value for %s: '%s' (expected none)\n", what, v);
-            return -1;
-        }
-    } else if (!strcmp(k, "heartbeat")) {
-        if (parse_int(what, v, 0, 65535, &n)) return -1;
-        config.heartbeat = (uint16_t)n;
-    } else if (!strcmp(k, "frame_max")) {
-        if (parse_int(what, v, 4096, 1 << 24, &n)) return -1;
-        config.frame_max = (uint32_t)n;
-    } else if (!strcmp(k, "channel_max")) {
-        if (parse_int(what, v, 1, 65535, &n)) return -1;
-        config.channel_max = (uint16_t)n;
-    } else if (!strcmp(k, "handshake_timeout")) {
-        if (parse_int(what, v, 100, 3600000, &n)) return -1;
-        config.handshake_timeout_ms = (uint32_t)n;
-    } else if (!strcmp(k, "log.segment_size")) { /* Warren's own: the durable log's segment files */
-        int64_t b;
-        if (parse_bytes(v, &b) || b < (1 << 20) || b > (1 << 30))
-            return bad_value(what, v, "bytes between 1MiB and 1GiB, e.g. 32MiB");
-        config.segment_size = (uint32_t)b;
-    } else if (!strcmp(k, "log.verify_on_start")) { /* Warren's own */
-        if (strcmp(v, "true") && strcmp(v, "false")) return bad_value(what, v, "true or false");
-        config.log_verify_on_start = !strcmp(v, "true");
-    } else if (!strcmp(k, "consumer_timeout")) {
-        if (!strcmp(v, "false")) {
-            config.consumer_timeout_ms = 0;
-        } else {
-            if (parse_int(what, v, 0, 0x7fffffffffffffffL, &n)) return -1;
-            config.consumer_timeout_ms = (uint64_t)n;
-        }
-    } else if (!strcmp(k, "max_message_size")) {
-        if (parse_int(what, v, 1, 536870912, &n)) return -1;
-        config.max_message_size = (uint64_t)n;
-    } else if (!strcmp(k, "vm_memory_high_watermark.absolute")) {
-        int64_t b;
-        if (parse_bytes(v, &b) || b <= 0)
-            return bad_value(what, v, "bytes, e.g. 1073741824, 1024MiB or 2GB");
-        config.memory_limit = b;
-    } else if (!strcmp(k, "vm_memory_high_watermark.relative") || !strcmp(k, "vm_memory_high_watermark")) {
-        double f;
-        if (parse_fraction(what, v, 0.0001, 1.0, &f)) return -1;
-        config.memory_limit = (int64_t)(ram_bytes() * f);
-    } else if (!strcmp(k, "disk_free_limit.absolute")) {
-        int64_t b;
-        if (parse_bytes(v, &b)) return bad_value(what, v, "bytes, e.g. 50000000, 50MB or 2GB");
-        config.disk_free_limit = b;
-    } else if (!strcmp(k, "disk_free_limit.relative")) {
-        double f;
-        if (parse_fraction(what, v, 0.0, 100.0, &f)) return -1;
-        config.disk_free_limit = (int64_t)(ram_bytes() * f); /* RabbitMQ: a multiple of total RAM */
-    } else if (!strcmp(k, "connection_max")) {
-        if (!strcmp(v, "infinity")) config.connection_max = 0;
-        else {
-            if (parse_int(what, v, 1, 10000000, &n)) return -1;
-            config.connection_max = (uint32_t)n;
-        }
-    } else if (!strcmp(k, "load_definitions")) {
-        if (!*v) {
-            fprintf(stderr, "warren: invalid value for %s: expected a file name\n", what);
-            return -1;
-        }
-        snprintf(config.load_definitions, sizeof config.load_definitions, "%s", v);
-    } else if (!strcmp(k, "log.level")) {
-        if (!strcmp(v, "debug")) config.log_level = LOG_DEBUG;
-        else if (!strcmp(v, "info")) config.log_level = LOG_INFO;
-        else if (!strcmp(v, "warning")) config.log_level = LOG_WARN;
-        else if (!strcmp(v, "error")) config.log_level = LOG_ERR;
-        else {
-            fprintf(stderr, "warren: invalid value for %s: '%s' (expected debug, info, warning or error)\n", what, v);
-            return -1;
-        }
-    } else if ((n = set_tls_key(what, k, v)) != 0) {
-        if (n < 0) return -1;
-    } else {
-        fprintf(stderr, "warren: warning: unknown config key '%s' at %s line %d (ignored)\n", k, file, line);
-    }
+    const config_key *row = find_key(k);
+    if (row) return row->set(what, k, v);
+    fprintf(stderr, "warren: warning: unknown config key '%s' at %s line %d (ignored)\n", k, file, line);
     return 0;
 }
 
@@ -455,52 +675,8 @@ int config_load(int argc, char **argv) {
 }
 
 void config_print(FILE *f) {
-    static const char *const levels[] = {"error", "warning", "info", "debug"}; /* LOG_ERR .. LOG_DEBUG */
     fprintf(f, "# Warren %s effective configuration (defaults < environment < config file < flags)\n", WARREN_VERSION);
-    fprintf(f, "listeners.tcp.default = %s%s%d\n", config.bind, config.bind[0] ? ":" : "", config.port);
-    if (config.tls_port)
-        fprintf(f, "listeners.ssl.default = %s%s%d\n", config.tls_bind, config.tls_bind[0] ? ":" : "", config.tls_port);
-    else
-        fprintf(f, "# listeners.ssl.default = (none: no TLS listener)\n");
-    fprintf(f, "%sssl_options.cacertfile = %s\n", config.ssl_cacertfile[0] ? "" : "# ", config.ssl_cacertfile);
-    fprintf(f, "%sssl_options.certfile = %s\n", config.ssl_certfile[0] ? "" : "# ", config.ssl_certfile);
-    fprintf(f, "%sssl_options.keyfile = %s\n", config.ssl_keyfile[0] ? "" : "# ", config.ssl_keyfile);
-    fprintf(f, "ssl_options.verify = %s\n", config.ssl_verify_peer ? "verify_peer" : "verify_none");
-    fprintf(f, "ssl_options.fail_if_no_peer_cert = %s\n", config.ssl_fail_if_no_peer_cert ? "true" : "false");
-    if (config.ssl_depth >= 0) fprintf(f, "ssl_options.depth = %d\n", config.ssl_depth);
-    int nv = 1;
-    if (!config.ssl_versions || (config.ssl_versions & (1u << 3))) fprintf(f, "ssl_options.versions.%d = tlsv1.3\n", nv++);
-    if (!config.ssl_versions || (config.ssl_versions & (1u << 2))) fprintf(f, "ssl_options.versions.%d = tlsv1.2\n", nv++);
-    fprintf(f, "ssl_cert_login_from = %s\n", config.ssl_cert_login_cn ? "common_name" : "distinguished_name");
-    fprintf(f, "ssl_handshake_timeout = %u\n", config.ssl_handshake_timeout_ms);
-    fprintf(f, "default_user = %s\n", config.default_user);
-    fprintf(f, "default_pass = ********\n");
-    fprintf(f, "default_vhost = %s\n", config.default_vhost);
-    fprintf(f, "loopback_users = none\n"); /* then the list, so the output reads back the same */
-    for (const char *p = config.loopback_users; *p;) {
-        const char *e = strchr(p, ',');
-        int len = e ? (int)(e - p) : (int)strlen(p);
-        fprintf(f, "loopback_users.%.*s = true\n", len, p);
-        if (!e) break;
-        p = e + 1;
-    }
-    fprintf(f, "product.name = %s\n", config.product_name);
-    fprintf(f, "product.version = %s\n", config.product_version);
-    fprintf(f, "heartbeat = %u\n", config.heartbeat);
-    fprintf(f, "frame_max = %u\n", config.frame_max);
-    fprintf(f, "channel_max = %u\n", config.channel_max);
-    fprintf(f, "max_message_size = %llu\n", (unsigned long long)config.max_message_size);
-    if (config.consumer_timeout_ms) fprintf(f, "consumer_timeout = %llu\n", (unsigned long long)config.consumer_timeout_ms);
-    else fprintf(f, "consumer_timeout = false\n");
-    fprintf(f, "log.segment_size = %u\n", config.segment_size);
-    fprintf(f, "log.verify_on_start = %s\n", config.log_verify_on_start ? "true" : "false");
-    fprintf(f, "handshake_timeout = %u\n", config.handshake_timeout_ms);
-    if (config.connection_max) fprintf(f, "connection_max = %u\n", config.connection_max);
-    else fprintf(f, "connection_max = infinity\n");
-    fprintf(f, "vm_memory_high_watermark.absolute = %lld\n", (long long)config.memory_limit);
-    fprintf(f, "disk_free_limit.absolute = %lld\n", (long long)config.disk_free_limit);
-    fprintf(f, "log.level = %s\n", levels[config.log_level >= 0 && config.log_level < 4 ? config.log_level : 1]);
-    if (config.load_definitions[0]) fprintf(f, "load_definitions = %s\n", config.load_definitions);
-    else fprintf(f, "# load_definitions = (none)\n");
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i].print) keys[i].print(f);
     fprintf(f, "# flags only: --data-dir %s --threads %d\n", config.data_dir, config.threads);
 }
