@@ -1,4 +1,7 @@
-/* ctl_server.c — see ctl_server.h. */
+/* ctl_server.c — the control socket warrenctl talks to: its thread, the JSON
+ * request/reply framing, the table of commands (list, add/delete users, vhosts
+ * and permissions, connections, definitions, status) and what each answers;
+ * a change is answered only once it is on disk. */
 #include "ctl_server.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* definitions.c — see definitions.h. */
+/* definitions.c — RabbitMQ's definitions JSON: export of users, vhosts,
+ * permissions, exchanges, queues and bindings, and import of the same (at boot
+ * from load_definitions, or from warrenctl), with RabbitMQ's errors. */
 #include "definitions.h"
 #include "delayed.h"
 

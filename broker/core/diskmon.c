@@ -1,4 +1,5 @@
-/* diskmon.c — see diskmon.h. */
+/* diskmon.c — the disk_free_limit thread: once a second, the data dir's
+ * free space against the limit, raising or clearing the disk alarm. */
 #include "diskmon.h"
 
 #include <pthread.h>

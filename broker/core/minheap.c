@@ -1,4 +1,5 @@
-/* minheap.c — see minheap.h. */
+/* minheap.c — the binary min-heap of fixed-size, key-first elements behind
+ * the queue scheduler's timers and the delayed-message exchange. */
 #include "minheap.h"
 
 #include <stdlib.h>

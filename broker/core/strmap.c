@@ -1,4 +1,5 @@
-/* strmap.c — see strmap.h. Linear probing with tombstones, FNV-1a hash. */
+/* strmap.c — the byte-string -> pointer hash map (strmap.h): linear probing
+ * with tombstones, FNV-1a hash, keys copied. */
 #include "strmap.h"
 
 #include <stdlib.h>

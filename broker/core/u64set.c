@@ -1,4 +1,4 @@
-/* u64set.c — see u64set.h. */
+/* u64set.c — an open-addressing set of 64-bit keys (recovery bookkeeping). */
 #include "u64set.h"
 
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* util.c — see util.h. */
+/* util.c — allocation that aborts on out-of-memory, monotonic and wall-clock
+ * time, logging, the memory account and its limit, and the disk alarm flag. */
 #include "util.h"
 
 #include <stdio.h>

@@ -1,4 +1,6 @@
-/* access.c — see access.h. */
+/* access.c — the user table: users with RabbitMQ's salted password hashes
+ * and tags, their permissions per vhost (configure/write/read patterns),
+ * authentication, and the grants connections cache. */
 #include "access.h"
 
 #include <openssl/crypto.h>

@@ -1,4 +1,5 @@
-/* dedup.c — see dedup.h. */
+/* dedup.c — x-message-deduplication for queues and exchanges: the argument
+ * checks and the per-queue/exchange cache of header values, with TTL and size. */
 #include "dedup.h"
 
 #include <pthread.h>

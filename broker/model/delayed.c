@@ -1,4 +1,6 @@
-/* delayed.c — see delayed.h. */
+/* delayed.c — the x-delayed-message exchange: its arguments, the heap of held
+ * messages by fire time (persisted through the durable port when durable),
+ * and the timer that routes each one when it fires. */
 #include "delayed.h"
 
 #include <pthread.h>

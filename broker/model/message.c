@@ -1,4 +1,6 @@
-/* message.c — see message.h. */
+/* message.c — messages: one allocation of exchange, routing key, properties
+ * and body, refcounted; copies with new properties; lazy (position-only)
+ * references; the memory account. */
 #include "message.h"
 #include "util.h"
 

@@ -1,4 +1,5 @@
-/* names.c — see names.h. */
+/* names.c — the 255-byte limit on names and keys: the check every entry
+ * point runs, and the shortened form error texts show. */
 #include "names.h"
 
 #include <stdio.h>

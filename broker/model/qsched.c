@@ -1,4 +1,5 @@
-/* qsched.c — see qsched.h. Also builds dead-lettered messages as RabbitMQ
+/* qsched.c — the queue scheduler thread: queue timers (expiry, x-expires)
+ * and dead-lettering with no lock held. Also builds dead-lettered messages as RabbitMQ
  * 3.10 does (rabbit_dead_letter): the x-death array, x-first-death-*,
  * CC/BCC removed, expiration moved to original-expiration, headers sorted by
  * key, cycles of automatic deaths dropped. */

@@ -1,4 +1,8 @@
-/* queue.c — see queue.h. */
+/* queue.c — the classic queue (queue_type_classic) and the machinery every
+ * type shares: ready and requeued rings, priority lanes, the positions-only
+ * tail of deep durable queues, dispatch to consumers with credit, expiry,
+ * length limits, consumers; and the queue_* entry points, which go through
+ * q->type (queue_type.h). */
 #include "queue.h"
 #include "queue_impl.h"
 

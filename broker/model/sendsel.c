@@ -1,4 +1,5 @@
-/* sendsel.c — see sendsel.h. */
+/* sendsel.c — sender-selected distribution: the CC and BCC headers' routing
+ * keys, checked as RabbitMQ does, and BCC stripped before storing. */
 #include "sendsel.h"
 
 #include <stdio.h>

@@ -1,4 +1,6 @@
-/* vhost.c — see vhost.h. */
+/* vhost.c — the vhost table, and per vhost its exchanges, queues and
+ * bindings: declare, delete, bind, the checks and texts RabbitMQ gives, and
+ * publish routing (through exchanges/) to the queues a message reaches. */
 #include "vhost.h"
 #include "dedup.h"
 #include "delayed.h"

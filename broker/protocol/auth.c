@@ -1,4 +1,5 @@
-/* auth.c — see auth.h. */
+/* auth.c — SASL PLAIN and AMQPLAIN against the user table, and
+ * loopback_users (those users only from loopback addresses). */
 #include "auth.h"
 
 #include <stdio.h>

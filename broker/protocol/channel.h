@@ -115,7 +115,8 @@ void consumer_timeout_check(channel *ch, uint64_t now);
 /* Emit pending publisher confirms (end of a read batch). */
 void channel_flush_confirms(channel *ch);
 
-/* Handlers by class (ch_exchange.c, ch_queue.c, ch_basic.c, ch_misc.c).
+/* Handlers by class: exchange, queue and the rest (channel, confirm, tx) in
+ * ch_exchange.c, basic in ch_basic.c.
  * Each returns 0 or fills e and returns its code. */
 int ch_exchange_method(channel *ch, amq_method *m, ch_err *e);
 int ch_queue_method(channel *ch, amq_method *m, ch_err *e);

@@ -1,4 +1,7 @@
-/* conn.c — see conn.h. */
+/* conn.c — one AMQP connection: socket reads and writes through its
+ * transport, the frame reader, the handshake (start, tune, open), frame
+ * dispatch to channels, heartbeats, flow control (output limits, memory and
+ * disk alarms: connection.blocked) and close. */
 #include "conn.h"
 
 #include <arpa/inet.h>

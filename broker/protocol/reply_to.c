@@ -1,4 +1,6 @@
-/* reply_to.c — see reply_to.h. */
+/* reply_to.c — direct reply-to: the per-channel reply consumer and its name,
+ * delivering a reply straight to the requester's channel, and holding a
+ * replier while the requester's output is over its limit. */
 #include "reply_to.h"
 
 #include <pthread.h>

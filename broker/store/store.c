@@ -1,5 +1,6 @@
-/* store.c — see store.h: open/close, the appends, reading records back,
- * the log's callbacks. Recovery is in store_recover.c, the definitions
+/* store.c — the store's lifecycle (open, recovery start, close), the appends
+ * of the model's durable port (durable.h), reading records back, the lost-batch
+ * list, and the log's callbacks. Recovery is in store_recover.c, the definitions
  * snapshot in store_snap.c, what they share in store_internal.h. */
 #include "store.h"
 #include "store_internal.h"
