@@ -163,24 +163,28 @@ static json_t *list_permissions(const char *vh) {
 
 static json_t *str_of(const char *p, size_t n) { return json_stringn(p, n); }
 
+static void queue_row(void *ctx, vhost *v, queue *q) {
+    (void)v;
+    uint32_t msgs = 0, cons = 0;
+    queue_counts(q, &msgs, &cons);
+    amq_bytes n = queue_name(q);
+    json_array_append_new(ctx, json_pack("[o,I,I]", str_of((const char *)n.p, n.len), (json_int_t)msgs,
+                                         (json_int_t)cons));
+}
+
 static json_t *list_queues(const char *vh) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
     static const char *const cols[] = {"name", "messages", "consumers", NULL};
     json_t *rows, *r = table(&rows, cols);
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    queue *q;
-    while ((q = strmap_next(&v->queues, &it, NULL))) {
-        uint32_t msgs = 0, cons = 0;
-        queue_counts(q, &msgs, &cons);
-        amq_bytes n = queue_name(q);
-        json_array_append_new(rows, json_pack("[o,I,I]", str_of((const char *)n.p, n.len), (json_int_t)msgs,
-                                              (json_int_t)cons));
-    }
-    pthread_rwlock_unlock(&v->lock);
+    vhost_walk(v, &(vhost_walker){.queue = queue_row}, rows);
     json_decref(rows);
     return r;
+}
+
+static void exchange_row(void *ctx, vhost *v, const exchange *e) {
+    (void)v;
+    json_array_append_new(ctx, json_pack("[o,s]", str_of(e->name, e->name_len), exch_type_name(e->type)));
 }
 
 static json_t *list_exchanges(const char *vh) {
@@ -188,35 +192,26 @@ static json_t *list_exchanges(const char *vh) {
     if (!v) return NO_VHOST(vh);
     static const char *const cols[] = {"name", "type", NULL};
     json_t *rows, *r = table(&rows, cols);
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    exchange *e;
-    while ((e = strmap_next(&v->exchanges, &it, NULL)))
-        json_array_append_new(rows, json_pack("[o,s]", str_of(e->name, e->name_len), exch_type_name(e->type)));
-    pthread_rwlock_unlock(&v->lock);
+    vhost_walk(v, &(vhost_walker){.exchange = exchange_row}, rows);
     json_decref(rows);
     return r;
 }
 
-typedef struct {
-    json_t *rows;
-    json_t *src;
-} bind_ctx;
+/* The default exchange's implicit binding of q, listed first as rabbitmqctl does. */
+static void default_binding_row(void *ctx, vhost *v, queue *q) {
+    (void)v;
+    amq_bytes n = queue_name(q);
+    json_array_append_new(ctx, json_pack("[s,s,o,s,o,o]", "", "exchange", str_of((const char *)n.p, n.len), "queue",
+                                         str_of((const char *)n.p, n.len), json_object()));
+}
 
-static void binding_row(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
-    bind_ctx *b = ctx;
-    json_t *dn;
-    const char *dt = "queue";
-    if ((uintptr_t)dest & 1u) { /* tagged: an exchange (vhost.c) */
-        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
-        dn = str_of(d->name, d->name_len);
-        dt = "exchange";
-    } else {
-        amq_bytes n = queue_name(dest);
-        dn = str_of((const char *)n.p, n.len);
-    }
-    json_array_append_new(b->rows, json_pack("[O,s,o,s,o,o]", b->src, "exchange", dn, dt,
-                                             str_of((const char *)key.p, key.len), defs_table_json(args.p, args.len)));
+static void binding_row(void *ctx, vhost *v, const vbinding *b) {
+    (void)v;
+    json_array_append_new(ctx, json_pack("[o,s,o,s,o,o]", str_of(b->src->name, b->src->name_len), "exchange",
+                                         str_of((const char *)b->dest_name.p, b->dest_name.len),
+                                         b->dest_is_queue ? "queue" : "exchange",
+                                         str_of((const char *)b->key.p, b->key.len),
+                                         defs_table_json(b->args.p, b->args.len)));
 }
 
 static json_t *list_bindings(const char *vh) {
@@ -225,24 +220,7 @@ static json_t *list_bindings(const char *vh) {
     static const char *const cols[] = {"source_name", "source_kind", "destination_name", "destination_kind",
                                        "routing_key", "arguments", NULL};
     json_t *rows, *r = table(&rows, cols);
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    queue *q;
-    /* The default exchange's implicit bindings first, as rabbitmqctl lists them. */
-    while ((q = strmap_next(&v->queues, &it, NULL))) {
-        amq_bytes n = queue_name(q);
-        json_array_append_new(rows, json_pack("[s,s,o,s,o,o]", "", "exchange", str_of((const char *)n.p, n.len), "queue",
-                                              str_of((const char *)n.p, n.len), json_object()));
-    }
-    it = 0;
-    exchange *e;
-    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
-        if (!e->name_len) continue;
-        bind_ctx b = {rows, str_of(e->name, e->name_len)};
-        exch_foreach(e->rt, binding_row, &b);
-        json_decref(b.src);
-    }
-    pthread_rwlock_unlock(&v->lock);
+    vhost_walk(v, &(vhost_walker){.queue = default_binding_row, .binding = binding_row}, rows);
     json_decref(rows);
     return r;
 }

@@ -436,68 +436,52 @@ static void ex_perm(void *ctx, const char *u, const char *v, const char *c, cons
 
 typedef struct {
     json_t *vhosts, *exchanges, *queues, *bindings;
-    vhost *v;
-    const char *src;
 } ex_ctx;
 
 static json_t *args_json(amq_bytes a) { return a.len ? table_json(a, 0) : json_object(); }
 
 json_t *defs_table_json(const uint8_t *p, size_t len) { return args_json((amq_bytes){.p = p, .len = len}); }
 
-static void ex_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+static void ex_exchange(void *ctx, vhost *v, const exchange *e) {
     ex_ctx *x = ctx;
-    const char *dt = "queue";
-    char dn[256];
-    if ((uintptr_t)dest & 1u) {
-        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
-        snprintf(dn, sizeof dn, "%.*s", (int)d->name_len, d->name);
-        dt = "exchange";
-    } else {
-        amq_bytes n = queue_name(dest);
-        snprintf(dn, sizeof dn, "%.*s", (int)n.len, n.p);
-    }
-    json_array_append_new(x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", x->src, "vhost", x->v->name,
-                                                 "destination", dn, "destination_type", dt, "routing_key",
-                                                 key.len ? (const char *)key.p : "", key.len, "arguments", args_json(args)));
+    if (e->name_len == 0 || (e->name_len >= 4 && !memcmp(e->name, "amq.", 4))) return;
+    json_array_append_new(x->exchanges,
+                          json_pack("{s:s%,s:s,s:s,s:b,s:b,s:b,s:o}", "name", e->name, (size_t)e->name_len, "vhost",
+                                    v->name, "type", vhost_exchange_type_name(e), "durable", e->durable, "auto_delete",
+                                    e->auto_delete, "internal", e->internal, "arguments", args_json(e->args)));
+}
+
+static void ex_queue(void *ctx, vhost *v, queue *q) {
+    ex_ctx *x = ctx;
+    if (q->exclusive) return;
+    amq_bytes n = queue_name(q);
+    json_array_append_new(x->queues, json_pack("{s:s%,s:s,s:b,s:b,s:o}", "name", (const char *)n.p, n.len, "vhost",
+                                               v->name, "durable", q->durable, "auto_delete", q->auto_delete,
+                                               "arguments", args_json(q->args)));
+}
+
+static void ex_binding(void *ctx, vhost *v, const vbinding *b) {
+    ex_ctx *x = ctx;
+    char src[256], dn[256];
+    snprintf(src, sizeof src, "%.*s", (int)b->src->name_len, b->src->name);
+    snprintf(dn, sizeof dn, "%.*s", (int)b->dest_name.len, b->dest_name.p);
+    json_array_append_new(x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", src, "vhost", v->name,
+                                                 "destination", dn, "destination_type",
+                                                 b->dest_is_queue ? "queue" : "exchange", "routing_key",
+                                                 b->key.len ? (const char *)b->key.p : "", b->key.len, "arguments",
+                                                 args_json(b->args)));
 }
 
 static void ex_vhost(void *ctx, vhost *v) {
     ex_ctx *x = ctx;
-    x->v = v;
+    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding};
     json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", v->name, "limits"));
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    exchange *e;
-    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
-        if (e->name_len == 0 || (e->name_len >= 4 && !memcmp(e->name, "amq.", 4))) continue;
-        json_array_append_new(x->exchanges,
-                              json_pack("{s:s%,s:s,s:s,s:b,s:b,s:b,s:o}", "name", e->name, (size_t)e->name_len, "vhost",
-                                        v->name, "type", vhost_exchange_type_name(e), "durable", e->durable, "auto_delete",
-                                        e->auto_delete, "internal", e->internal, "arguments", args_json(e->args)));
-    }
-    it = 0;
-    queue *q;
-    while ((q = strmap_next(&v->queues, &it, NULL))) {
-        if (q->exclusive) continue;
-        amq_bytes n = queue_name(q);
-        json_array_append_new(x->queues, json_pack("{s:s%,s:s,s:b,s:b,s:o}", "name", (const char *)n.p, n.len, "vhost",
-                                                   v->name, "durable", q->durable, "auto_delete", q->auto_delete,
-                                                   "arguments", args_json(q->args)));
-    }
-    it = 0;
-    while ((e = strmap_next(&v->exchanges, &it, NULL))) {
-        if (e->name_len == 0) continue;
-        char src[256];
-        snprintf(src, sizeof src, "%.*s", (int)e->name_len, e->name);
-        x->src = src;
-        exch_foreach(e->rt, ex_binding, x);
-    }
-    pthread_rwlock_unlock(&v->lock);
+    vhost_walk(v, &walk, x);
 }
 
 char *defs_export(void) {
     json_t *users = json_array(), *perms = json_array();
-    ex_ctx x = {json_array(), json_array(), json_array(), json_array(), NULL, NULL};
+    ex_ctx x = {json_array(), json_array(), json_array(), json_array()};
     access_foreach_user(ex_user, users);
     access_foreach_perm(ex_perm, perms);
     vhost_foreach(ex_vhost, &x);

@@ -843,3 +843,47 @@ int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, a
     route_x(v, x, rks, nrk, headers, r, 0);
     return 0;
 }
+
+/* ---- walking a vhost (vhost_walk) ---- */
+
+typedef struct {
+    const vhost_walker *w;
+    void *ctx;
+    vhost *v;
+    const exchange *src;
+} walk_state;
+
+static void walk_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+    walk_state *ws = ctx;
+    vbinding b = {.src = ws->src, .key = key, .args = args};
+    if (IS_XDEST(dest)) {
+        b.dest_x = (const exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
+        b.dest_name = (amq_bytes){(const uint8_t *)b.dest_x->name, b.dest_x->name_len};
+    } else {
+        b.dest_is_queue = true;
+        b.dest_q = dest;
+        b.dest_name = queue_name(b.dest_q);
+    }
+    ws->w->binding(ws->ctx, ws->v, &b);
+}
+
+void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
+    pthread_rwlock_rdlock(&v->lock);
+    size_t it = 0;
+    exchange *x;
+    if (w->exchange)
+        while ((x = strmap_next(&v->exchanges, &it, NULL))) w->exchange(ctx, v, x);
+    it = 0;
+    queue *q;
+    if (w->queue)
+        while ((q = strmap_next(&v->queues, &it, NULL))) w->queue(ctx, v, q);
+    it = 0;
+    walk_state ws = {w, ctx, v, NULL};
+    if (w->binding)
+        while ((x = strmap_next(&v->exchanges, &it, NULL))) {
+            if (!x->name_len) continue; /* the default exchange's bindings are implicit */
+            ws.src = x;
+            exch_foreach(x->rt, walk_binding, &ws);
+        }
+    pthread_rwlock_unlock(&v->lock);
+}

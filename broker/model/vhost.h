@@ -107,6 +107,26 @@ void vhost_queue_expire(vhost *v, queue *q);
 /* Delete every exclusive queue owned by conn_id (connection closed). */
 void vhost_drop_exclusive(vhost *v, uint64_t conn_id);
 
+/* One binding as vhost_walk shows it: from the named exchange src to a queue
+ * (dest_q) or an exchange (dest_x); dest_name either way. */
+typedef struct vbinding {
+    const exchange *src;
+    bool dest_is_queue;
+    queue *dest_q;
+    const exchange *dest_x;
+    amq_bytes dest_name, key, args;
+} vbinding;
+
+/* Walk v under its shared lock, one consistent view: every exchange (the
+ * default one too), then every queue, then every binding of a named exchange.
+ * A NULL callback skips that walk. Callbacks must not take v's lock. */
+typedef struct vhost_walker {
+    void (*exchange)(void *ctx, vhost *v, const exchange *x);
+    void (*queue)(void *ctx, vhost *v, queue *q);
+    void (*binding)(void *ctx, vhost *v, const vbinding *b);
+} vhost_walker;
+void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
+
 /* Publish routing, called with v->lock held shared (the queues in r stay
  * valid only while it is held): fill r with the queues for (exchange, rk, headers).
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */

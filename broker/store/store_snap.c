@@ -67,8 +67,6 @@ void store_snap_free_defs(void) {
 /* Emission state: plain statics, used by one snapshot at a time (snap_lock): main
  * takes one at open and close, the log's maintenance thread at run time. */
 static wdefs_writer *snap_w;
-static vhost *snap_v;
-static amq_bytes snap_src;
 static int snap_rc;
 static uint64_t snap_pos;
 
@@ -77,26 +75,17 @@ static void emit_enc(uint8_t type, enc *e) {
     enc_free(e);
 }
 
-static void emit_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
+static void emit_binding(void *ctx, vhost *v, const vbinding *b) {
     (void)ctx;
-    bool is_x = ((uintptr_t)dest) & 1u;
-    amq_bytes dn;
-    if (is_x) {
-        exchange *d = (exchange *)((uintptr_t)dest & ~(uintptr_t)1u);
-        if (!d->durable) return;
-        dn = xname_of(d);
-    } else {
-        queue *q = dest;
-        if (!q->qid) return;
-        dn = queue_name(q);
-    }
+    if (!b->src->durable) return;
+    if (b->dest_is_queue ? !b->dest_q->qid : !b->dest_x->durable) return;
     enc e;
-    enc_scoped(&e, snap_v);
-    put_str8(&e, snap_src);
-    put_le(&e, !is_x, 1);
-    put_str8(&e, dn);
-    put_str8(&e, key);
-    put_blob(&e, args);
+    enc_scoped(&e, v);
+    put_str8(&e, xname_of(b->src));
+    put_le(&e, b->dest_is_queue, 1);
+    put_str8(&e, b->dest_name);
+    put_str8(&e, b->key);
+    put_blob(&e, b->args);
     emit_enc(REC_BIND + VSCOPED, &e);
 }
 
@@ -124,35 +113,28 @@ static void emit_perm(void *ctx, const char *u, const char *v, const char *c, co
     emit_enc(REC_PERM, &e);
 }
 
+static void emit_exchange(void *ctx, vhost *v, const exchange *x) {
+    (void)ctx;
+    if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) return;
+    enc e;
+    enc_scoped(&e, v);
+    enc_exchange(&e, x);
+    emit_enc(REC_X_DECLARE + VSCOPED, &e);
+}
+
+static void emit_queue(void *ctx, vhost *v, queue *q) {
+    (void)ctx;
+    if (!q->qid) return;
+    enc e;
+    enc_scoped(&e, v);
+    enc_queue(&e, q);
+    emit_enc(REC_Q_DECLARE + VSCOPED, &e);
+}
+
 /* One vhost's durable exchanges, queues and bindings. */
 static void emit_vhost_defs(void *ctx, vhost *v) {
-    (void)ctx;
-    enc e;
-    pthread_rwlock_rdlock(&v->lock);
-    size_t it = 0;
-    exchange *x;
-    while ((x = strmap_next(&v->exchanges, &it, NULL))) {
-        if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) continue;
-        enc_scoped(&e, v);
-        enc_exchange(&e, x);
-        emit_enc(REC_X_DECLARE + VSCOPED, &e);
-    }
-    it = 0;
-    queue *q;
-    while ((q = strmap_next(&v->queues, &it, NULL))) {
-        if (!q->qid) continue;
-        enc_scoped(&e, v);
-        enc_queue(&e, q);
-        emit_enc(REC_Q_DECLARE + VSCOPED, &e);
-    }
-    it = 0;
-    snap_v = v;
-    while ((x = strmap_next(&v->exchanges, &it, NULL))) {
-        if (!x->durable || x->name_len == 0) continue;
-        snap_src = xname_of(x);
-        exch_foreach(x->rt, emit_binding, v);
-    }
-    pthread_rwlock_unlock(&v->lock);
+    static const vhost_walker walk = {emit_exchange, emit_queue, emit_binding};
+    vhost_walk(v, &walk, ctx);
 }
 
 static int emit_all(void *ctx, wdefs_writer *w) {
