@@ -393,13 +393,16 @@ static json_t *close_connection(const char *id, const char *reason) {
 
 /* ---- status, definitions ---- */
 
+static void count_queue(void *ctx, vhost *v, queue *q) {
+    (void)v, (void)q;
+    ((size_t *)ctx)[1]++;
+}
+
 static void count_queues(void *ctx, vhost *v) {
     size_t *n = ctx;
     if (atomic_load(&v->deleted)) return;
-    pthread_rwlock_rdlock(&v->lock);
     n[0]++;
-    n[1] += v->queues.n;
-    pthread_rwlock_unlock(&v->lock);
+    vhost_walk(v, &(vhost_walker){.queue = count_queue}, n);
 }
 
 static json_t *status(void) {

@@ -887,3 +887,28 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
         }
     pthread_rwlock_unlock(&v->lock);
 }
+
+int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                  route_set *r, uint64_t *wait, size_t *routed, verr *e) {
+    size_t refused = 0;
+    *wait = 0;
+    *routed = 0;
+    pthread_rwlock_rdlock(&v->lock);
+    int rc = vhost_route_keys(v, xn, rks, nrk, headers, r, e);
+    if (!rc) {
+        /* The record goes to the log before the message is visible in any queue;
+         * one the log cannot take is in none (the publisher gets a nack). */
+        *wait = store_message(m, (queue *const *)r->dests.v, r->dests.n);
+        for (size_t i = 0; i < r->dests.n && *wait != UINT64_MAX; i++) {
+            int q = queue_publish(r->dests.v[i], m);
+            *routed += q >= 0;
+            if (q > 0) { /* x-overflow reject-publish: the publisher gets a nack */
+                refused++;
+                if (q == 1) store_ack(r->dests.v[i], m); /* 2: dead-lettered, acked there */
+            }
+        }
+    }
+    pthread_rwlock_unlock(&v->lock);
+    if (refused) *wait = UINT64_MAX;
+    return rc;
+}

@@ -132,6 +132,17 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
 int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r,
                 verr *e);
+/* Publish m: route it through exchange xn with the keys rks (the routing key
+ * and CC/BCC's), write its record through the durable port before it is
+ * visible in any queue (one the log cannot take goes to none), and enqueue it
+ * in every queue it reached; a queue whose x-overflow refuses it
+ * (reject-publish) drops its reference. r is the caller's scratch route set.
+ * Returns 0, or 404/403 with text in e (nothing published). *wait: the log
+ * position the confirm waits for (0 = none, UINT64_MAX = nack: the log or a
+ * queue refused it); *routed: the queues that took it. Any thread; takes v's
+ * lock shared. */
+int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                  route_set *r, uint64_t *wait, size_t *routed, verr *e);
 /* Is xn a delayed exchange (and not internal)? *durable tells if it is durable. */
 bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
 /* The exchange's type as clients name it. */

@@ -356,26 +356,9 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }
-    vhost *v = ch->conn->vh;
     verr ve;
-    pthread_rwlock_rdlock(&v->lock);
-    int rc = vhost_route_keys(v, xn, rks, nrk, headers, &ch->rs, &ve);
-    size_t routed = 0, refused = 0;
-    if (!rc) {
-        /* The record goes to the log before the message is visible in any queue;
-         * one the log cannot take is in none (the publisher gets a nack). */
-        *wait = store_message(m, (queue *const *)ch->rs.dests.v, ch->rs.dests.n);
-        for (size_t i = 0; i < ch->rs.dests.n && *wait != UINT64_MAX; i++) {
-            int r = queue_publish(ch->rs.dests.v[i], m);
-            routed += r >= 0;
-            if (r > 0) { /* x-overflow reject-publish: the publisher gets a nack */
-                refused++;
-                if (r == 1) store_ack(ch->rs.dests.v[i], m);
-            }
-        }
-    }
-    pthread_rwlock_unlock(&v->lock);
-    if (refused) *wait = UINT64_MAX;
+    size_t routed = 0;
+    int rc = vhost_publish(ch->conn->vh, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
     if (rc) return ch_fail(e, rc, "%s", ve.text);
     if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
@@ -517,10 +500,7 @@ static void content_complete(channel *ch) {
     if (ch->tx) { /* routed at commit, but a missing exchange fails now, as in RabbitMQ */
         vhost *v = ch->conn->vh;
         amq_bytes xn = msg_exchange(m);
-        pthread_rwlock_rdlock(&v->lock);
-        bool exists = strmap_get(&v->exchanges, xn) != NULL;
-        pthread_rwlock_unlock(&v->lock);
-        if (!exists) {
+        if (!vhost_exchange_exists(v, xn)) {
             ch_err e;
             ch_fail(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p, v->name);
             msg_unref(&m);
