@@ -1,6 +1,7 @@
 /* channel.c — channel lifecycle, method dispatch, content assembly,
  * deliveries, unacked tracking and publisher confirms. See channel.h. */
 #include "channel.h"
+#include "frame_state.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -554,9 +555,9 @@ int ch_tx_commit(channel *ch, ch_err *e) {
 void channel_on_header(channel *ch, amq_bytes payload) {
     conn *c = ch->conn;
     if (ch->state == CH_CLOSING) return;
-    if (ch->cstate != CC_HEADER) {
-        conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
-                   "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+    const char *bad = frame_unexpected(ch->cstate, AMQ_FRAME_HEADER);
+    if (bad) {
+        conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "%s", bad);
         return;
     }
     uint16_t cls;
@@ -611,13 +612,9 @@ void channel_on_header(channel *ch, amq_bytes payload) {
 void channel_on_body(channel *ch, amq_bytes payload) {
     conn *c = ch->conn;
     if (ch->state == CH_CLOSING) return;
-    if (ch->cstate != CC_BODY) {
-        if (ch->cstate == CC_HEADER)
-            conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
-                       "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead");
-        else
-            conn_error(c, AMQ_UNEXPECTED_FRAME, 0,
-                       "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+    const char *bad = frame_unexpected(ch->cstate, AMQ_FRAME_BODY);
+    if (bad) {
+        conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "%s", bad);
         return;
     }
     msg *m = ch->cur;
@@ -681,11 +678,9 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
         }
         return; /* everything else is discarded until close-ok */
     }
-    if (ch->cstate != CC_NONE) {
-        conn_error(ch->conn, AMQ_UNEXPECTED_FRAME, id,
-                   ch->cstate == CC_HEADER
-                       ? "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead"
-                       : "UNEXPECTED_FRAME - expected content body, got non content body frame instead");
+    const char *bad = frame_unexpected(ch->cstate, AMQ_FRAME_METHOD);
+    if (bad) {
+        conn_error(ch->conn, AMQ_UNEXPECTED_FRAME, id, "%s", bad);
         return;
     }
     ch_err e = {0};

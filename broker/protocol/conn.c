@@ -23,6 +23,7 @@
 #include "amq/table.h"
 #include "auth.h"
 #include "channel.h"
+#include "frame_state.h"
 #include "config.h"
 #include "reply_to.h"
 #include "transport.h"
@@ -408,8 +409,9 @@ static void on_frame(conn *c, const amq_frame *f) {
         return;
     }
     if (f->channel == 0) {
-        if (f->type != AMQ_FRAME_METHOD) {
-            conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "UNEXPECTED_FRAME - expected method frame, got non method frame instead");
+        const char *bad = frame_unexpected(CC_NONE, f->type);
+        if (bad) {
+            conn_error(c, AMQ_UNEXPECTED_FRAME, 0, "%s", bad);
             return;
         }
         amq_method m;
