@@ -8,14 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access.h"
 #include "amq/fast.h"
 #include "amq/frame.h"
 #include "config.h"
-#include "qfeat.h"
 #include "reply_to.h"
-#include "sendsel.h"
-#include "delayed.h"
 #include "durable.h"
 #include "util.h"
 #include "wconns.h"
@@ -257,112 +253,6 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
     }
     if (!redelivered) store_delivered(q, m);
     ua_push(ch, (unacked){.tag = tag, .q = q, .m = m, .c = cs, .seq = seq, .exp = exp, .delivered_ms = now_ms()});
-}
-
-/* ---- publishing ---- */
-
-static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
-    conn *c = ch->conn;
-    amq_basic_return r = {.reply_code = code, .reply_text = amq_cstr(text), .exchange = msg_exchange(m),
-                          .routing_key = msg_rk(m)};
-    amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_RETURN, &r);
-    amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
-    conn_output_added(c);
-}
-
-static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                          bool mandatory, uint64_t *wait, ch_err *e);
-
-int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandatory, uint64_t *wait, ch_err *e) {
-    *wait = 0;
-    amq_basic_props p;
-    if (pp) {
-        p = *pp;
-    } else {
-        memset(&p, 0, sizeof p);
-        if (m->props_len) amq_basic_props_decode(msg_props(m), &p); /* validated on arrival */
-    }
-    amq_bytes headers = (p.flags & AMQ_BASIC_PROP_HEADERS) ? p.headers : (amq_bytes){0};
-    amq_bytes xn = msg_exchange(m), rk = msg_rk(m);
-    msg *rewritten = NULL;
-    if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, ch->conn->user) &&
-        !access_user_has_tag(ch->conn->user, "impersonator"))
-        return ch_fail(e, AMQ_PRECONDITION_FAILED,
-                       "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
-                       (int)p.user_id.len, p.user_id.p, ch->conn->user);
-    if (p.flags & AMQ_BASIC_PROP_EXPIRATION) {
-        int64_t ttl;
-        char why[128];
-        if (qfeat_parse_expiration(p.expiration, &ttl, why, sizeof why))
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
-                           (int)p.expiration.len, p.expiration.p, why);
-        m->ttl = ttl; /* not routed yet: still ours to set */
-    }
-    ss_keys keys; /* the routing key, plus CC and BCC (sender-selected distribution) */
-    ss_init(&keys, rk);
-    bool bcc = false;
-    if (headers.len) {
-        char err[200];
-        if (ss_collect(headers, &keys, &bcc, err, sizeof err)) {
-            ss_free(&keys);
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "%s", err);
-        }
-    }
-    uint64_t delay;
-    bool durable_x;
-    if (headers.len && delayed_delay_of(headers, &delay) && vhost_exchange_delayed(ch->conn->vh, xn, &durable_x)) {
-        /* x-delayed-message: held, routed later (CC/BCC then); like the plugin,
-         * a mandatory publish is returned at once since nothing routes it now */
-        *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
-        if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
-        ss_free(&keys);
-        return 0;
-    }
-    bool reply = (p.flags & AMQ_BASIC_PROP_REPLY_TO) && reply_to_is_queue(p.reply_to);
-    if (reply || bcc) {
-        /* A request expecting a direct reply: name this channel's reply consumer. */
-        if (reply && !ch->reply_consumer) {
-            ss_free(&keys);
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
-        }
-        if (reply) p.reply_to = amq_cstr(ch->reply_name);
-        amq_wr w, hw;
-        amq_wr_init(&w);
-        amq_wr_init(&hw);
-        if (bcc) { /* BCC never reaches a consumer */
-            ss_strip_bcc(headers, &hw);
-            p.headers = (amq_bytes){hw.data, hw.len};
-        }
-        amq_basic_props_encode(&w, &p);
-        rewritten = msg_with_props(m, (amq_bytes){w.data, w.len});
-        amq_wr_destroy(&w);
-        amq_wr_destroy(&hw);
-        if (!rewritten) {
-            ss_free(&keys);
-            return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
-        }
-        m = rewritten;
-    }
-    int rc = publish_routed(ch, m, xn, keys.v, keys.n, headers, mandatory, wait, e);
-    ss_free(&keys);
-    msg_unref(&rewritten);
-    return rc;
-}
-
-static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                          bool mandatory, uint64_t *wait, ch_err *e) {
-    amq_bytes rk = rks[0];
-    if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
-        int delivered = reply_to_deliver(rk, m, ch->conn);
-        if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
-        return 0;
-    }
-    verr ve;
-    size_t routed = 0;
-    int rc = vhost_publish(ch->conn->vh, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
-    if (rc) return ch_fail(e, rc, "%s", ve.text);
-    if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
-    return 0;
 }
 
 static void pend_push(channel *ch, uint64_t seq, uint64_t pos, size_t npos) {
