@@ -126,6 +126,39 @@ static int check_bool(const amq_field *f, amq_bytes args, char *why, size_t n) {
     return QCHECK_ARG;
 }
 
+/* ---- what a queue keeps of a (validated) argument, per row: each sets its
+ * field of struct qfeat and returns true when that turns a feature on (a
+ * queue whose arguments turn none on keeps q->feat NULL). ---- */
+
+static int64_t int_of(const amq_field *f) {
+    int64_t v;
+    return is_int(f) && amq_field_as_i64(f, &v) && v >= 0 ? v : -1;
+}
+static bool parse_expires(qfeat *q, const amq_field *f) { return (q->expires = int_of(f)) > 0; }
+static bool parse_ttl(qfeat *q, const amq_field *f) { return (q->msg_ttl = int_of(f)) >= 0; }
+static bool parse_max_len(qfeat *q, const amq_field *f) { return (q->max_len = int_of(f)) >= 0; }
+static bool parse_max_bytes(qfeat *q, const amq_field *f) { return (q->max_bytes = int_of(f)) >= 0; }
+static bool parse_overflow(qfeat *q, const amq_field *f) {
+    if (!is_str(f)) return false;
+    if (amq_bytes_eqs(f->v.str, "reject-publish")) q->overflow = OVF_REJECT_PUBLISH;
+    else if (amq_bytes_eqs(f->v.str, "reject-publish-dlx")) q->overflow = OVF_REJECT_PUBLISH_DLX;
+    return false; /* a policy on overflow alone, with no limit, changes nothing */
+}
+static bool parse_dlx(qfeat *q, const amq_field *f) {
+    if (!is_str(f) || f->v.str.len > 255) return false;
+    q->has_dlx = true;
+    q->dlx_len = (uint8_t)f->v.str.len;
+    memcpy(q->dlx, f->v.str.p, f->v.str.len);
+    return true;
+}
+static bool parse_dlrk(qfeat *q, const amq_field *f) { /* after x-dead-letter-exchange's row */
+    if (!q->has_dlx || !is_str(f) || f->v.str.len > 255) return false;
+    q->has_dlrk = true;
+    q->dlrk_len = (uint8_t)f->v.str.len;
+    memcpy(q->dlrk, f->v.str.p, f->v.str.len);
+    return false;
+}
+
 #define QT_CQ (QT_CLASSIC | QT_QUORUM)
 
 /* The queue arguments, one row each: its x- name, its policy key (RabbitMQ's
@@ -136,28 +169,32 @@ static int check_bool(const amq_field *f, amq_bytes args, char *why, size_t n) {
  * the stream queue type adds its bit to the rows it takes).
  * Rows are in RabbitMQ's order: value checks run top to bottom, and so does
  * the type check, so the first offending argument is the one it names.
- * A new argument is a row here (and its behaviour where the queue uses it). */
+ * parse: what the queue keeps of it in struct qfeat (NULL: another part of
+ * the queue reads it at declare: x-max-priority, x-single-active-consumer,
+ * x-delivery-limit, in queue.c and queue_quorum.c).
+ * A new argument is a row here, its check and parse, and its behaviour where
+ * the queue uses it. */
 static const qfeat_arg args_table[] = {
-    {"x-expires", "expires", check_positive, QT_CQ},
-    {"x-message-ttl", "message-ttl", check_expiry, QT_CQ},
-    {"x-dead-letter-exchange", "dead-letter-exchange", check_str, QT_CQ},
-    {"x-dead-letter-routing-key", "dead-letter-routing-key", check_dlrk, QT_CQ},
-    {"x-max-length", "max-length", check_nonneg, QT_CQ},
-    {"x-max-length-bytes", "max-length-bytes", check_nonneg, QT_CQ},
-    {"x-max-priority", NULL, check_priority, QT_CLASSIC},
-    {"x-queue-mode", "queue-mode", NULL, QT_CLASSIC},
-    {"x-queue-master-locator", "queue-master-locator", NULL, QT_CLASSIC},
-    {"x-dead-letter-strategy", "dead-letter-strategy", NULL, QT_QUORUM},
-    {"x-max-in-memory-length", "max-in-memory-length", NULL, QT_QUORUM},
-    {"x-max-in-memory-bytes", "max-in-memory-bytes", NULL, QT_QUORUM},
-    {"x-quorum-initial-group-size", NULL, NULL, QT_QUORUM},
-    {"x-delivery-limit", "delivery-limit", NULL, QT_QUORUM},
-    {"x-max-age", "max-age", NULL, 0},
-    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", NULL, 0},
-    {"x-initial-cluster-size", NULL, NULL, 0},
-    {"x-queue-leader-locator", "queue-leader-locator", NULL, QT_QUORUM},
-    {"x-overflow", "overflow", check_overflow, QT_CQ},
-    {"x-single-active-consumer", NULL, check_bool, QT_CQ},
+    {"x-expires", "expires", check_positive, QT_CQ, parse_expires},
+    {"x-message-ttl", "message-ttl", check_expiry, QT_CQ, parse_ttl},
+    {"x-dead-letter-exchange", "dead-letter-exchange", check_str, QT_CQ, parse_dlx},
+    {"x-dead-letter-routing-key", "dead-letter-routing-key", check_dlrk, QT_CQ, parse_dlrk},
+    {"x-max-length", "max-length", check_nonneg, QT_CQ, parse_max_len},
+    {"x-max-length-bytes", "max-length-bytes", check_nonneg, QT_CQ, parse_max_bytes},
+    {"x-max-priority", NULL, check_priority, QT_CLASSIC, NULL},
+    {"x-queue-mode", "queue-mode", NULL, QT_CLASSIC, NULL},
+    {"x-queue-master-locator", "queue-master-locator", NULL, QT_CLASSIC, NULL},
+    {"x-dead-letter-strategy", "dead-letter-strategy", NULL, QT_QUORUM, NULL},
+    {"x-max-in-memory-length", "max-in-memory-length", NULL, QT_QUORUM, NULL},
+    {"x-max-in-memory-bytes", "max-in-memory-bytes", NULL, QT_QUORUM, NULL},
+    {"x-quorum-initial-group-size", NULL, NULL, QT_QUORUM, NULL},
+    {"x-delivery-limit", "delivery-limit", NULL, QT_QUORUM, NULL},
+    {"x-max-age", "max-age", NULL, 0, NULL},
+    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", NULL, 0, NULL},
+    {"x-initial-cluster-size", NULL, NULL, 0, NULL},
+    {"x-queue-leader-locator", "queue-leader-locator", NULL, QT_QUORUM, NULL},
+    {"x-overflow", "overflow", check_overflow, QT_CQ, parse_overflow},
+    {"x-single-active-consumer", NULL, check_bool, QT_CQ, NULL},
 };
 
 const qfeat_arg *qfeat_args(size_t *n) {
@@ -188,38 +225,16 @@ int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, s
     return 0;
 }
 
-static int64_t int_arg(amq_bytes args, const char *key) {
-    amq_field f;
-    int64_t v;
-    if (amq_table_get(args, key, &f) == 1 && is_int(&f) && amq_field_as_i64(&f, &v) && v >= 0) return v;
-    return -1;
-}
-
 qfeat *qfeat_parse(amq_bytes args) {
     if (!args.len) return NULL;
     qfeat q;
     memset(&q, 0, sizeof q);
-    q.msg_ttl = int_arg(args, "x-message-ttl");
-    q.max_len = int_arg(args, "x-max-length");
-    q.max_bytes = int_arg(args, "x-max-length-bytes");
-    q.expires = int_arg(args, "x-expires");
+    q.msg_ttl = q.max_len = q.max_bytes = q.expires = -1;
+    bool any = false;
     amq_field f;
-    bool any = q.msg_ttl >= 0 || q.max_len >= 0 || q.max_bytes >= 0 || q.expires > 0;
-    if (amq_table_get(args, "x-overflow", &f) == 1 && is_str(&f)) {
-        if (amq_bytes_eqs(f.v.str, "reject-publish")) q.overflow = OVF_REJECT_PUBLISH;
-        else if (amq_bytes_eqs(f.v.str, "reject-publish-dlx")) q.overflow = OVF_REJECT_PUBLISH_DLX;
-    }
-    if (amq_table_get(args, "x-dead-letter-exchange", &f) == 1 && is_str(&f) && f.v.str.len <= 255) {
-        q.has_dlx = true;
-        q.dlx_len = (uint8_t)f.v.str.len;
-        memcpy(q.dlx, f.v.str.p, f.v.str.len);
-        any = true;
-        if (amq_table_get(args, "x-dead-letter-routing-key", &f) == 1 && is_str(&f) && f.v.str.len <= 255) {
-            q.has_dlrk = true;
-            q.dlrk_len = (uint8_t)f.v.str.len;
-            memcpy(q.dlrk, f.v.str.p, f.v.str.len);
-        }
-    }
+    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++)
+        if (args_table[i].parse && amq_table_get(args, args_table[i].key, &f) == 1)
+            any |= args_table[i].parse(&q, &f);
     if (!any) return NULL;
     qfeat *r = xmalloc(sizeof *r);
     *r = q;

@@ -39,6 +39,7 @@ typedef struct qfeat_arg {
     const char *policy; /* "message-ttl": its key in a policy definition, NULL = none */
     int (*check)(const amq_field *f, amq_bytes args, char *why, size_t n);
     int types;          /* QT_* bits of the queue types that take it */
+    bool (*parse)(struct qfeat *q, const amq_field *f); /* what the queue keeps; true: a feature is on */
 } qfeat_arg;
 /* The table, in RabbitMQ's check order; *n rows. */
 const qfeat_arg *qfeat_args(size_t *n);
