@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """check_layers.py — fails when a broker layer includes a header of a layer it
-must not see. The map is the one broker/CMakeLists.txt links by:
+must not see, or broker/CMakeLists.txt links it to one. The map:
 
     core <- model <- store    <- admin <- main.c
                   <- protocol <-
@@ -28,6 +28,30 @@ LIBS = {  # include prefix -> layers that link that library
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
+LINK = re.compile(r"target_link_libraries\(\s*warren_(\w+)\s+PUBLIC([^)]*)\)", re.S)
+
+
+def check_links(broker):
+    """broker/CMakeLists.txt must link each layer only to layers it may see,
+    and say what each layer links (so the map here and the build agree)."""
+    with open(os.path.join(broker, "CMakeLists.txt"), encoding="utf-8") as f:
+        text = f.read()
+    seen, bad = set(), 0
+    for layer, libs in LINK.findall(text):
+        if layer not in SEES:
+            continue
+        seen.add(layer)
+        for lib in re.findall(r"warren_(\w+)", libs):
+            if lib in SEES and lib not in SEES[layer]:
+                print(f"broker/CMakeLists.txt: layer {layer} links warren_{lib}, which it must not see")
+                bad += 1
+    for layer in SEES:
+        if layer != "main" and layer not in seen:
+            print(f"broker/CMakeLists.txt: no target_link_libraries(warren_{layer} PUBLIC ...)")
+            bad += 1
+    return bad
+
+
 def main():
     broker = os.path.join(sys.argv[1] if len(sys.argv) > 1 else ".", "broker")
     owner = {}  # header file name -> layer
@@ -50,7 +74,7 @@ def main():
                     return 1
                 owner[name] = layer
             files.append((layer, path))
-    bad = 0
+    bad = check_links(broker)
     for layer, path in files:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
@@ -70,7 +94,7 @@ def main():
                     print(f"{rel}:{lineno}: layer {layer} includes {inc} ({where}), which it must not see")
                     bad += 1
     if bad:
-        print(f"check_layers: {bad} include(s) against the layer map")
+        print(f"check_layers: {bad} include(s) or link(s) against the layer map")
         return 1
     print(f"check_layers: {len(files)} files, every include within the layer map")
     return 0
