@@ -3,7 +3,7 @@
  *
  * The model sits below store/ (store/ knows queues and vhosts and writes them
  * to persistence/), so the model never calls the store by name: the store layer
- * fills in a durable_ops table once at boot (store_install(), store/store.h) and
+ * fills in a durable_ops table once at boot (store_open calls durable_install) and
  * the store_* functions below are one indirect call through it. Until it is
  * installed (unit tests of the model, no store linked) every effect is a no-op
  * and nothing is on disk, as for a broker started without a data dir. The
