@@ -30,3 +30,6 @@ echo "== TSan build and mixed-load test"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_TSAN=ON >/dev/null
 cmake --build build-tsan -j"$jobs" --target warren warrenctl
 ctest --test-dir build-tsan --output-on-failure -L tsan
+
+echo "== fuzzing"
+bash tests/fuzz/run.sh

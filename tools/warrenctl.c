@@ -24,7 +24,10 @@ static const char usage[] =
     "Vhosts:       add_vhost VHOST | delete_vhost VHOST | list_vhosts\n"
     "Permissions:  set_permissions [-p VHOST] USER CONF WRITE READ | clear_permissions [-p VHOST] USER\n"
     "              list_permissions [-p VHOST]\n"
-    "Objects:      list_queues | list_exchanges | list_bindings   (each [-p VHOST]; columns: see README)\n"
+    "Objects:      list_queues [COLUMN...] | list_exchanges [COLUMN...] | list_bindings   (each [-p VHOST]; see README)\n"
+    "Policies:     set_policy [-p VHOST] [--priority N] [--apply-to queues|exchanges|all] NAME PATTERN DEFINITION\n"
+    "              clear_policy [-p VHOST] NAME | list_policies [-p VHOST]\n"
+    "              set_operator_policy, clear_operator_policy, list_operator_policies: the same\n"
     "Connections:  list_connections | close_connection PID EXPLANATION\n"
     "Definitions:  import_definitions FILE|- | export_definitions FILE|-\n"
     "Broker:       status\n"
@@ -40,6 +43,7 @@ static const char usage[] =
     "69 broker not running, 70 command failed, 77 not allowed.\n";
 
 static bool json_out, quiet;
+static const char *priority_text = "0"; /* --priority, as typed */
 
 static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void info(const char *fmt, ...) {
@@ -77,8 +81,14 @@ static const cmd cmds[] = {
     {"set_permissions", 4, 4, "USER CONF WRITE READ"},
     {"clear_permissions", 1, 1, "USER"},
     {"list_permissions", 0, 0, ""},
-    {"list_queues", 0, 0, ""},
-    {"list_exchanges", 0, 0, ""},
+    {"list_queues", 0, -1, "[COLUMN...]"},
+    {"list_exchanges", 0, -1, "[COLUMN...]"},
+    {"set_policy", 3, 3, "[--priority N] [--apply-to queues|exchanges|all] NAME PATTERN DEFINITION"},
+    {"clear_policy", 1, 1, "NAME"},
+    {"list_policies", 0, 0, ""},
+    {"set_operator_policy", 3, 3, "[--priority N] [--apply-to queues|exchanges|all] NAME PATTERN DEFINITION"},
+    {"clear_operator_policy", 1, 1, "NAME"},
+    {"list_operator_policies", 0, 0, ""},
     {"list_bindings", 0, 0, ""},
     {"list_connections", 0, 0, ""},
     {"close_connection", 2, 2, "PID EXPLANATION"},
@@ -228,6 +238,14 @@ static void say_what(const char *c, json_t *args, const char *vh) {
     else if (!strcmp(c, "import_definitions")) info("Importing definitions in JSON from a file at \"%s\" ...", a0);
     else if (!strcmp(c, "export_definitions") && strcmp(a0, "-")) info("Exporting definitions in JSON to a file at \"%s\" ...", a0);
     else if (!strcmp(c, "status")) info("Status of Warren ...");
+    else if (!strcmp(c, "set_policy") || !strcmp(c, "set_operator_policy"))
+        info("Setting %s \"%s\" for pattern \"%s\" to \"%s\" with priority \"%s\" for vhost \"%s\" ...",
+             c[4] == 'o' ? "operator policy override" : "policy", a0, json_string_value(json_array_get(args, 1)),
+             json_string_value(json_array_get(args, 2)), priority_text, vh);
+    else if (!strcmp(c, "clear_policy")) info("Clearing policy \"%s\" on vhost \"%s\" ...", a0, vh);
+    else if (!strcmp(c, "clear_operator_policy")) info("Clearing operator policy \"%s\" on vhost \"%s\" ...", a0, vh);
+    else if (!strcmp(c, "list_policies")) info("Listing policies for vhost \"%s\" ...", vh);
+    else if (!strcmp(c, "list_operator_policies")) info("Listing operator policy overrides for vhost \"%s\" ...", vh);
 }
 
 static void print_status(json_t *s) {
@@ -257,7 +275,9 @@ static void print_status(json_t *s) {
 }
 
 int main(int argc, char **argv) {
-    const char *vh = "/", *data_dir = getenv("WARREN_DATA_DIR"), *sock = NULL;
+    const char *vh = "/", *data_dir = getenv("WARREN_DATA_DIR"), *sock = NULL, *apply_to = NULL;
+    long long priority = 0;
+    bool policy_opts = false;
     if (!data_dir || !*data_dir) data_dir = "warren-data";
     const char *pos[64];
     int npos = 0;
@@ -271,6 +291,20 @@ int main(int argc, char **argv) {
                 return 0;
             } else if (!strcmp(a, "--json")) json_out = true;
             else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
+            else if (!strcmp(a, "--priority") || !strcmp(a, "--apply-to")) { /* set_policy's options */
+                if (i + 1 >= argc) return usage_error("option %s needs a value", a);
+                const char *v = argv[++i];
+                policy_opts = true;
+                if (!strcmp(a, "--apply-to")) {
+                    apply_to = v;
+                    continue;
+                }
+                char *end;
+                errno = 0;
+                priority = strtoll(v, &end, 10);
+                if (!*v || *end || errno) return usage_error("--priority: '%s' is not an integer", v);
+                priority_text = v;
+            }
             else if (!strcmp(a, "-p") || !strcmp(a, "--vhost") || !strcmp(a, "--data-dir") || !strcmp(a, "--socket")) {
                 if (i + 1 >= argc) return usage_error("option %s needs a value", a);
                 const char *v = argv[++i];
@@ -290,6 +324,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(cmds[i].name, pos[0])) c = &cmds[i];
     if (!c) return usage_error("unknown command '%s'", pos[0]);
+    if (policy_opts && strcmp(c->name, "set_policy") && strcmp(c->name, "set_operator_policy"))
+        return usage_error("--priority and --apply-to go with set_policy and set_operator_policy, not %s", c->name);
     int nargs = npos - 1;
     if (nargs < c->min || (c->max >= 0 && nargs > c->max)) {
         fprintf(stderr, "warrenctl: wrong number of arguments for %s\nusage: warrenctl %s %s\n", c->name, c->name,
@@ -319,7 +355,9 @@ int main(int argc, char **argv) {
     } else {
         for (int i = 1; i < npos; i++) json_array_append_new(args, json_string(pos[i]));
     }
-    json_t *req = json_pack("{s:s,s:O,s:s}", "command", c->name, "args", args, "vhost", vh);
+    json_t *req = json_pack("{s:s,s:O,s:s,s:I}", "command", c->name, "args", args, "vhost", vh, "priority",
+                            (json_int_t)priority);
+    if (apply_to) json_object_set_new(req, "apply_to", json_string(apply_to));
     json_t *shown = json_array(); /* the words typed, for the message (not a file's text) */
     for (int i = 1; i < npos; i++) json_array_append_new(shown, json_string(pos[i]));
     say_what(c->name, shown, vh);

@@ -1,7 +1,7 @@
 /* ctl_server.c — the control socket warrenctl talks to: its thread, the JSON
- * request/reply framing, the table of commands (list, add/delete users, vhosts
- * and permissions, connections, definitions, status) and what each answers;
- * a change is answered only once it is on disk. */
+ * request/reply framing, the table of commands (list, add/delete users, vhosts,
+ * permissions and policies, connections, definitions, status) and what each
+ * answers; a change is answered only once it is on disk. */
 #include "ctl_server.h"
 
 #include <errno.h>
@@ -28,7 +28,10 @@
 #include "channel.h"
 #include "definitions.h"
 #include "names.h"
+#include "policy.h"
+#include "qfeat.h"
 #include "queue.h"
+#include "queue_type.h"
 #include "store.h"
 #include "util.h"
 #include "vhost.h"
@@ -163,38 +166,156 @@ static json_t *list_permissions(const char *vh) {
 
 static json_t *str_of(const char *p, size_t n) { return json_stringn(p, n); }
 
-static void queue_row(void *ctx, vhost *v, queue *q) {
-    (void)v;
-    uint32_t msgs = 0, cons = 0;
-    queue_counts(q, &msgs, &cons);
-    amq_bytes n = queue_name(q);
-    json_array_append_new(ctx, json_pack("[o,I,I]", str_of((const char *)n.p, n.len), (json_int_t)msgs,
-                                         (json_int_t)cons));
+/* The columns asked for (rabbitmqctl's info items), or the default ones;
+ * NULL with *bad set to an unknown one. */
+static const char **columns(json_t *args, const char *const *dflt, const char *const *known, const char **bad) {
+    size_t n = json_array_size(args);
+    const char **c = xcalloc((n ? n : 8) + 1, sizeof *c);
+    if (!n) {
+        for (size_t i = 0; dflt[i]; i++) c[i] = dflt[i];
+        return c;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *a = arg(args, i);
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], a)) k++;
+        if (!known[k]) {
+            *bad = a;
+            free(c);
+            return NULL;
+        }
+        c[i] = known[k];
+    }
+    return c;
 }
 
-static json_t *list_queues(const char *vh) {
+static json_t *name_or_empty(const char *s) { return json_string(s ? s : ""); }
+
+static json_t *queue_cell(vhost *v, queue *q, const char *col) {
+    if (!strcmp(col, "name")) return str_of((const char *)queue_name(q).p, queue_name(q).len);
+    if (!strcmp(col, "messages") || !strcmp(col, "consumers")) {
+        uint32_t msgs = 0, cons = 0;
+        queue_counts(q, &msgs, &cons);
+        return json_integer(col[0] == 'm' ? msgs : cons);
+    }
+    if (!strcmp(col, "durable")) return json_boolean(q->durable);
+    if (!strcmp(col, "auto_delete")) return json_boolean(q->auto_delete);
+    if (!strcmp(col, "exclusive")) return json_boolean(q->exclusive);
+    if (!strcmp(col, "type")) return json_string(q->type == &queue_type_quorum ? "quorum" : "classic");
+    if (!strcmp(col, "arguments")) return defs_table_json(q->args.p, q->args.len);
+    if (!strcmp(col, "policy")) return name_or_empty(policy_name_of_queue(q, false));
+    if (!strcmp(col, "operator_policy")) return name_or_empty(policy_name_of_queue(q, true));
+    json_t *d = policy_effective_queue(v, q); /* effective_policy_definition */
+    return d ? d : json_object();
+}
+
+/* A list's rows and the columns asked for (vhost_walk's context). */
+typedef struct {
+    json_t *rows;
+    const char **cols;
+} rows_ctx;
+
+static void queue_row(void *ctx, vhost *v, queue *q) {
+    rows_ctx *rc = ctx;
+    json_t *row = json_array();
+    for (size_t c = 0; rc->cols[c]; c++) json_array_append_new(row, queue_cell(v, q, rc->cols[c]));
+    json_array_append_new(rc->rows, row);
+}
+
+static json_t *list_queues(const char *vh, json_t *args) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
-    static const char *const cols[] = {"name", "messages", "consumers", NULL};
+    static const char *const dflt[] = {"name", "messages", "consumers", NULL};
+    static const char *const known[] = {"name", "messages", "consumers", "durable", "auto_delete", "exclusive",
+                                        "type", "arguments", "policy", "operator_policy",
+                                        "effective_policy_definition", NULL};
+    const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
+    if (!cols) return fail_code(64, "Info key %s is not one of the queue info keys", bad);
     json_t *rows, *r = table(&rows, cols);
-    vhost_walk(v, &(vhost_walker){.queue = queue_row}, rows);
+    rows_ctx rc = {rows, cols};
+    vhost_walk(v, &(vhost_walker){.queue = queue_row}, &rc);
+    free(cols);
     json_decref(rows);
     return r;
+}
+
+static json_t *exchange_cell(const exchange *e, const char *col) {
+    if (!strcmp(col, "name")) return str_of(e->name, e->name_len);
+    if (!strcmp(col, "type")) return json_string(vhost_exchange_type_name(e));
+    if (!strcmp(col, "durable")) return json_boolean(e->durable);
+    if (!strcmp(col, "auto_delete")) return json_boolean(e->auto_delete);
+    if (!strcmp(col, "internal")) return json_boolean(e->internal);
+    if (!strcmp(col, "arguments")) return defs_table_json(e->args.p, e->args.len);
+    if (!strcmp(col, "policy")) return name_or_empty(policy_name_of_exchange(e, false));
+    if (!strcmp(col, "operator_policy")) return name_or_empty(policy_name_of_exchange(e, true));
+    return name_or_empty(e->alt); /* alternate_exchange (Warren's: the effective one) */
 }
 
 static void exchange_row(void *ctx, vhost *v, const exchange *e) {
     (void)v;
-    json_array_append_new(ctx, json_pack("[o,s]", str_of(e->name, e->name_len), exch_type_name(e->type)));
+    rows_ctx *rc = ctx;
+    json_t *row = json_array();
+    for (size_t c = 0; rc->cols[c]; c++) json_array_append_new(row, exchange_cell(e, rc->cols[c]));
+    json_array_append_new(rc->rows, row);
 }
 
-static json_t *list_exchanges(const char *vh) {
+static json_t *list_exchanges(const char *vh, json_t *args) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
-    static const char *const cols[] = {"name", "type", NULL};
+    static const char *const dflt[] = {"name", "type", NULL};
+    static const char *const known[] = {"name", "type", "durable", "auto_delete", "internal", "arguments", "policy",
+                                        "operator_policy", "alternate_exchange", NULL};
+    const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
+    if (!cols) return fail_code(64, "Info key %s is not one of the exchange info keys", bad);
     json_t *rows, *r = table(&rows, cols);
-    vhost_walk(v, &(vhost_walker){.exchange = exchange_row}, rows);
+    rows_ctx rc = {rows, cols};
+    vhost_walk(v, &(vhost_walker){.exchange = exchange_row}, &rc);
+    free(cols);
     json_decref(rows);
     return r;
+}
+
+/* ---- policies (policy.h) ---- */
+
+typedef struct {
+    json_t *rows;
+    bool op;
+} policy_rows;
+
+static void policy_row(void *ctx, vhost *v, const policy_info *p) {
+    (void)v;
+    policy_rows *pr = ctx;
+    if (p->op != pr->op) return;
+    char *def = json_dumps(p->definition, JSON_COMPACT | JSON_SORT_KEYS);
+    json_array_append_new(pr->rows, json_pack("[s,s,s,s,s,I]", p->vhost, p->name, p->pattern, p->apply_to, def ? def : "{}",
+                                         (json_int_t)p->priority));
+    free(def);
+}
+
+static json_t *list_policies(const char *vh, bool op) {
+    vhost *v = find_vhost(vh);
+    if (!v) return NO_VHOST(vh);
+    static const char *const cols[] = {"vhost", "name", "pattern", "apply-to", "definition", "priority", NULL};
+    json_t *rows, *r = table(&rows, cols);
+    policy_rows pr = {rows, op};
+    vhost_walk(v, &(vhost_walker){.policy = policy_row}, &pr);
+    json_decref(rows);
+    return r;
+}
+
+static json_t *set_policy(json_t *req, json_t *args, const char *vh, bool op) {
+    char err[600];
+    json_t *pr = json_object_get(req, "priority");
+    const char *apply_to = json_string_value(json_object_get(req, "apply_to"));
+    int rc = policy_set(vh, arg(args, 0), arg(args, 1), arg(args, 2), json_is_integer(pr) ? json_integer_value(pr) : 0,
+                        apply_to, op, err, sizeof err);
+    return rc ? fail_code(rc, "%s", err) : done();
+}
+
+static json_t *clear_policy(const char *name, const char *vh, bool op) {
+    char err[600];
+    int rc = policy_clear(vh, name, op, err, sizeof err);
+    return rc ? fail_code(rc, "%s", err) : done();
 }
 
 /* The default exchange's implicit binding of q, listed first as rabbitmqctl does. */
@@ -224,6 +345,7 @@ static json_t *list_bindings(const char *vh) {
     json_decref(rows);
     return r;
 }
+
 
 /* ---- connections (on the workers) ---- */
 
@@ -445,52 +567,101 @@ static json_t *export_definitions(void) {
 
 /* ---- dispatch ---- */
 
-static json_t *run_status(json_t *args, const char *vh) { return (void)args, (void)vh, status(); }
-static json_t *run_list_users(json_t *args, const char *vh) { return (void)args, (void)vh, list_users(); }
-static json_t *run_add_user(json_t *args, const char *vh) {
+static json_t *run_status(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, (void)vh, status(); }
+static json_t *run_list_users(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, (void)vh, list_users(); }
+static json_t *run_add_user(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     char err[300];
     (void)vh;
     return access_user_add(arg(args, 0), arg(args, 1), "", err, sizeof err) ? fail("%s", err) : done();
 }
-static json_t *run_delete_user(json_t *args, const char *vh) {
+static json_t *run_delete_user(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     char err[300];
     (void)vh;
     return access_user_delete(arg(args, 0), err, sizeof err) ? fail("%s", err) : done();
 }
-static json_t *run_change_password(json_t *args, const char *vh) {
+static json_t *run_change_password(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     char err[300];
     (void)vh;
     return access_user_change_password(arg(args, 0), arg(args, 1), err, sizeof err) ? fail("%s", err) : done();
 }
-static json_t *run_set_user_tags(json_t *args, const char *vh) { return (void)vh, set_tags(args); }
-static json_t *run_list_vhosts(json_t *args, const char *vh) { return (void)args, (void)vh, list_vhosts(); }
-static json_t *run_add_vhost(json_t *args, const char *vh) {
+static json_t *run_set_user_tags(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)vh, set_tags(args); }
+static json_t *run_list_vhosts(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, (void)vh, list_vhosts(); }
+static json_t *run_add_vhost(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     (void)vh;
     return vhost_add(arg(args, 0), NULL) ? fail("'%s' is not a valid virtual host name", arg(args, 0)) : done();
 }
-static json_t *run_delete_vhost(json_t *args, const char *vh) { return (void)vh, delete_vhost(arg(args, 0)); }
-static json_t *run_set_permissions(json_t *args, const char *vh) {
+static json_t *run_delete_vhost(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)vh, delete_vhost(arg(args, 0)); }
+static json_t *run_set_permissions(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     char err[300];
     return access_set_permissions(arg(args, 0), vh, arg(args, 1), arg(args, 2), arg(args, 3), err, sizeof err)
                ? fail("%s", err)
                : done();
 }
-static json_t *run_clear_permissions(json_t *args, const char *vh) {
+static json_t *run_clear_permissions(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     char err[300];
     return access_clear_permissions(arg(args, 0), vh, err, sizeof err) ? fail("%s", err) : done();
 }
-static json_t *run_list_permissions(json_t *args, const char *vh) { return (void)args, list_permissions(vh); }
-static json_t *run_list_queues(json_t *args, const char *vh) { return (void)args, list_queues(vh); }
-static json_t *run_list_exchanges(json_t *args, const char *vh) { return (void)args, list_exchanges(vh); }
-static json_t *run_list_bindings(json_t *args, const char *vh) { return (void)args, list_bindings(vh); }
-static json_t *run_list_connections(json_t *args, const char *vh) { return (void)args, (void)vh, list_connections(); }
-static json_t *run_close_connection(json_t *args, const char *vh) {
+static json_t *run_list_permissions(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, list_permissions(vh); }
+static json_t *run_list_queues(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return list_queues(vh, args); }
+static json_t *run_list_exchanges(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return list_exchanges(vh, args); }
+static json_t *run_list_bindings(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, list_bindings(vh); }
+static json_t *run_set_policy(json_t *req, json_t *args, const char *vh) { return set_policy(req, args, vh, false); }
+static json_t *run_set_operator_policy(json_t *req, json_t *args, const char *vh) {
+    return set_policy(req, args, vh, true);
+}
+static json_t *run_clear_policy(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return clear_policy(arg(args, 0), vh, false);
+}
+static json_t *run_clear_operator_policy(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return clear_policy(arg(args, 0), vh, true);
+}
+static json_t *run_list_policies(json_t *req, json_t *args, const char *vh) {
+    (void)req, (void)args;
+    return list_policies(vh, false);
+}
+static json_t *run_list_operator_policies(json_t *req, json_t *args, const char *vh) {
+    (void)req, (void)args;
+    return list_policies(vh, true);
+}
+static json_t *run_list_connections(json_t *req, json_t *args, const char *vh) {
+    (void)req;
+    return (void)args, (void)vh, list_connections(); }
+static json_t *run_close_connection(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     return (void)vh, close_connection(arg(args, 0), arg(args, 1));
 }
-static json_t *run_import_definitions(json_t *args, const char *vh) {
+static json_t *run_import_definitions(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     return (void)vh, import_definitions(arg(args, 0));
 }
-static json_t *run_export_definitions(json_t *args, const char *vh) {
+static json_t *run_export_definitions(json_t *req, json_t *args, const char *vh) {
+    (void)req;
     return (void)args, (void)vh, export_definitions();
 }
 
@@ -510,7 +681,7 @@ typedef struct {
     const char *name;
     int min_args, max_args; /* max -1: any */
     int flags;              /* C_* */
-    json_t *(*run)(json_t *args, const char *vhost);
+    json_t *(*run)(json_t *req, json_t *args, const char *vhost);
 } ctl_cmd;
 
 static const ctl_cmd commands[] = {
@@ -526,9 +697,15 @@ static const ctl_cmd commands[] = {
     {"set_permissions", 4, 4, C_CHANGE | C_ARG0_USER | C_USER_EXISTS | C_VHOST_EXISTS, run_set_permissions},
     {"clear_permissions", 1, 1, C_CHANGE | C_ARG0_USER | C_USER_EXISTS | C_VHOST_EXISTS, run_clear_permissions},
     {"list_permissions", 0, 0, 0, run_list_permissions},
-    {"list_queues", 0, 0, 0, run_list_queues},
-    {"list_exchanges", 0, 0, 0, run_list_exchanges},
+    {"list_queues", 0, -1, 0, run_list_queues},
+    {"list_exchanges", 0, -1, 0, run_list_exchanges},
     {"list_bindings", 0, 0, 0, run_list_bindings},
+    {"set_policy", 3, 3, C_CHANGE, run_set_policy},
+    {"clear_policy", 1, 1, C_CHANGE, run_clear_policy},
+    {"list_policies", 0, 0, 0, run_list_policies},
+    {"set_operator_policy", 3, 3, C_CHANGE, run_set_operator_policy},
+    {"clear_operator_policy", 1, 1, C_CHANGE, run_clear_operator_policy},
+    {"list_operator_policies", 0, 0, 0, run_list_operator_policies},
     {"list_connections", 0, 0, 0, run_list_connections},
     {"close_connection", 2, 2, C_CHANGE, run_close_connection},
     {"import_definitions", 1, 1, C_CHANGE, run_import_definitions},
@@ -565,7 +742,7 @@ static json_t *handle(json_t *req) {
         return fail("%s", err);
     if ((s->flags & C_USER_EXISTS) && !access_user_exists(a0)) return NO_USER(a0);
     if ((s->flags & C_VHOST_EXISTS) && !find_vhost(vh)) return NO_VHOST(vh);
-    return s->run(args, vh);
+    return s->run(req, args, vh);
 }
 
 /* ---- the socket ---- */

@@ -15,6 +15,7 @@
 #include "amq/table.h"
 #include "config.h"
 #include "names.h"
+#include "policy.h"
 #include "queue.h"
 #include "util.h"
 #include "vhost.h"
@@ -357,16 +358,51 @@ static void import_bindings(json_t *root, report *r) {
     }
 }
 
+/* A definition as an object; RabbitMQ 3.10 exports an operator policy's as
+ * a list of [key, value] pairs (which its own import then refuses): taken too. */
+static json_t *definition_of(json_t *d) {
+    if (!json_is_array(d)) return json_incref(d);
+    json_t *o = json_object();
+    size_t i;
+    json_t *kv;
+    json_array_foreach(d, i, kv) {
+        if (json_array_size(kv) == 2 && json_is_string(json_array_get(kv, 0)))
+            json_object_set(o, json_string_value(json_array_get(kv, 0)), json_array_get(kv, 1));
+    }
+    return o;
+}
+
+/* One policy ({vhost, name, pattern, apply-to, definition, priority}; for an
+ * operator policy in "parameters", the same under "value"). */
+static void import_policy(json_t *p, json_t *body, bool op, report *r) {
+    const char *name = str(p, "name", ""), *vh = str(p, "vhost", "/");
+    json_t *prio = json_object_get(body, "priority");
+    char err[600];
+    json_t *def = definition_of(json_object_get(body, "definition"));
+    int rc = policy_set_json(vh, name, str(body, "pattern", ""), def, json_is_integer(prio) ? json_integer_value(prio) : 0,
+                             str(body, "apply-to", "all"), op, err, sizeof err);
+    json_decref(def);
+    for (char *c = err; rc && *c; c++)
+        if (*c == '\n') *c = ' ';
+    if (rc) skip(r, "%s '%s' in vhost '%s': %s", op ? "operator policy" : "policy", name, vh, err);
+}
+
+static void import_policies(json_t *root, report *r) {
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(root, "policies"), i, p) import_policy(p, p, false, r);
+    json_array_foreach(json_object_get(root, "operator_policies"), i, p) import_policy(p, p, true, r);
+    json_array_foreach(json_object_get(root, "parameters"), i, p)
+        if (!strcmp(str(p, "component", ""), "operator_policy")) import_policy(p, json_object_get(p, "value"), true, r);
+}
+
 static void report_unsupported(json_t *root, report *r) {
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(root, "policies"), i, p)
-        skip(r, "policy '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""), str(p, "vhost", "/"));
-    json_array_foreach(json_object_get(root, "operator_policies"), i, p)
-        skip(r, "operator policy '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""), str(p, "vhost", "/"));
     json_array_foreach(json_object_get(root, "parameters"), i, p)
-        skip(r, "parameter '%s' of component '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""),
-             str(p, "component", ""), str(p, "vhost", "/"));
+        if (strcmp(str(p, "component", ""), "operator_policy"))
+            skip(r, "parameter '%s' of component '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""),
+                 str(p, "component", ""), str(p, "vhost", "/"));
     json_array_foreach(json_object_get(root, "global_parameters"), i, p) {
         const char *n = str(p, "name", "");
         if (strcmp(n, "cluster_name") && strcmp(n, "internal_cluster_id")) /* node identity: not definitions */
@@ -391,6 +427,7 @@ int defs_import(const char *text, size_t len, char *buf, size_t cap) {
     import_vhosts(root, &r);
     import_users(root, &r);
     import_permissions(root, &r);
+    import_policies(root, &r);
     import_exchanges(root, &r);
     import_queues(root, &r);
     import_bindings(root, &r);
@@ -435,7 +472,7 @@ static void ex_perm(void *ctx, const char *u, const char *v, const char *c, cons
 }
 
 typedef struct {
-    json_t *vhosts, *exchanges, *queues, *bindings;
+    json_t *vhosts, *exchanges, *queues, *bindings, *policies, *parameters;
 } ex_ctx;
 
 static json_t *args_json(amq_bytes a) { return a.len ? table_json(a, 0) : json_object(); }
@@ -472,24 +509,42 @@ static void ex_binding(void *ctx, vhost *v, const vbinding *b) {
                                                  args_json(b->args)));
 }
 
+/* Policies as RabbitMQ exports them; operator policies as its "parameters"
+ * of component operator_policy, with the definition an object (3.10 writes
+ * a list of pairs there, which its import refuses). */
+static void ex_policy(void *ctx, vhost *v, const policy_info *p) {
+    (void)v;
+    ex_ctx *x = ctx;
+    json_t *body = json_pack("{s:s,s:s,s:O,s:I}", "pattern", p->pattern, "apply-to", p->apply_to, "definition",
+                             p->definition, "priority", (json_int_t)p->priority);
+    if (!p->op) {
+        json_object_set_new(body, "vhost", json_string(p->vhost));
+        json_object_set_new(body, "name", json_string(p->name));
+        json_array_append_new(x->policies, body);
+    } else {
+        json_array_append_new(x->parameters, json_pack("{s:s,s:s,s:s,s:o}", "vhost", p->vhost, "component",
+                                                       "operator_policy", "name", p->name, "value", body));
+    }
+}
+
 static void ex_vhost(void *ctx, vhost *v) {
     ex_ctx *x = ctx;
-    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding};
+    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy};
     json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", v->name, "limits"));
     vhost_walk(v, &walk, x);
 }
 
 char *defs_export(void) {
     json_t *users = json_array(), *perms = json_array();
-    ex_ctx x = {json_array(), json_array(), json_array(), json_array()};
+    ex_ctx x = {json_array(), json_array(), json_array(), json_array(), json_array(), json_array()};
     access_foreach_user(ex_user, users);
     access_foreach_perm(ex_perm, perms);
     vhost_foreach(ex_vhost, &x);
-    json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:[],s:[],s:[],s:[],s:o,s:o,s:o}", "rabbit_version", "3.10.8",
+    json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:[],s:o,s:[],s:o,s:o,s:o,s:o}", "rabbit_version", "3.10.8",
                              "rabbitmq_version", "3.10.8", "product_name", config.product_name, "product_version", config.product_version,
                              "users", users, "vhosts", x.vhosts, "permissions", perms, "topic_permissions",
-                             "parameters", "global_parameters", "policies", "queues", x.queues, "exchanges",
-                             x.exchanges, "bindings", x.bindings);
+                             "parameters", x.parameters, "global_parameters", "policies", x.policies, "queues", x.queues,
+                             "exchanges", x.exchanges, "bindings", x.bindings);
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(root);
     return out;

@@ -1,8 +1,9 @@
 /* definitions.h — RabbitMQ's definitions JSON (rabbitmqctl export_definitions
  * / import_definitions, load_definitions at boot): users (with their password
- * hashes), vhosts, permissions, exchanges, queues and bindings. What Warren
- * does not support (policies, parameters, global parameters, topic
- * permissions, unknown exchange types) is reported by name, not dropped
+ * hashes), vhosts, permissions, policies and operator policies (policy.h),
+ * exchanges, queues and bindings. What Warren does not support (other
+ * parameters, global parameters, topic permissions, unknown exchange types)
+ * is reported by name, not dropped
  * silently. JSON through Debian's libjansson. Any thread (control socket or
  * main); takes the access and vhost locks as the operations it performs do. */
 #ifndef WARREN_DEFINITIONS_H

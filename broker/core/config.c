@@ -182,6 +182,25 @@ static int bad_value(const char *what, const char *v, const char *expected) {
     return -1;
 }
 
+/* A listener, "PORT" or "ADDR:PORT" ("[v6addr]:PORT" too): the address into
+ * bind (cap bytes; "" = all interfaces), the port into *port. An address with
+ * blanks or control characters, or one too long to hold, is refused rather
+ * than cut. 0, or -1 after the error. */
+static int parse_listener(const char *what, const char *v, long lo, char *bind, size_t cap, int *port) {
+    const char *colon = strrchr(v, ':');
+    const char *a = v, *e = colon ? colon : v;
+    if (colon && *a == '[' && e > a && e[-1] == ']') a++, e--;
+    bool ok = (size_t)(e - a) < cap;
+    for (const char *p = a; ok && p < e; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '[' || *p == ']') ok = false;
+    if (!ok) return bad_value(what, v, "PORT or ADDR:PORT, ADDR without blanks and at most 127 bytes");
+    long n;
+    if (parse_int(what, colon ? colon + 1 : v, lo, 65535, &n)) return -1;
+    snprintf(bind, cap, "%.*s", (int)(e - a), a);
+    *port = (int)n;
+    return 0;
+}
+
 bool config_is_loopback_user(const char *name) {
     size_t n = strlen(name);
     for (const char *p = config.loopback_users; *p;) {
@@ -224,15 +243,7 @@ static void loopback_set(const char *name, bool on) {
 
 static int set_tcp_listener(const char *what, const char *k, const char *v) {
     (void)k;
-    long n;
-    const char *colon = strrchr(v, ':');
-    if (colon) {
-        snprintf(config.bind, sizeof config.bind, "%.*s", (int)(colon - v), v);
-        v = colon + 1;
-    }
-    if (parse_int(what, v, 0, 65535, &n)) return -1;
-    config.port = (int)n;
-    return 0;
+    return parse_listener(what, v, 0, config.bind, sizeof config.bind, &config.port);
 }
 static void print_tcp_listener(FILE *f) {
     fprintf(f, "listeners.tcp.default = %s%s%d\n", config.bind, config.bind[0] ? ":" : "", config.port);
@@ -240,18 +251,7 @@ static void print_tcp_listener(FILE *f) {
 
 static int set_ssl_listener(const char *what, const char *k, const char *v) {
     (void)k;
-    long n;
-    const char *colon = strrchr(v, ':');
-    config.tls_bind[0] = 0;
-    if (colon) { /* ADDR:PORT, [v6addr]:PORT */
-        const char *a = v, *e = colon;
-        if (*a == '[' && e > a && e[-1] == ']') a++, e--;
-        snprintf(config.tls_bind, sizeof config.tls_bind, "%.*s", (int)(e - a), a);
-        v = colon + 1;
-    }
-    if (parse_int(what, v, 1, 65535, &n)) return -1;
-    config.tls_port = (int)n;
-    return 0;
+    return parse_listener(what, v, 1, config.tls_bind, sizeof config.tls_bind, &config.tls_port);
 }
 static void print_ssl_listener(FILE *f) {
     if (config.tls_port)
@@ -355,6 +355,10 @@ static void print_ssl_handshake_timeout(FILE *f) {
 }
 
 static int set_loopback_user(const char *what, const char *k, const char *v) {
+    if (strchr(k + strlen("loopback_users."), ',')) { /* loopback_users is kept comma-separated */
+        fprintf(stderr, "warren: invalid key %s: a user name with ',' cannot be a loopback user\n", what);
+        return -1;
+    }
     if (strcmp(v, "true") && strcmp(v, "false")) {
         fprintf(stderr, "warren: invalid value for %s: '%s' (expected true or false)\n", what, v);
         return -1;
@@ -600,6 +604,12 @@ static int load_file(const char *path) {
     int line = 0, rc = 0;
     while (!rc && fgets(buf, sizeof buf, f)) {
         line++;
+        size_t len = strlen(buf);
+        if (len == sizeof buf - 1 && buf[len - 1] != '\n' && !feof(f)) { /* its tail would read as a line */
+            fprintf(stderr, "warren: %s line %d: line too long (at most %zu bytes)\n", path, line, sizeof buf - 2);
+            rc = -1;
+            break;
+        }
         char *hash = strchr(buf, '#');
         if (hash) *hash = 0;
         char *s = trim(buf);

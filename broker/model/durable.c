@@ -17,6 +17,10 @@ static void perm_set(const char *u, const char *v, const char *c, const char *w,
     (void)u, (void)v, (void)c, (void)w, (void)r;
 }
 static void perm_clear(const char *u, const char *v) { (void)u, (void)v; }
+static void policy_set(const char *v, bool op, const char *n, const char *p, const char *a, int64_t pr, const char *d) {
+    (void)v, (void)op, (void)n, (void)p, (void)a, (void)pr, (void)d;
+}
+static void policy_clear(const char *v, bool op, const char *n) { (void)v, (void)op, (void)n; }
 static uint64_t message(msg *m, struct queue *const *qs, size_t n) { return (void)m, (void)qs, (void)n, 0; }
 static void q_msg(struct queue *q, msg *m) { (void)q, (void)m; }
 static void q_pos(struct queue *q, uint64_t pos) { (void)q, (void)pos; }
@@ -36,6 +40,7 @@ static const durable_ops none = {
     .exchange_declared = x_declared, .exchange_deleted = x_deleted, .queue_declared = q_def,
     .queue_deleted = q_def, .binding = binding, .user_put = user_put, .user_deleted = name1,
     .vhost_added = name1, .vhost_deleted = name1, .perm_set = perm_set, .perm_clear = perm_clear,
+    .policy_set = policy_set, .policy_clear = policy_clear,
     .message = message, .ack = q_msg, .ack_pos = q_pos, .returned = returned, .delivered = q_msg,
     .purged = purged, .dropped = q_msg, .dropped_pos = q_pos, .load = load, .materialize = materialize,
     .lost = lost, .any_lost = any_lost, .durable = durable_pos, .active = active, .delayed = delayed, .delayed_done = delayed_done,

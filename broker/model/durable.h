@@ -40,6 +40,10 @@ typedef struct durable_ops {
     void (*vhost_deleted)(const char *name);
     void (*perm_set)(const char *user, const char *vhost, const char *conf, const char *write, const char *read);
     void (*perm_clear)(const char *user, const char *vhost);
+    /* Policies (policy.c; under the vhost's write lock). */
+    void (*policy_set)(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
+                       int64_t priority, const char *definition);
+    void (*policy_clear)(const char *vhost, bool op, const char *name);
     /* Messages and their per-queue events. */
     uint64_t (*message)(msg *m, struct queue *const *qs, size_t n);
     void (*ack)(struct queue *q, msg *m);
@@ -88,6 +92,13 @@ static inline void store_perm_set(const char *user, const char *vhost, const cha
     durable->perm_set(user, vhost, conf, write, read);
 }
 static inline void store_perm_clear(const char *user, const char *vhost) { durable->perm_clear(user, vhost); }
+static inline void store_policy_set(const char *vhost, bool op, const char *name, const char *pattern,
+                                    const char *apply_to, int64_t priority, const char *definition) {
+    durable->policy_set(vhost, op, name, pattern, apply_to, priority, definition);
+}
+static inline void store_policy_clear(const char *vhost, bool op, const char *name) {
+    durable->policy_clear(vhost, op, name);
+}
 static inline uint64_t store_message(msg *m, struct queue *const *qs, size_t n) { return durable->message(m, qs, n); }
 static inline void store_ack(struct queue *q, msg *m) { durable->ack(q, m); }
 static inline void store_ack_pos(struct queue *q, uint64_t pos) { durable->ack_pos(q, pos); }

@@ -2,8 +2,8 @@
  * arguments: message TTL, dead-lettering, length limits (issue 5).
  *
  * A queue declared with none of these arguments has q->feat == NULL and
- * pays nothing for them. A qfeat is parsed once at declare time and is
- * immutable afterwards. */
+ * pays nothing for them. A qfeat is parsed from the arguments resolved with
+ * the policies (policy.h) and is immutable: a policy change replaces it. */
 #ifndef WARREN_QFEAT_H
 #define WARREN_QFEAT_H
 #include <stdbool.h>

@@ -190,8 +190,7 @@ static size_t orig_keys(const msg *m, amq_bytes headers, amq_bytes *out, size_t 
     return n;
 }
 
-static bool build(queue *q, const msg *m, enum dl_reason reason, dl_msg *out) {
-    const qfeat *qf = q->feat;
+static bool build(queue *q, const qfeat *qf, const msg *m, enum dl_reason reason, dl_msg *out) {
     amq_basic_props p;
     memset(&p, 0, sizeof p);
     if (m->props_len && amq_basic_props_decode(msg_props(m), &p) != AMQ_OK) return false;
@@ -350,9 +349,14 @@ static void deadletter(queue *q, msg *m, enum dl_reason reason, route_set *rs) {
     if (lazy) msg_release(&m);
     else m = NULL; /* real is m */
     if (!real) return;
+    qfeat qf; /* the DLX as of now (a policy may have changed or cleared it): none, the message is gone */
+    if (!queue_dl_target(q, &qf)) {
+        msg_unref(&real);
+        return;
+    }
     dl_msg d;
     memset(&d, 0, sizeof d);
-    if (!build(q, real, reason, &d)) {
+    if (!build(q, &qf, real, reason, &d)) {
         msg_unref(&real);
         amq_wr_destroy(&d.w_rks);
         msg_unref(&d.m);

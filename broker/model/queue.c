@@ -220,11 +220,24 @@ static void drop_entry(queue *q, qentry *e, enum dl_reason reason) {
 void queue_discard(queue *q, msg *m) {
     qentry e = {.m = m};
     if (drop_if_lost(q, &e)) return;
-    if (q->feat && q->feat->has_dlx) { /* no lock held here: dead-letter it at once */
+    pthread_mutex_lock(&q->lock); /* a policy may change q->feat meanwhile */
+    bool dlx = q->feat && q->feat->has_dlx;
+    pthread_mutex_unlock(&q->lock);
+    if (dlx) { /* no lock held here: dead-letter it at once */
         qsched_deadletter_now(q, m, DL_REJECTED);
         return;
     }
-    drop_entry(q, &e, DL_REJECTED);
+    if (msg_is_lazy(m)) store_ack_pos(q, msg_lazy_pos(m));
+    else store_ack(q, m);
+    msg_release(&m);
+}
+
+bool queue_dl_target(queue *q, qfeat *out) {
+    pthread_mutex_lock(&q->lock);
+    bool dlx = q->feat && q->feat->has_dlx;
+    if (dlx) *out = *q->feat;
+    pthread_mutex_unlock(&q->lock);
+    return dlx;
 }
 
 static inline bool expired(const qentry *e, uint64_t *now) {
@@ -340,7 +353,6 @@ static void touch_locked(queue *q) {
 }
 
 void queue_touch(queue *q) {
-    if (!q->feat || q->feat->expires <= 0) return;
     pthread_mutex_lock(&q->lock);
     touch_locked(q);
     pthread_mutex_unlock(&q->lock);
@@ -420,6 +432,8 @@ void queue_unref(queue **qp) {
     free(q->consumers);
     free((void *)q->args.p);
     free(q->feat);
+    free(q->policy[0]);
+    free(q->policy[1]);
     pthread_mutex_destroy(&q->lock);
     free(q);
 }
@@ -621,6 +635,24 @@ int queue_classic_get(queue *q, qentry *e, uint32_t *left) {
     *left = (uint32_t)qlen(q);
     pthread_mutex_unlock(&q->lock);
     return ok;
+}
+
+/* ---- policies (policy.c) ---- */
+
+void queue_set_config(queue *q, qfeat *feat, int64_t delivery_limit) {
+    pthread_mutex_lock(&q->lock);
+    qfeat *old = q->feat;
+    bool had_expires = old && old->expires > 0;
+    q->feat = feat;
+    q->delivery_limit = delivery_limit;
+    if (feat && feat->expires > 0) { /* a new or changed x-expires: its period runs from now if it was off */
+        if (!had_expires) q->tm.last_used = now_ms();
+        arm(q, q->tm.last_used + (uint64_t)feat->expires);
+    }
+    if (feat && (feat->max_len >= 0 || feat->max_bytes >= 0) && feat->overflow == OVF_DROP_HEAD)
+        drop_head_over_limit(q);
+    pthread_mutex_unlock(&q->lock);
+    free(old);
 }
 
 uint32_t queue_classic_purge(queue *q) {

@@ -115,11 +115,14 @@ typedef struct queue {
     size_t lanes_n;         /* messages in lanes */
     uint8_t max_prio;
     const struct queue_type *type; /* x-queue-type (queue_type.h): every queue_* op goes through it */
-    int64_t delivery_limit; /* quorum x-delivery-limit, -1 = none */
+    int64_t delivery_limit; /* quorum x-delivery-limit (or policy), -1 = none; under lock */
     struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     bool sac;               /* x-single-active-consumer */
     consumer *sac_active;   /* the one consumer served (one of consumers[]), under lock */
-    struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none; immutable */
+    struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none. Its arguments resolved
+                             * with the policies (policy.h): replaced, never modified, under the vhost's
+                             * write lock and the queue lock, so either lock makes reading it safe */
+    char *policy[2];        /* names of the policy and operator policy applied (policy.c), vhost lock */
     struct {                /* timers (qsched.h), under lock */
         uint64_t armed_at;  /* earliest timer armed (monotonic ms), 0 = none */
         uint64_t last_exp;  /* expiry of the last entry pushed */
@@ -161,6 +164,10 @@ void queue_return(queue *q, msg *m, uint64_t seq, uint64_t exp);
 /* A message left q without requeue (reject/nack): dead-letter it if q has a
  * dead-letter exchange, else ack it in the log. Takes the reference. */
 void queue_discard(queue *q, msg *m);
+/* A copy of q's dead-lettering configuration (under its lock, since a
+ * policy may replace it): false when q has no dead-letter exchange now. */
+struct qfeat;
+bool queue_dl_target(queue *q, struct qfeat *out);
 /* Recovery: append the message whose record is at pos; its body stays on disk
  * (or full, when not NULL: the message itself, whose reference is taken).
  * exp: when it expires (monotonic ms, already past for one whose TTL ran out
@@ -178,6 +185,10 @@ msg *queue_got(const queue *q, const msg *m);
 /* Take the next ready message for basic.get; returns 1 with *e filled (the
  * caller owns e->m's reference; it may be lazy, see message.h) and *left = messages still ready, 0 if empty. */
 int queue_get(queue *q, qentry *e, uint32_t *left);
+/* Policies (policy.c): q's effective configuration changed. Takes feat;
+ * caller holds the vhost's write lock. Over a lowered x-max-length (drop-head)
+ * the oldest messages go at once, as RabbitMQ does; x-expires restarts. */
+void queue_set_config(queue *q, struct qfeat *feat, int64_t delivery_limit);
 /* Drop all ready messages; returns how many. */
 uint32_t queue_purge(queue *q);
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers);

@@ -24,6 +24,7 @@ void queue_classic_restore(queue *q, uint64_t pos, msg *full, bool redelivered, 
  * place survive a restart). A deleted queue drops it. No lock held. */
 void queue_put_back(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redelivered, bool back, bool logged);
 /* m leaves q undelivered: dead-lettered for reason when q has a dead-letter
- * exchange, else acked in the log. Takes the reference. No lock held. */
+ * exchange, else acked in the log. Takes the reference. Caller holds q's lock
+ * (its dead-letter configuration may be replaced by a policy). */
 void queue_drop(queue *q, msg *m, enum dl_reason reason);
 #endif

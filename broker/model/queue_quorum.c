@@ -19,6 +19,7 @@ static msg *count_return(queue *q, msg *m) {
         if (!(m = store_materialize(m))) return msg_lazy(pos); /* unreadable: keep it as it was */
     }
     unsigned n = m->returns < UINT16_MAX ? m->returns + 1u : UINT16_MAX;
+    pthread_mutex_lock(&q->lock); /* the limit and the DLX may come from a policy */
     if (q->delivery_limit >= 0 && (int64_t)n > q->delivery_limit) {
         msg *orig = m->returns ? qfeat_with_delivery_count(m, -1) : NULL; /* dead-lettered without the count */
         if (orig) {
@@ -26,8 +27,10 @@ static msg *count_return(queue *q, msg *m) {
             m = orig;
         }
         queue_drop(q, m, DL_DELIVERY_LIMIT);
+        pthread_mutex_unlock(&q->lock);
         return NULL;
     }
+    pthread_mutex_unlock(&q->lock);
     msg *c = qfeat_with_delivery_count(m, n);
     if (!c) return m;
     c->returns = (uint16_t)n;

@@ -14,6 +14,7 @@
 #include "amq/methods.h"
 #include "amq/table.h"
 #include "names.h"
+#include "policy.h"
 #include "qfeat.h"
 #include "queue_type.h"
 #include "durable.h"
@@ -78,6 +79,8 @@ static void exchange_free(exchange *x) {
     exch_free(&x->rt);
     free((void *)x->args.p);
     free(x->alt);
+    free(x->policy[0]);
+    free(x->policy[1]);
     dedup_free(&x->dedup);
     free(x);
 }
@@ -132,6 +135,7 @@ static void vhost_free(vhost *v) {
     }
     strmap_destroy(&v->exchanges);
     strmap_destroy(&v->queues);
+    policy_free_all(v); /* policy.c */
     pthread_rwlock_destroy(&v->lock);
     free(v);
 }
@@ -334,6 +338,7 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
     }
     x = exchange_new(name, t, durable, auto_delete, internal, args);
     x->delayed = delayed;
+    policy_apply_exchange(v, x); /* policy.c: alternate-exchange by policy */
     strmap_put(&v->exchanges, name, x);
     store_exchange_declared(v, x);
 out:
@@ -631,6 +636,7 @@ static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, b
     /* Restored queues skip the argument checks: a later version's stricter rule must not drop a queue. */
     if (how != DECL_RESTORE && (rc = check_queue_args(v, name, args, durable, exclusive, auto_delete, e))) goto out;
     q = queue_new(v, name, durable, exclusive, auto_delete, args, exclusive ? conn_id : 0);
+    policy_apply_queue(v, q); /* policy.c: the matching policies' keys */
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);
 out:
@@ -867,8 +873,18 @@ static void walk_binding(void *ctx, void *dest, amq_bytes key, amq_bytes args) {
     ws->w->binding(ws->ctx, ws->v, &b);
 }
 
+static void walk_policy(void *ctx, const policy_info *p) {
+    walk_state *ws = ctx;
+    ws->w->policy(ws->ctx, ws->v, p);
+}
+
 void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
     pthread_rwlock_rdlock(&v->lock);
+    walk_state ps = {w, ctx, v, NULL};
+    if (w->policy) {
+        policy_foreach(v, false, walk_policy, &ps);
+        policy_foreach(v, true, walk_policy, &ps);
+    }
     size_t it = 0;
     exchange *x;
     if (w->exchange)

@@ -25,7 +25,8 @@ typedef struct exchange {
     bool delayed;           /* x-delayed-message (delayed.h); type is its x-delayed-type */
     struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
     amq_bytes args;         /* owned copy */
-    char *alt;              /* alternate-exchange name or NULL */
+    char *alt;              /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
+    char *policy[2];        /* names of the policy and operator policy applied (policy.c) */
     uint32_t bound_as_source;
 } exchange;
 
@@ -34,6 +35,7 @@ typedef struct vhost {
     char name[256];
     strmap exchanges; /* name -> exchange* */
     strmap queues;    /* name -> queue* */
+    struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted; /* removed from the table: its connections are closed */
 } vhost;
 
@@ -117,13 +119,16 @@ typedef struct vbinding {
     amq_bytes dest_name, key, args;
 } vbinding;
 
-/* Walk v under its shared lock, one consistent view: every exchange (the
- * default one too), then every queue, then every binding of a named exchange.
- * A NULL callback skips that walk. Callbacks must not take v's lock. */
+/* Walk v under its shared lock, one consistent view: its policies (policies,
+ * then operator policies, lowest priority first: policy.h), then every
+ * exchange (the default one too), every queue, and every binding of a named
+ * exchange. A NULL callback skips that walk. Callbacks must not take v's lock. */
+struct policy_info;
 typedef struct vhost_walker {
     void (*exchange)(void *ctx, vhost *v, const exchange *x);
     void (*queue)(void *ctx, vhost *v, queue *q);
     void (*binding)(void *ctx, vhost *v, const vbinding *b);
+    void (*policy)(void *ctx, vhost *v, const struct policy_info *p); /* walked first */
 } vhost_walker;
 void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
 

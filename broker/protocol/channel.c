@@ -97,7 +97,7 @@ static consumer *settle(channel *ch, unacked *u, int how) {
         queue_requeue(u->q, u->m, u->seq, u->exp, true);
     } else if (how == SETTLE_RETURN) {
         queue_return(u->q, u->m, u->seq, u->exp);
-    } else if (how == SETTLE_REJECT && u->q->feat) {
+    } else if (how == SETTLE_REJECT) { /* acked, or dead-lettered if the queue has a DLX (now: policies change it) */
         queue_discard(u->q, u->m);
     } else {
         queue_ack(u->q, u->m);

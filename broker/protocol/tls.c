@@ -152,7 +152,7 @@ void tls_shutdown(void) {
 /* The user name a verified certificate stands for: its subject as an RFC 4514
  * string ("CN=alice,O=Example", most specific first) or, with
  * ssl_cert_login_from = common_name, its CN(s) joined by ",". */
-static char *cert_name(X509 *cert) {
+static char *cert_name(const conn *c, X509 *cert) {
     X509_NAME *subj = X509_get_subject_name(cert);
     if (!subj) return NULL;
     if (config.ssl_cert_login_cn) {
@@ -164,9 +164,20 @@ static char *cert_name(X509 *cert) {
             unsigned char *u = NULL;
             int n = ASN1_STRING_to_UTF8(&u, d);
             if (n < 0) continue;
-            int w = snprintf(out + len, sizeof out - len, "%s%.*s", len ? "," : "", n, (char *)u);
+            /* A NUL would cut the name short ("guest\0.x" logging in as guest), and
+             * a name too long for out would be cut too: such a CN names no user. */
+            bool bad = memchr(u, 0, (size_t)n) != NULL || len + 1 + (size_t)n >= sizeof out;
+            if (!bad) {
+                if (len) out[len++] = ',';
+                memcpy(out + len, u, (size_t)n);
+                out[len += (size_t)n] = 0;
+            }
             OPENSSL_free(u);
-            if (w > 0) len += (size_t)w < sizeof out - len ? (size_t)w : sizeof out - len - 1;
+            if (bad) {
+                log_warn("connection %s: the client certificate's common name holds a NUL or is too long; it names no user",
+                         c->peer);
+                return NULL;
+            }
         }
         return len ? strdup(out) : NULL;
     }
@@ -190,7 +201,7 @@ static char *cert_name(X509 *cert) {
 static void handshake_done(conn *c, tls_conn *t) {
     t->done = true;
     X509 *cert = SSL_get0_peer_certificate(t->ssl);
-    if (cert && SSL_get_verify_result(t->ssl) == X509_V_OK && config.ssl_verify_peer) t->cert_name = cert_name(cert);
+    if (cert && SSL_get_verify_result(t->ssl) == X509_V_OK && config.ssl_verify_peer) t->cert_name = cert_name(c, cert);
     log_debug("connection %s: %s %s, peer certificate %s", c->peer, SSL_get_version(t->ssl),
               SSL_get_cipher_name(t->ssl), t->cert_name ? t->cert_name : "none");
 }

@@ -144,6 +144,25 @@ static void st_perm_set(const char *u, const char *v, const char *c, const char 
     store_snap_append_def(REC_PERM, &e);
 }
 
+static void st_policy_set(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
+                      int64_t priority, const char *definition) {
+    if (!store.log || replaying) return;
+    enc e;
+    enc_init(&e);
+    enc_policy(&e, vhost, op, name, pattern, apply_to, priority, definition);
+    store_snap_append_def(REC_POLICY, &e);
+}
+
+static void st_policy_clear(const char *vhost, bool op, const char *name) {
+    if (!store.log || replaying) return;
+    enc e;
+    enc_init(&e);
+    put_le(&e, op, 1);
+    put_str8(&e, amq_cstr(vhost));
+    put_blob(&e, amq_cstr(name));
+    store_snap_append_def(REC_POLICY_CLEAR, &e);
+}
+
 bool store_initialised(void) { return store.initialised; }
 
 static uint64_t st_message(msg *m, queue *const *qs, size_t n) {
@@ -453,6 +472,7 @@ static const durable_ops store_ops = {
     .queue_declared = st_queue_declared, .queue_deleted = st_queue_deleted, .binding = st_binding,
     .user_put = st_user_put, .user_deleted = st_user_deleted, .vhost_added = st_vhost_added,
     .vhost_deleted = st_vhost_deleted, .perm_set = st_perm_set, .perm_clear = st_perm_clear,
+    .policy_set = st_policy_set, .policy_clear = st_policy_clear,
     .message = st_message, .ack = st_ack, .ack_pos = st_ack_pos, .returned = st_returned,
     .delivered = st_delivered, .purged = st_purged, .dropped = st_dropped, .dropped_pos = st_dropped_pos,
     .load = st_load, .materialize = st_materialize, .lost = st_lost, .any_lost = st_any_lost, .durable = st_durable, .active = st_active,

@@ -9,8 +9,9 @@
  *     delivery), first delivery, purge, a quorum queue's return (count, place);
  *   - definition changes: durable exchanges, queues (non-exclusive) and
  *     bindings between durable ends, each naming its vhost (format 2; format-1
- *     records without a vhost name are read as vhost "/"); users, vhosts and
- *     permissions. Queue ids are global across vhosts.
+ *     records without a vhost name are read as vhost "/"); users, vhosts,
+ *     permissions, policies and operator policies. Queue ids are global
+ *     across vhosts.
  * A snapshot file (wdefs) holds the definitions as of a log position S;
  * replay applies definition records at positions >= S on top of it. Keeping
  * definition changes in the same log as messages orders them for free: a

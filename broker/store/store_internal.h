@@ -49,6 +49,10 @@ enum {
     REC_VHOST_DEL = 43, /* str8 name */
     REC_PERM = 44,      /* str8 user | str8 vhost | u32 len configure | u32 len write | u32 len read */
     REC_PERM_CLEAR = 45, /* str8 user | str8 vhost */
+    /* policies (policy.h): u8 operator | str8 vhost | u32 len name | u32 len pattern | str8 apply-to |
+     * u64 priority (two's complement) | u32 len definition (JSON) */
+    REC_POLICY = 46,
+    REC_POLICY_CLEAR = 47, /* u8 operator | str8 vhost | u32 len name */
 };
 #define STORE_FORMAT 2
 
@@ -230,6 +234,17 @@ static inline void enc_perm(enc *e, const char *u, const char *v, const char *c,
     put_blob(e, amq_cstr(c));
     put_blob(e, amq_cstr(w));
     put_blob(e, amq_cstr(r));
+}
+
+static inline void enc_policy(enc *e, const char *vhost, bool op, const char *name, const char *pattern,
+                              const char *apply_to, int64_t priority, const char *definition) {
+    put_le(e, op, 1);
+    put_str8(e, amq_cstr(vhost));
+    put_blob(e, amq_cstr(name)); /* a policy's name has no AMQP limit */
+    put_blob(e, amq_cstr(pattern));
+    put_str8(e, amq_cstr(apply_to));
+    put_le(e, (uint64_t)priority, 8);
+    put_blob(e, amq_cstr(definition));
 }
 
 static inline bool queue_ttl(const queue *q) { return q->feat && q->feat->msg_ttl >= 0; }

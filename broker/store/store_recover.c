@@ -10,6 +10,7 @@
 
 #include "access.h"
 #include "delayed.h"
+#include "policy.h"
 #include "qfeat.h"
 #include "queue.h"
 #include "queue_type.h"
@@ -196,6 +197,24 @@ static void apply_access(uint8_t type, dec *d) {
         char *u = get_cstr(d, false), *v = get_cstr(d, false);
         if (d->ok) access_clear_permissions(u, v, err, sizeof err);
         free(u), free(v);
+        break;
+    }
+    case REC_POLICY: {
+        bool op = get_le(d, 1);
+        char *v = get_cstr(d, false), *name = get_cstr(d, true), *pattern = get_cstr(d, true);
+        char *apply_to = get_cstr(d, false);
+        int64_t prio = (int64_t)get_le(d, 8);
+        char *def = get_cstr(d, true);
+        if (d->ok && policy_set(v, name, pattern, def, prio, apply_to, op, err, sizeof err) && vhost_find(amq_cstr(v)))
+            log_warn("recovery: policy '%s' not restored: %s", name, err);
+        free(v), free(name), free(pattern), free(apply_to), free(def);
+        break;
+    }
+    case REC_POLICY_CLEAR: {
+        bool op = get_le(d, 1);
+        char *v = get_cstr(d, false), *name = get_cstr(d, true);
+        if (d->ok) policy_clear(v, name, op, err, sizeof err);
+        free(v), free(name);
         break;
     }
     default: break;

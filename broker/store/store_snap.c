@@ -1,5 +1,6 @@
 /* store_snap.c — the definitions snapshot (wdefs) and the definition
  * records it has yet to cover; see store.h and store_internal.h. */
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "policy.h"
 #include "store_internal.h"
 #include "vhost.h"
 #include "wlog/wlog.h"
@@ -113,6 +115,16 @@ static void emit_perm(void *ctx, const char *u, const char *v, const char *c, co
     emit_enc(REC_PERM, &e);
 }
 
+static void emit_policy(void *ctx, vhost *v, const policy_info *p) {
+    (void)ctx, (void)v;
+    enc e;
+    enc_init(&e);
+    char *def = json_dumps(p->definition, JSON_COMPACT | JSON_SORT_KEYS);
+    enc_policy(&e, p->vhost, p->op, p->name, p->pattern, p->apply_to, p->priority, def ? def : "{}");
+    free(def);
+    emit_enc(REC_POLICY, &e);
+}
+
 static void emit_exchange(void *ctx, vhost *v, const exchange *x) {
     (void)ctx;
     if (!x->durable || x->name_len == 0 || (x->name_len >= 4 && !memcmp(x->name, "amq.", 4))) return;
@@ -131,9 +143,10 @@ static void emit_queue(void *ctx, vhost *v, queue *q) {
     emit_enc(REC_Q_DECLARE + VSCOPED, &e);
 }
 
-/* One vhost's durable exchanges, queues and bindings. */
+/* One vhost's policies (first: the queues declared next get them), durable
+ * exchanges, queues and bindings. */
 static void emit_vhost_defs(void *ctx, vhost *v) {
-    static const vhost_walker walk = {emit_exchange, emit_queue, emit_binding};
+    static const vhost_walker walk = {emit_exchange, emit_queue, emit_binding, emit_policy};
     vhost_walk(v, &walk, ctx);
 }
 

@@ -154,6 +154,12 @@ def unknown_and_bad():
         "load_definitions =": "load_definitions", "just a line": "expected 'key = value'",
         "product.name =": "product.name", "product.version =": "product.version",
         "product.name = " + "x" * 256: "product.name",
+        # found by tests/fuzz/fuzz_config: an address with blanks inside its brackets, one too long to
+        # hold (was cut), and a line longer than the reader's buffer (its tail was read as another line)
+        "listeners.ssl.default = [ ::1]:5671": "listeners.ssl.default",
+        "listeners.tcp.default = " + "a" * 200 + ":5672": "listeners.tcp.default",
+        "default_user = " + "x" * 3000 + " heartbeat = 5": "line too long",
+        "loopback_users.a,b = true": "loopback_users.a,b",  # the list is comma-separated: a,b read as two users
     }
     for line, key in bad.items():
         path = conf("# a comment\n" + line + "\n")

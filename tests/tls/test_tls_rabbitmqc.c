@@ -17,7 +17,10 @@
 #include <criterion/hooks.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -426,6 +429,91 @@ Test(tls, external_unknown_user_refused) {
     cr_assert(m->reply_text.len >= strlen(want) && !memcmp(m->reply_text.bytes, want, strlen(want)), "text: %.*s",
               (int)m->reply_text.len, (char *)m->reply_text.bytes);
     amqp_destroy_connection(c);
+}
+
+/* Write DIR/NAME.pem and NAME.key: a client certificate signed by the test CA
+ * whose subject is O=WarrenTest, CN=<cn_len bytes of cn> (a UTF8String, so it
+ * may hold a NUL, which openssl's command line cannot write). */
+static void make_client_cert(const char *name, const char *cn, int cn_len) {
+    FILE *f = fopen(cert_path("ca.pem"), "r");
+    cr_assert(f != NULL);
+    X509 *ca = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    f = fopen(cert_path("ca.key"), "r");
+    cr_assert(f != NULL, "no ca.key in %s", certs());
+    EVP_PKEY *ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    cr_assert(ca && ca_key);
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    cr_assert(key && x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)getpid());
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
+    X509_NAME *subj = X509_get_subject_name(x);
+    cr_assert(X509_NAME_add_entry_by_NID(subj, NID_organizationName, MBSTRING_ASC, (const unsigned char *)"WarrenTest",
+                                         -1, -1, 0) == 1);
+    cr_assert(X509_NAME_add_entry_by_NID(subj, NID_commonName, V_ASN1_UTF8STRING, (const unsigned char *)cn, cn_len,
+                                         -1, 0) == 1);
+    X509_set_issuer_name(x, X509_get_subject_name(ca));
+    X509_set_pubkey(x, key);
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+    const char *exts[][2] = {{"basicConstraints", "CA:FALSE"}, {"keyUsage", "digitalSignature"},
+                             {"extendedKeyUsage", "clientAuth"}};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, exts[i][0], exts[i][1]);
+        cr_assert(e && X509_add_ext(x, e, -1) == 1);
+        X509_EXTENSION_free(e);
+    }
+    cr_assert(X509_sign(x, ca_key, EVP_sha256()) > 0);
+    char file[64];
+    snprintf(file, sizeof file, "%s.pem", name);
+    f = fopen(cert_path(file), "w");
+    cr_assert(f && PEM_write_X509(f, x) == 1);
+    fclose(f);
+    snprintf(file, sizeof file, "%s.key", name);
+    f = fopen(cert_path(file), "w");
+    cr_assert(f && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+    fclose(f);
+    X509_free(x);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+}
+
+/* EXTERNAL with a certificate: asserts the login is refused with 403 as for
+ * an unknown user, or (ok) that it succeeds. */
+static void external_login(const char *cert, bool ok) {
+    amqp_connection_state_t c;
+    int rc = tls_open(cert, TLS_ANY, &c);
+    cr_assert(rc == AMQP_STATUS_OK, "TLS connect failed: %s", amqp_error_string2(rc));
+    amqp_rpc_reply_t r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_EXTERNAL, "ignored");
+    if (ok) {
+        cr_assert(r.reply_type == AMQP_RESPONSE_NORMAL, "EXTERNAL with %s refused (type %d)", cert, r.reply_type);
+        close_conn(c);
+        return;
+    }
+    cr_assert(r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, "EXTERNAL with %s was not refused (type %d)", cert,
+              r.reply_type);
+    cr_assert_eq(r.reply.id, AMQP_CONNECTION_CLOSE_METHOD);
+    amqp_connection_close_t *m = r.reply.decoded;
+    cr_assert_eq(m->reply_code, 403);
+    const char *want = "ACCESS_REFUSED - Login was refused using authentication mechanism EXTERNAL";
+    cr_assert(m->reply_text.len >= strlen(want) && !memcmp(m->reply_text.bytes, want, strlen(want)), "text: %.*s",
+              (int)m->reply_text.len, (char *)m->reply_text.bytes);
+    amqp_destroy_connection(c);
+}
+
+/* A CN of "guest\0.attacker" names no user: it must not log in as guest (the
+ * CN was once printed with %.*s, which stops at the NUL). The same
+ * certificate with the plain CN "guest" does log in. */
+Test(tls, external_cn_with_nul_refused) {
+    make_client_cert("nulcn", "guest\0.attacker", 15);
+    make_client_cert("plaincn", "guest", 5);
+    external_login("nulcn", false);
+    external_login("plaincn", true);
 }
 
 Test(tls, mechanisms_external_only_over_tls) {
