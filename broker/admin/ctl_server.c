@@ -94,7 +94,8 @@ static void user_row(void *ctx, const char *name, int algo, const char *hash, co
     json_t *tl = json_array();
     char *t = xstrdup(tags);
     char *save = NULL;
-    for (char *s = strtok_r(t, ",", &save); s; s = strtok_r(NULL, ",", &save)) json_array_append_new(tl, json_string(s));
+    for (char *s = strtok_r(t, ",", &save); s; s = strtok_r(NULL, ",", &save))
+        json_array_append_new(tl, json_string(s));
     free(t);
     json_array_append_new(ctx, json_pack("[s,o]", name, tl));
 }
@@ -226,9 +227,18 @@ static json_t *list_queues(const char *vh, json_t *args) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
     static const char *const dflt[] = {"name", "messages", "consumers", NULL};
-    static const char *const known[] = {"name", "messages", "consumers", "durable", "auto_delete", "exclusive",
-                                        "type", "arguments", "policy", "operator_policy",
-                                        "effective_policy_definition", NULL};
+    static const char *const known[] = {"name",
+                                        "messages",
+                                        "consumers",
+                                        "durable",
+                                        "auto_delete",
+                                        "exclusive",
+                                        "type",
+                                        "arguments",
+                                        "policy",
+                                        "operator_policy",
+                                        "effective_policy_definition",
+                                        NULL};
     const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
     if (!cols) return fail_code(64, "Info key %s is not one of the queue info keys", bad);
     json_t *rows, *r = table(&rows, cols);
@@ -263,8 +273,8 @@ static json_t *list_exchanges(const char *vh, json_t *args) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
     static const char *const dflt[] = {"name", "type", NULL};
-    static const char *const known[] = {"name", "type", "durable", "auto_delete", "internal", "arguments", "policy",
-                                        "operator_policy", "alternate_exchange", NULL};
+    static const char *const known[] = {"name",      "type",   "durable",         "auto_delete",        "internal",
+                                        "arguments", "policy", "operator_policy", "alternate_exchange", NULL};
     const char *bad = NULL, **cols = columns(args, dflt, known, &bad);
     if (!cols) return fail_code(64, "Info key %s is not one of the exchange info keys", bad);
     json_t *rows, *r = table(&rows, cols);
@@ -287,8 +297,8 @@ static void policy_row(void *ctx, vhost *v, const policy_info *p) {
     policy_rows *pr = ctx;
     if (p->op != pr->op) return;
     char *def = json_dumps(p->definition, JSON_COMPACT | JSON_SORT_KEYS);
-    json_array_append_new(pr->rows, json_pack("[s,s,s,s,s,I]", p->vhost, p->name, p->pattern, p->apply_to, def ? def : "{}",
-                                         (json_int_t)p->priority));
+    json_array_append_new(pr->rows, json_pack("[s,s,s,s,s,I]", p->vhost, p->name, p->pattern, p->apply_to,
+                                              def ? def : "{}", (json_int_t)p->priority));
     free(def);
 }
 
@@ -328,24 +338,22 @@ static void default_binding_row(void *ctx, vhost *v, queue *q) {
 
 static void binding_row(void *ctx, vhost *v, const vbinding *b) {
     (void)v;
-    json_array_append_new(ctx, json_pack("[o,s,o,s,o,o]", str_of(b->src->name, b->src->name_len), "exchange",
-                                         str_of((const char *)b->dest_name.p, b->dest_name.len),
-                                         b->dest_is_queue ? "queue" : "exchange",
-                                         str_of((const char *)b->key.p, b->key.len),
-                                         defs_table_json(b->args.p, b->args.len)));
+    json_array_append_new(
+        ctx, json_pack("[o,s,o,s,o,o]", str_of(b->src->name, b->src->name_len), "exchange",
+                       str_of((const char *)b->dest_name.p, b->dest_name.len), b->dest_is_queue ? "queue" : "exchange",
+                       str_of((const char *)b->key.p, b->key.len), defs_table_json(b->args.p, b->args.len)));
 }
 
 static json_t *list_bindings(const char *vh) {
     vhost *v = find_vhost(vh);
     if (!v) return NO_VHOST(vh);
-    static const char *const cols[] = {"source_name", "source_kind", "destination_name", "destination_kind",
-                                       "routing_key", "arguments", NULL};
+    static const char *const cols[] = {
+        "source_name", "source_kind", "destination_name", "destination_kind", "routing_key", "arguments", NULL};
     json_t *rows, *r = table(&rows, cols);
     vhost_walk(v, &(vhost_walker){.queue = default_binding_row, .binding = binding_row}, rows);
     json_decref(rows);
     return r;
 }
-
 
 /* ---- connections (on the workers) ---- */
 
@@ -366,8 +374,8 @@ typedef struct {
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int refs;    /* workers still to answer + the control thread */
-    int pending; /* workers still to answer */
+    int refs;       /* workers still to answer + the control thread */
+    int pending;    /* workers still to answer */
     conn_row *rows; /* under mu */
     size_t nrows, caprows;
     uint64_t target; /* close_connection: the id */
@@ -481,8 +489,8 @@ static json_t *list_connections(void) {
     if (!ok) {
         r = fail("timed out waiting for the worker threads");
     } else {
-        static const char *const cols[] = {"pid", "user", "vhost", "peer_host", "peer_port", "state", "channels",
-                                           "ssl", NULL};
+        static const char *const cols[] = {"pid",   "user",     "vhost", "peer_host", "peer_port",
+                                           "state", "channels", "ssl",   NULL};
         json_t *rows;
         r = table(&rows, cols);
         pthread_mutex_lock(&j->mu);
@@ -539,15 +547,16 @@ static json_t *status(void) {
     json_array_append_new(listeners, json_pack("{s:s,s:s,s:i}", "protocol", "amqp", "interface",
                                                config.bind[0] ? config.bind : "[::]", "port", config.port));
     if (config.tls_port)
-        json_array_append_new(listeners, json_pack("{s:s,s:s,s:i}", "protocol", "amqp/ssl", "interface",
-                                                   config.tls_bind[0] ? config.tls_bind : "[::]", "port", config.tls_port));
-    return json_pack("{s:b,s:{s:s,s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
-                     config.product_name, "version", config.product_version, "warren_version", WARREN_VERSION, "pid", (int)getpid(), "uptime_seconds",
-                     (json_int_t)((now_ms() - started_ms) / 1000), "data_directory", config.data_dir, "worker_threads",
-                     config.threads, "connections", (json_int_t)conns, "vhosts", (json_int_t)counts[0], "queues",
-                     (json_int_t)counts[1], "users", (json_int_t)access_user_count(), "memory_used",
-                     (json_int_t)mem_used(), "memory_limit", (json_int_t)config.memory_limit, "disk_free", disk_free,
-                     "listeners", listeners);
+        json_array_append_new(listeners,
+                              json_pack("{s:s,s:s,s:i}", "protocol", "amqp/ssl", "interface",
+                                        config.tls_bind[0] ? config.tls_bind : "[::]", "port", config.tls_port));
+    return json_pack(
+        "{s:b,s:{s:s,s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
+        config.product_name, "version", config.product_version, "warren_version", WARREN_VERSION, "pid", (int)getpid(),
+        "uptime_seconds", (json_int_t)((now_ms() - started_ms) / 1000), "data_directory", config.data_dir,
+        "worker_threads", config.threads, "connections", (json_int_t)conns, "vhosts", (json_int_t)counts[0], "queues",
+        (json_int_t)counts[1], "users", (json_int_t)access_user_count(), "memory_used", (json_int_t)mem_used(),
+        "memory_limit", (json_int_t)config.memory_limit, "disk_free", disk_free, "listeners", listeners);
 }
 
 static json_t *import_definitions(const char *text) {
@@ -569,10 +578,12 @@ static json_t *export_definitions(void) {
 
 static json_t *run_status(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, (void)vh, status(); }
+    return (void)args, (void)vh, status();
+}
 static json_t *run_list_users(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, (void)vh, list_users(); }
+    return (void)args, (void)vh, list_users();
+}
 static json_t *run_add_user(json_t *req, json_t *args, const char *vh) {
     (void)req;
     char err[300];
@@ -593,10 +604,12 @@ static json_t *run_change_password(json_t *req, json_t *args, const char *vh) {
 }
 static json_t *run_set_user_tags(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)vh, set_tags(args); }
+    return (void)vh, set_tags(args);
+}
 static json_t *run_list_vhosts(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, (void)vh, list_vhosts(); }
+    return (void)args, (void)vh, list_vhosts();
+}
 static json_t *run_add_vhost(json_t *req, json_t *args, const char *vh) {
     (void)req;
     (void)vh;
@@ -604,7 +617,8 @@ static json_t *run_add_vhost(json_t *req, json_t *args, const char *vh) {
 }
 static json_t *run_delete_vhost(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)vh, delete_vhost(arg(args, 0)); }
+    return (void)vh, delete_vhost(arg(args, 0));
+}
 static json_t *run_set_permissions(json_t *req, json_t *args, const char *vh) {
     (void)req;
     char err[300];
@@ -619,16 +633,20 @@ static json_t *run_clear_permissions(json_t *req, json_t *args, const char *vh) 
 }
 static json_t *run_list_permissions(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, list_permissions(vh); }
+    return (void)args, list_permissions(vh);
+}
 static json_t *run_list_queues(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return list_queues(vh, args); }
+    return list_queues(vh, args);
+}
 static json_t *run_list_exchanges(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return list_exchanges(vh, args); }
+    return list_exchanges(vh, args);
+}
 static json_t *run_list_bindings(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, list_bindings(vh); }
+    return (void)args, list_bindings(vh);
+}
 static json_t *run_set_policy(json_t *req, json_t *args, const char *vh) { return set_policy(req, args, vh, false); }
 static json_t *run_set_operator_policy(json_t *req, json_t *args, const char *vh) {
     return set_policy(req, args, vh, true);
@@ -651,7 +669,8 @@ static json_t *run_list_operator_policies(json_t *req, json_t *args, const char 
 }
 static json_t *run_list_connections(json_t *req, json_t *args, const char *vh) {
     (void)req;
-    return (void)args, (void)vh, list_connections(); }
+    return (void)args, (void)vh, list_connections();
+}
 static json_t *run_close_connection(json_t *req, json_t *args, const char *vh) {
     (void)req;
     return (void)vh, close_connection(arg(args, 0), arg(args, 1));
@@ -667,10 +686,10 @@ static json_t *run_export_definitions(json_t *req, json_t *args, const char *vh)
 
 /* What the dispatcher checks before a command runs. */
 enum {
-    C_CHANGE = 1,       /* changes state: logged, and answered only once on disk (store_sync) */
-    C_ARG0_VHOST = 2,   /* args[0] is a vhost name (checked against the 255-byte limit) */
-    C_ARG0_USER = 4,    /* args[0] is a user name (checked against the 255-byte limit) */
-    C_USER_EXISTS = 8,  /* args[0] must be an existing user */
+    C_CHANGE = 1,        /* changes state: logged, and answered only once on disk (store_sync) */
+    C_ARG0_VHOST = 2,    /* args[0] is a vhost name (checked against the 255-byte limit) */
+    C_ARG0_USER = 4,     /* args[0] is a user name (checked against the 255-byte limit) */
+    C_USER_EXISTS = 8,   /* args[0] must be an existing user */
     C_VHOST_EXISTS = 16, /* the request's vhost must exist */
 };
 
@@ -865,7 +884,8 @@ int ctl_start(const char *data_dir) {
         return -1;
     }
     unlink(a.sun_path);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) || chmod(a.sun_path, 0600) || listen(fd, 16) || pipe2(stop_pipe, O_CLOEXEC)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || chmod(a.sun_path, 0600) || listen(fd, 16) ||
+        pipe2(stop_pipe, O_CLOEXEC)) {
         log_warn("control socket %s: %s; warrenctl is unavailable", a.sun_path, strerror(errno));
         close(fd);
         unlink(a.sun_path);

@@ -65,7 +65,9 @@ static void put_json_table(amq_wr *w, json_t *obj, const char **bad) {
 static void put_json_value(amq_wr *w, json_t *v, const char **bad) {
     amq_field f;
     switch (json_typeof(v)) {
-    case JSON_STRING: f = amq_field_str((amq_bytes){(const uint8_t *)json_string_value(v), json_string_length(v)}); break;
+    case JSON_STRING:
+        f = amq_field_str((amq_bytes){(const uint8_t *)json_string_value(v), json_string_length(v)});
+        break;
     case JSON_INTEGER: f = amq_field_i64((int64_t)json_integer_value(v)); break;
     case JSON_REAL:
         f.type = 'd';
@@ -295,8 +297,8 @@ static void import_exchanges(json_t *root, report *r) {
         verr e;
         if (bad_arg(r, bad, "exchange", name, v->name))
             ;
-        else if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"), flag(x, "auto_delete"),
-                                   flag(x, "internal"), args, &e))
+        else if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"),
+                                        flag(x, "auto_delete"), flag(x, "internal"), args, &e))
             skip(r, "exchange '%s' in vhost '%s': %s", name, v->name, e.text);
         amq_wr_destroy(&w);
     }
@@ -320,11 +322,10 @@ static void import_queues(json_t *root, report *r) {
         queue *qq;
         if (bad_arg(r, bad, "queue", name, v->name))
             ;
-        else if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args, 0,
-                                &qq, &e))
+        else if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args,
+                                     0, &qq, &e))
             skip(r, "queue '%s' in vhost '%s': %s", name, v->name, e.text);
-        else
-            queue_unref(&qq);
+        else queue_unref(&qq);
         amq_wr_destroy(&w);
     }
 }
@@ -350,9 +351,8 @@ static void import_bindings(json_t *root, report *r) {
             amq_wr_destroy(&w);
             continue;
         }
-        int rc = to_x
-                     ? vhost_exchange_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, &e)
-                     : vhost_queue_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, 0, &e);
+        int rc = to_x ? vhost_exchange_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, &e)
+                      : vhost_queue_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, 0, &e);
         if (rc) skip(r, "binding '%s' -> %s '%s' in vhost '%s': %s", src, dt, dst, v->name, e.text);
         amq_wr_destroy(&w);
     }
@@ -379,8 +379,9 @@ static void import_policy(json_t *p, json_t *body, bool op, report *r) {
     json_t *prio = json_object_get(body, "priority");
     char err[600];
     json_t *def = definition_of(json_object_get(body, "definition"));
-    int rc = policy_set_json(vh, name, str(body, "pattern", ""), def, json_is_integer(prio) ? json_integer_value(prio) : 0,
-                             str(body, "apply-to", "all"), op, err, sizeof err);
+    int rc =
+        policy_set_json(vh, name, str(body, "pattern", ""), def, json_is_integer(prio) ? json_integer_value(prio) : 0,
+                        str(body, "apply-to", "all"), op, err, sizeof err);
     json_decref(def);
     for (char *c = err; rc && *c; c++)
         if (*c == '\n') *c = ' ';
@@ -392,17 +393,18 @@ static void import_policies(json_t *root, report *r) {
     json_t *p;
     json_array_foreach(json_object_get(root, "policies"), i, p) import_policy(p, p, false, r);
     json_array_foreach(json_object_get(root, "operator_policies"), i, p) import_policy(p, p, true, r);
-    json_array_foreach(json_object_get(root, "parameters"), i, p)
-        if (!strcmp(str(p, "component", ""), "operator_policy")) import_policy(p, json_object_get(p, "value"), true, r);
+    json_array_foreach(json_object_get(root, "parameters"), i,
+                       p) if (!strcmp(str(p, "component", ""), "operator_policy"))
+        import_policy(p, json_object_get(p, "value"), true, r);
 }
 
 static void report_unsupported(json_t *root, report *r) {
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(root, "parameters"), i, p)
-        if (strcmp(str(p, "component", ""), "operator_policy"))
-            skip(r, "parameter '%s' of component '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""),
-                 str(p, "component", ""), str(p, "vhost", "/"));
+    json_array_foreach(json_object_get(root, "parameters"), i,
+                       p) if (strcmp(str(p, "component", ""), "operator_policy"))
+        skip(r, "parameter '%s' of component '%s' in vhost '%s' not supported (ignored)", str(p, "name", ""),
+             str(p, "component", ""), str(p, "vhost", "/"));
     json_array_foreach(json_object_get(root, "global_parameters"), i, p) {
         const char *n = str(p, "name", "");
         if (strcmp(n, "cluster_name") && strcmp(n, "internal_cluster_id")) /* node identity: not definitions */
@@ -419,8 +421,9 @@ int defs_import(const char *text, size_t len, char *buf, size_t cap) {
     json_error_t je;
     json_t *root = json_loadb(text, len, 0, &je);
     if (!root || !json_is_object(root)) {
-        if (buf) snprintf(buf, cap, "not a definitions document: %s (line %d)", root ? "not a JSON object" : je.text,
-                          root ? 0 : je.line);
+        if (buf)
+            snprintf(buf, cap, "not a definitions document: %s (line %d)", root ? "not a JSON object" : je.text,
+                     root ? 0 : je.line);
         json_decref(root);
         return -1;
     }
@@ -467,8 +470,8 @@ static void ex_user(void *ctx, const char *name, int algo, const char *hash, con
 }
 
 static void ex_perm(void *ctx, const char *u, const char *v, const char *c, const char *w, const char *r) {
-    json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:s,s:s}", "user", u, "vhost", v, "configure", c, "write", w,
-                                         "read", r));
+    json_array_append_new(
+        ctx, json_pack("{s:s,s:s,s:s,s:s,s:s}", "user", u, "vhost", v, "configure", c, "write", w, "read", r));
 }
 
 typedef struct {
@@ -502,11 +505,10 @@ static void ex_binding(void *ctx, vhost *v, const vbinding *b) {
     char src[256], dn[256];
     snprintf(src, sizeof src, "%.*s", (int)b->src->name_len, b->src->name);
     snprintf(dn, sizeof dn, "%.*s", (int)b->dest_name.len, b->dest_name.p);
-    json_array_append_new(x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", src, "vhost", v->name,
-                                                 "destination", dn, "destination_type",
-                                                 b->dest_is_queue ? "queue" : "exchange", "routing_key",
-                                                 b->key.len ? (const char *)b->key.p : "", b->key.len, "arguments",
-                                                 args_json(b->args)));
+    json_array_append_new(
+        x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", src, "vhost", v->name, "destination", dn,
+                               "destination_type", b->dest_is_queue ? "queue" : "exchange", "routing_key",
+                               b->key.len ? (const char *)b->key.p : "", b->key.len, "arguments", args_json(b->args)));
 }
 
 /* Policies as RabbitMQ exports them; operator policies as its "parameters"
@@ -541,10 +543,10 @@ char *defs_export(void) {
     access_foreach_perm(ex_perm, perms);
     vhost_foreach(ex_vhost, &x);
     json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:[],s:o,s:[],s:o,s:o,s:o,s:o}", "rabbit_version", "3.10.8",
-                             "rabbitmq_version", "3.10.8", "product_name", config.product_name, "product_version", config.product_version,
-                             "users", users, "vhosts", x.vhosts, "permissions", perms, "topic_permissions",
-                             "parameters", x.parameters, "global_parameters", "policies", x.policies, "queues", x.queues,
-                             "exchanges", x.exchanges, "bindings", x.bindings);
+                             "rabbitmq_version", "3.10.8", "product_name", config.product_name, "product_version",
+                             config.product_version, "users", users, "vhosts", x.vhosts, "permissions", perms,
+                             "topic_permissions", "parameters", x.parameters, "global_parameters", "policies",
+                             x.policies, "queues", x.queues, "exchanges", x.exchanges, "bindings", x.bindings);
     char *out = root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
     json_decref(root);
     return out;

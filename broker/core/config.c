@@ -78,10 +78,14 @@ static int parse_bytes(const char *v, int64_t *out) {
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || d < 0 || !isdigit((unsigned char)v[0])) return -1;
-    static const struct { const char *unit; double mult; } units[] = {
-        {"", 1}, {"k", 1024.0}, {"kib", 1024.0}, {"kb", 1e3}, {"m", 1048576.0}, {"mib", 1048576.0},
-        {"mb", 1e6}, {"g", 1073741824.0}, {"gib", 1073741824.0}, {"gb", 1e9}, {"t", 1099511627776.0},
-        {"tib", 1099511627776.0}, {"tb", 1e12}};
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1},     {"k", 1024.0},          {"kib", 1024.0},
+                 {"kb", 1e3}, {"m", 1048576.0},       {"mib", 1048576.0},
+                 {"mb", 1e6}, {"g", 1073741824.0},    {"gib", 1073741824.0},
+                 {"gb", 1e9}, {"t", 1099511627776.0}, {"tib", 1099511627776.0},
+                 {"tb", 1e12}};
     for (size_t i = 0; i < sizeof units / sizeof *units; i++)
         if (!strcasecmp(end, units[i].unit)) {
             double b = d * units[i].mult;
@@ -110,8 +114,7 @@ static int parse_int(const char *what, const char *s, long lo, long hi, long *ou
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "warren: invalid value for %s: '%s' (expected an integer from %ld to %ld)\n",
-                what, s, lo, hi);
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected an integer from %ld to %ld)\n", what, s, lo, hi);
         return -1;
     }
     *out = v;
@@ -132,7 +135,9 @@ static int parse_memory(const char *what, const char *v, int64_t *out) {
         *out = b;
         return 0;
     }
-    fprintf(stderr, "warren: invalid value for %s: '%s' (expected bytes, e.g. 536870912, 512MiB or 2GB, or a fraction of RAM like 0.4)\n",
+    fprintf(stderr,
+            "warren: invalid value for %s: '%s' (expected bytes, e.g. 536870912, 512MiB or 2GB, or a fraction of RAM "
+            "like 0.4)\n",
             what, v);
     return -1;
 }
@@ -146,8 +151,10 @@ static int set_product(const char *what, char *dst, size_t size, const char *v) 
     for (size_t i = 0; ok && i < n; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ok = false;
     if (!ok) {
-        fprintf(stderr, "warren: invalid value for %s: '%.300s%s' (expected a non-empty string of at most %zu bytes, "
-                        "no control characters)\n", what, v, n > 300 ? "..." : "", size - 1);
+        fprintf(stderr,
+                "warren: invalid value for %s: '%.300s%s' (expected a non-empty string of at most %zu bytes, "
+                "no control characters)\n",
+                what, v, n > 300 ? "..." : "", size - 1);
         return -1;
     }
     memcpy(dst, v, n + 1);
@@ -162,10 +169,12 @@ static int env(void) {
     if (v && *v) snprintf(config.default_vhost, sizeof config.default_vhost, "%s", v);
     /* As RabbitMQ's rabbit_env: an empty variable counts as unset. */
     const char *pn = getenv("RABBITMQ_PRODUCT_NAME"), *pv = getenv("RABBITMQ_PRODUCT_VERSION");
-    if (pn && *pn && set_product("RABBITMQ_PRODUCT_NAME (environment)", config.product_name, sizeof config.product_name, pn))
+    if (pn && *pn &&
+        set_product("RABBITMQ_PRODUCT_NAME (environment)", config.product_name, sizeof config.product_name, pn))
         return -1;
     if (pv && *pv &&
-        set_product("RABBITMQ_PRODUCT_VERSION (environment)", config.product_version, sizeof config.product_version, pv))
+        set_product("RABBITMQ_PRODUCT_VERSION (environment)", config.product_version, sizeof config.product_version,
+                    pv))
         return -1;
     return 0;
 }
@@ -256,16 +265,15 @@ static int set_ssl_listener(const char *what, const char *k, const char *v) {
 static void print_ssl_listener(FILE *f) {
     if (config.tls_port)
         fprintf(f, "listeners.ssl.default = %s%s%d\n", config.tls_bind, config.tls_bind[0] ? ":" : "", config.tls_port);
-    else
-        fprintf(f, "# listeners.ssl.default = (none: no TLS listener)\n");
+    else fprintf(f, "# listeners.ssl.default = (none: no TLS listener)\n");
 }
 
 /* A file name or other free string kept as given. */
-#define STRING_KEY(fn, field)                                                                                         \
-    static int set_##fn(const char *what, const char *k, const char *v) {                                             \
-        (void)what, (void)k;                                                                                          \
-        snprintf(config.field, sizeof config.field, "%s", v);                                                         \
-        return 0;                                                                                                     \
+#define STRING_KEY(fn, field)                                                                                          \
+    static int set_##fn(const char *what, const char *k, const char *v) {                                              \
+        (void)what, (void)k;                                                                                           \
+        snprintf(config.field, sizeof config.field, "%s", v);                                                          \
+        return 0;                                                                                                      \
     }
 STRING_KEY(cacertfile, ssl_cacertfile)
 STRING_KEY(certfile, ssl_certfile)
@@ -330,8 +338,10 @@ static int set_versions(const char *what, const char *k, const char *v) {
 }
 static void print_versions(FILE *f) {
     int nv = 1;
-    if (!config.ssl_versions || (config.ssl_versions & (1u << 3))) fprintf(f, "ssl_options.versions.%d = tlsv1.3\n", nv++);
-    if (!config.ssl_versions || (config.ssl_versions & (1u << 2))) fprintf(f, "ssl_options.versions.%d = tlsv1.2\n", nv++);
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 3)))
+        fprintf(f, "ssl_options.versions.%d = tlsv1.3\n", nv++);
+    if (!config.ssl_versions || (config.ssl_versions & (1u << 2)))
+        fprintf(f, "ssl_options.versions.%d = tlsv1.2\n", nv++);
 }
 static int set_cert_login_from(const char *what, const char *k, const char *v) {
     (void)k;
@@ -398,14 +408,14 @@ static int set_product_version(const char *what, const char *k, const char *v) {
 static void print_product_version(FILE *f) { fprintf(f, "product.version = %s\n", config.product_version); }
 
 /* An integer in [lo, hi] into a numeric field. */
-#define INT_KEY(fn, key, field, type, lo, hi, fmt)                                                                    \
-    static int set_##fn(const char *what, const char *k, const char *v) {                                             \
-        (void)k;                                                                                                      \
-        long n;                                                                                                       \
-        if (parse_int(what, v, lo, hi, &n)) return -1;                                                                \
-        config.field = (type)n;                                                                                       \
-        return 0;                                                                                                     \
-    }                                                                                                                 \
+#define INT_KEY(fn, key, field, type, lo, hi, fmt)                                                                     \
+    static int set_##fn(const char *what, const char *k, const char *v) {                                              \
+        (void)k;                                                                                                       \
+        long n;                                                                                                        \
+        if (parse_int(what, v, lo, hi, &n)) return -1;                                                                 \
+        config.field = (type)n;                                                                                        \
+        return 0;                                                                                                      \
+    }                                                                                                                  \
     static void print_##fn(FILE *f) { fprintf(f, key " = " fmt "\n", config.field); }
 INT_KEY(heartbeat, "heartbeat", heartbeat, uint16_t, 0, 65535, "%u")
 INT_KEY(frame_max, "frame_max", frame_max, uint32_t, 4096, 1 << 24, "%u")
@@ -434,7 +444,8 @@ static int set_consumer_timeout(const char *what, const char *k, const char *v) 
     return 0;
 }
 static void print_consumer_timeout(FILE *f) {
-    if (config.consumer_timeout_ms) fprintf(f, "consumer_timeout = %llu\n", (unsigned long long)config.consumer_timeout_ms);
+    if (config.consumer_timeout_ms)
+        fprintf(f, "consumer_timeout = %llu\n", (unsigned long long)config.consumer_timeout_ms);
     else fprintf(f, "consumer_timeout = false\n");
 }
 static int set_segment_size(const char *what, const char *k, const char *v) { /* Warren's own: the log's segments */

@@ -48,8 +48,7 @@ static void *run(void *arg) {
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += 1;
-        while (!stopping && pthread_cond_timedwait(&cv, &mu, &dl) == 0) {
-        }
+        while (!stopping && pthread_cond_timedwait(&cv, &mu, &dl) == 0) {}
     }
     pthread_mutex_unlock(&mu);
     return NULL;

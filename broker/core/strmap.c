@@ -37,8 +37,7 @@ static struct strmap_slot *find(const strmap *m, amq_bytes key, uint64_t h) {
     for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         struct strmap_slot *s = &m->slots[i];
         if (!s->key) return NULL;
-        if (s->key != TOMB && s->hash == h && s->len == key.len && memcmp(s->key, key.p, key.len) == 0)
-            return s;
+        if (s->key != TOMB && s->hash == h && s->len == key.len && memcmp(s->key, key.p, key.len) == 0) return s;
     }
 }
 

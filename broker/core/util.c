@@ -24,9 +24,7 @@ void mem_account(int64_t delta) {
 
 int64_t mem_used(void) { return atomic_load_explicit(&mem_total, memory_order_relaxed); }
 static atomic_bool disk_alarm;
-bool mem_over_limit(void) {
-    return mem_used() > mem_limit || atomic_load_explicit(&disk_alarm, memory_order_relaxed);
-}
+bool mem_over_limit(void) { return mem_used() > mem_limit || atomic_load_explicit(&disk_alarm, memory_order_relaxed); }
 void disk_alarm_set(bool on) { atomic_store(&disk_alarm, on); }
 bool disk_alarm_on(void) { return atomic_load_explicit(&disk_alarm, memory_order_relaxed); }
 void mem_set_limit(int64_t bytes) { mem_limit = bytes > 0 ? bytes : INT64_MAX; }
@@ -92,9 +90,8 @@ void log_msg(int level, const char *fmt, ...) {
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03ld [%s] ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, names[level]);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03ld [%s] ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

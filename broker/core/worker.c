@@ -38,7 +38,7 @@ static worker **all;
 static int nworkers;
 static worker_hooks hooks;
 static __thread worker *current;
-static atomic_int live_conns; /* accepted, not yet freed */
+static atomic_int live_conns;           /* accepted, not yet freed */
 static __thread uint64_t pending_wakes; /* workers to signal at the end of this pass */
 
 worker *worker_current(void) { return current; }
@@ -92,10 +92,8 @@ void worker_post(worker *w, const mail *m) {
     w->box.v[w->box.n++] = *m;
     pthread_mutex_unlock(&w->box.lock);
     if (!was_empty || w == current) return;
-    if (current)
-        pending_wakes |= 1ull << w->id; /* written after this pass, outside every lock */
-    else
-        signal_worker(w);
+    if (current) pending_wakes |= 1ull << w->id; /* written after this pass, outside every lock */
+    else signal_worker(w);
 }
 
 int worker_watch(worker *w, int fd, uint32_t events, void *ptr) {
@@ -214,6 +212,4 @@ static void *run(void *arg) {
 
 int worker_start(worker *w) { return pthread_create(&w->thread, NULL, run, w); }
 
-void worker_join(worker *w) {
-    pthread_join(w->thread, NULL);
-}
+void worker_join(worker *w) { pthread_join(w->thread, NULL); }

@@ -57,8 +57,8 @@ size_t access_user_count(void);
 
 /* Permissions. Patterns are POSIX extended regexes, unanchored like
  * RabbitMQ's re:run; '' matches nothing. */
-int access_set_permissions(const char *user, const char *vhost, const char *conf, const char *write,
-                           const char *read, char *err, size_t cap);
+int access_set_permissions(const char *user, const char *vhost, const char *conf, const char *write, const char *read,
+                           char *err, size_t cap);
 int access_clear_permissions(const char *user, const char *vhost, char *err, size_t cap);
 /* Forget every permission on vhost (the vhost was deleted). */
 void access_vhost_deleted(const char *vhost);
@@ -75,8 +75,8 @@ uint64_t access_generation(void);
 
 /* Iteration (under the shared lock; callbacks must not call back in). */
 typedef void (*access_user_cb)(void *ctx, const char *name, int algo, const char *hash_b64, const char *tags);
-typedef void (*access_perm_cb)(void *ctx, const char *user, const char *vhost, const char *conf,
-                               const char *write, const char *read);
+typedef void (*access_perm_cb)(void *ctx, const char *user, const char *vhost, const char *conf, const char *write,
+                               const char *read);
 void access_foreach_user(access_user_cb cb, void *ctx);
 void access_foreach_perm(access_perm_cb cb, void *ctx);
 #endif

@@ -19,11 +19,11 @@ typedef struct entry {
 
 struct dedup {
     pthread_mutex_t lock;
-    strmap map;      /* key -> entry */
-    entry **ring;    /* insertion order, for eviction */
+    strmap map;   /* key -> entry */
+    entry **ring; /* insertion order, for eviction */
     size_t cap, head, n;
-    int64_t size;    /* -1 = unbounded */
-    int64_t ttl;     /* -1 = forever */
+    int64_t size; /* -1 = unbounded */
+    int64_t ttl;  /* -1 = forever */
     char header[256];
 };
 
@@ -43,12 +43,16 @@ int dedup_check(amq_bytes args, const char *what, amq_bytes name, const char *vh
     int64_t v;
     for (int i = 0; i < 2; i++)
         if (amq_table_get(args, keys[i], &f) == 1 && (!int_of(&f, &v) || v <= 0)) {
-            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for %s '%.*s' in vhost '%s': must be a positive integer",
+            snprintf(err, errn,
+                     "PRECONDITION_FAILED - invalid arg '%s' for %s '%.*s' in vhost '%s': must be a positive integer",
                      keys[i], what, (int)name.len, name.p, vhost);
             return 406;
         }
-    if (amq_table_get(args, "x-deduplication-header", &f) == 1 && (f.type != 'S' || !f.v.str.len || f.v.str.len > 255)) {
-        snprintf(err, errn, "PRECONDITION_FAILED - invalid arg 'x-deduplication-header' for %s '%.*s' in vhost '%s': must be a header name",
+    if (amq_table_get(args, "x-deduplication-header", &f) == 1 &&
+        (f.type != 'S' || !f.v.str.len || f.v.str.len > 255)) {
+        snprintf(err, errn,
+                 "PRECONDITION_FAILED - invalid arg 'x-deduplication-header' for %s '%.*s' in vhost '%s': must be a "
+                 "header name",
                  what, (int)name.len, name.p, vhost);
         return 406;
     }
@@ -66,8 +70,7 @@ dedup *dedup_new(amq_bytes args) {
     d->ttl = amq_table_get(args, "x-cache-ttl", &f) == 1 && int_of(&f, &v) && v > 0 ? v : -1;
     if (amq_table_get(args, "x-deduplication-header", &f) == 1 && f.type == 'S' && f.v.str.len && f.v.str.len < 256)
         snprintf(d->header, sizeof d->header, "%.*s", (int)f.v.str.len, f.v.str.p);
-    else
-        snprintf(d->header, sizeof d->header, "x-deduplication-header");
+    else snprintf(d->header, sizeof d->header, "x-deduplication-header");
     return d;
 }
 
@@ -116,8 +119,8 @@ bool dedup_seen(dedup *d, amq_bytes headers) {
     if (e && !dup) {
         e->exp = exp; /* expired: seen again, kept at its place */
     } else if (!e) {
-        while (d->n && ((d->size > 0 && (int64_t)d->n >= d->size) ||
-                        (d->ring[d->head]->exp && d->ring[d->head]->exp <= now)))
+        while (d->n &&
+               ((d->size > 0 && (int64_t)d->n >= d->size) || (d->ring[d->head]->exp && d->ring[d->head]->exp <= now)))
             evict_front(d); /* over the size, or the oldest expired */
         if (d->n == d->cap) {
             size_t ncap = d->cap ? d->cap * 2 : 64;

@@ -66,11 +66,13 @@ bool delayed_is_type(amq_bytes type) { return amq_bytes_eqs(type, "x-delayed-mes
 int delayed_check_args(amq_bytes args, exch_type *inner, char *err, size_t errn) {
     amq_field f;
     if (amq_table_get(args, "x-delayed-type", &f) != 1 || (f.type != 'S' && f.type != 'x')) {
-        snprintf(err, errn, "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be an existing exchange type");
+        snprintf(err, errn,
+                 "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be an existing exchange type");
         return 406;
     }
     if (delayed_is_type(f.v.str)) {
-        snprintf(err, errn, "PRECONDITION_FAILED - Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'");
+        snprintf(err, errn,
+                 "PRECONDITION_FAILED - Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'");
         return 406;
     }
     if (exch_type_parse(f.v.str, inner) != 0) {

@@ -31,8 +31,8 @@ typedef struct durable_ops {
     void (*exchange_deleted)(struct vhost *v, amq_bytes name);
     void (*queue_declared)(struct vhost *v, struct queue *q); /* assigns q->qid when durable */
     void (*queue_deleted)(struct vhost *v, struct queue *q);
-    void (*binding)(struct vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key,
-                    amq_bytes args, bool add);
+    void (*binding)(struct vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
+                    bool add);
     /* Users, vhosts and permissions. */
     void (*user_put)(const char *name, int algo, const char *hash_b64, const char *tags);
     void (*user_deleted)(const char *name);

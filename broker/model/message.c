@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 msg *msg_new(amq_bytes exchange, amq_bytes rk, amq_bytes props, uint64_t body_len) {
     size_t head = sizeof(msg) + exchange.len + rk.len + props.len;
     if (body_len > (uint64_t)1 << 40) return NULL;

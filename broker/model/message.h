@@ -61,14 +61,10 @@ static inline void msg_release(msg **m) {
 }
 
 static inline amq_bytes msg_exchange(const msg *m) { return (amq_bytes){m->data, m->exchange_len}; }
-static inline amq_bytes msg_rk(const msg *m) {
-    return (amq_bytes){m->data + m->exchange_len, m->rk_len};
-}
+static inline amq_bytes msg_rk(const msg *m) { return (amq_bytes){m->data + m->exchange_len, m->rk_len}; }
 static inline amq_bytes msg_props(const msg *m) {
     return (amq_bytes){m->data + m->exchange_len + m->rk_len, m->props_len};
 }
 static inline uint8_t *msg_body(msg *m) { return m->data + m->exchange_len + m->rk_len + m->props_len; }
-static inline const uint8_t *msg_body_c(const msg *m) {
-    return m->data + m->exchange_len + m->rk_len + m->props_len;
-}
+static inline const uint8_t *msg_body_c(const msg *m) { return m->data + m->exchange_len + m->rk_len + m->props_len; }
 #endif

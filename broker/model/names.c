@@ -10,7 +10,7 @@ const char *name_shown(amq_bytes name, char *buf, size_t cap) {
     if (n > 64) {
         n = 32;
         while (n && (name.p[n] & 0xC0) == 0x80) n--; /* not in the middle of a character */
-        more = "\xE2\x80\xA6";                      /* … */
+        more = "\xE2\x80\xA6";                       /* … */
     }
     snprintf(buf, cap, "%.*s%s", (int)n, n ? (const char *)name.p : "", more);
     return buf;
@@ -20,8 +20,9 @@ int name_check(amq_bytes name, const char *what, const char *where, char *err, s
     if (name.len <= NAME_MAX_BYTES) return 0;
     char shown[NAME_SHOWN];
     if (err && cap)
-        snprintf(err, cap, "%s '%s'%s%s is longer than %d bytes (%zu bytes)", what, name_shown(name, shown, sizeof shown),
-                 where && *where ? " " : "", where ? where : "", NAME_MAX_BYTES, name.len);
+        snprintf(err, cap, "%s '%s'%s%s is longer than %d bytes (%zu bytes)", what,
+                 name_shown(name, shown, sizeof shown), where && *where ? " " : "", where ? where : "", NAME_MAX_BYTES,
+                 name.len);
     return -1;
 }
 

@@ -37,9 +37,12 @@ static const char *const ha_promote_v[] = {"always", "when-synced", NULL};
 #define X PK_EXCHANGES
 const policy_key policy_keys[] = {
     /* key, x-argument, check, min, values, what, operator policies, applies to, classic, quorum */
-    {"alternate-exchange", "alternate-exchange", PK_STR, 0, NULL, "alternate exchange name", false, X, RES_NONE, RES_NONE},
-    {"dead-letter-exchange", "x-dead-letter-exchange", PK_STR, 0, NULL, "dead letter exchange name", false, Q, RES_ARG, RES_ARG},
-    {"dead-letter-routing-key", "x-dead-letter-routing-key", PK_STR, 0, NULL, "dead letter routing key", false, Q, RES_ARG, RES_ARG},
+    {"alternate-exchange", "alternate-exchange", PK_STR, 0, NULL, "alternate exchange name", false, X, RES_NONE,
+     RES_NONE},
+    {"dead-letter-exchange", "x-dead-letter-exchange", PK_STR, 0, NULL, "dead letter exchange name", false, Q, RES_ARG,
+     RES_ARG},
+    {"dead-letter-routing-key", "x-dead-letter-routing-key", PK_STR, 0, NULL, "dead letter routing key", false, Q,
+     RES_ARG, RES_ARG},
     {"message-ttl", "x-message-ttl", PK_INT, 0, NULL, "message TTL", true, Q, RES_MIN, RES_MIN},
     {"expires", "x-expires", PK_INT, 1, NULL, "queue expiry", true, Q, RES_MIN, RES_POLICY},
     {"max-length", "x-max-length", PK_INT, 0, NULL, "maximum length", true, Q, RES_MIN, RES_MIN},
@@ -60,8 +63,10 @@ const policy_key policy_keys[] = {
     {"ha-params", NULL, PK_ANY, 0, NULL, "ha-params value", false, Q, RES_NONE, RES_NONE},
     {"ha-sync-mode", NULL, PK_ENUM, 0, ha_sync_v, "ha-sync-mode value", false, Q, RES_NONE, RES_NONE},
     {"ha-sync-batch-size", NULL, PK_INT, 1, NULL, "ha-sync-batch-size value", false, Q, RES_NONE, RES_NONE},
-    {"ha-promote-on-shutdown", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-shutdown value", false, Q, RES_NONE, RES_NONE},
-    {"ha-promote-on-failure", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-failure value", false, Q, RES_NONE, RES_NONE},
+    {"ha-promote-on-shutdown", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-shutdown value", false, Q, RES_NONE,
+     RES_NONE},
+    {"ha-promote-on-failure", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-failure value", false, Q, RES_NONE,
+     RES_NONE},
 };
 #undef Q
 #undef X
@@ -116,10 +121,10 @@ static pol *find(pol_list *s, const char *name, bool op) {
 
 static void erl(json_t *j, char *out, size_t n) {
     size_t k = 0;
-#define PUT(...)                                                              \
-    do {                                                                      \
-        int w_ = snprintf(out + k, k < n ? n - k : 0, __VA_ARGS__);           \
-        if (w_ > 0) k = k + (size_t)w_ < n ? k + (size_t)w_ : (n ? n - 1 : 0); \
+#define PUT(...)                                                                                                       \
+    do {                                                                                                               \
+        int w_ = snprintf(out + k, k < n ? n - k : 0, __VA_ARGS__);                                                    \
+        if (w_ > 0) k = k + (size_t)w_ < n ? k + (size_t)w_ : (n ? n - 1 : 0);                                         \
     } while (0)
     switch (json_typeof(j)) {
     case JSON_INTEGER: PUT("%lld", (long long)json_integer_value(j)); break;
@@ -310,8 +315,7 @@ static void effective_args(const queue *q, const pol *p, const pol *o, amq_wr *w
             int64_t a;
             if (res == RES_ARG || (res == RES_MIN && !(amq_field_as_i64(&f, &a) && json_is_integer(val[i]))))
                 val[i] = NULL; /* the argument stays */
-            else if (res == RES_MIN && a <= json_integer_value(val[i]))
-                val[i] = NULL;
+            else if (res == RES_MIN && a <= json_integer_value(val[i])) val[i] = NULL;
             if (val[i]) continue; /* replaced below */
         }
         amq_put_shortstr(w, k);
@@ -347,8 +351,7 @@ void policy_apply_exchange(vhost *v, exchange *x) {
     char *alt = NULL;
     if (x->args.len && amq_table_get(x->args, "alternate-exchange", &f) == 1 && (f.type == 'S' || f.type == 'x'))
         alt = xstrndup_bytes(f.v.str); /* the argument wins */
-    else if (json_is_string(ae))
-        alt = xstrdup(json_string_value(ae));
+    else if (json_is_string(ae)) alt = xstrdup(json_string_value(ae));
     free(x->alt);
     x->alt = alt;
 }

@@ -82,8 +82,8 @@ typedef struct policy_info { /* one policy, as listed or exported */
 int policy_set(const char *vh, const char *name, const char *pattern, const char *definition, int64_t priority,
                const char *apply_to, bool op, char *err, size_t errn);
 /* The same with the definition already parsed (definitions import). */
-int policy_set_json(const char *vh, const char *name, const char *pattern, struct json_t *definition,
-                    int64_t priority, const char *apply_to, bool op, char *err, size_t errn);
+int policy_set_json(const char *vh, const char *name, const char *pattern, struct json_t *definition, int64_t priority,
+                    const char *apply_to, bool op, char *err, size_t errn);
 /* Clear one; 0, 65 (no vhost) or 69 ("Parameter does not exist"). */
 int policy_clear(const char *vh, const char *name, bool op, char *err, size_t errn);
 /* cb for each policy (op: operator policies) of v, lowest priority first

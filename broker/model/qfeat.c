@@ -25,7 +25,8 @@ static const char *type_name(char t) {
     case 'u': return "unsignedshort";
     case 'I': return "signedint";
     case 'i': return "unsignedint";
-    case 'l': case 'L': return "long";
+    case 'l':
+    case 'L': return "long";
     case 'f': return "float";
     case 'd': return "double";
     case 'D': return "decimal";
@@ -41,9 +42,7 @@ static const char *type_name(char t) {
 
 const char *qfeat_type_name(char t) { return type_name(t); }
 
-static bool is_int(const amq_field *f) {
-    return strchr("bBsuIilL", f->type) != NULL && f->type != 0;
-}
+static bool is_int(const amq_field *f) { return strchr("bBsuIilL", f->type) != NULL && f->type != 0; }
 
 static bool is_str(const amq_field *f) { return f->type == 'S' || f->type == 'x'; }
 
@@ -233,8 +232,7 @@ qfeat *qfeat_parse(amq_bytes args) {
     bool any = false;
     amq_field f;
     for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++)
-        if (args_table[i].parse && amq_table_get(args, args_table[i].key, &f) == 1)
-            any |= args_table[i].parse(&q, &f);
+        if (args_table[i].parse && amq_table_get(args, args_table[i].key, &f) == 1) any |= args_table[i].parse(&q, &f);
     if (!any) return NULL;
     qfeat *r = xmalloc(sizeof *r);
     *r = q;
@@ -288,8 +286,7 @@ int64_t qfeat_delivery_limit(amq_bytes args) {
     amq_field f;
     int64_t v;
     /* RabbitMQ 3.10 does not validate it: a non-integer or negative value means no limit */
-    if (amq_table_get(args, "x-delivery-limit", &f) == 1 && is_int(&f) && amq_field_as_i64(&f, &v) && v >= 0)
-        return v;
+    if (amq_table_get(args, "x-delivery-limit", &f) == 1 && is_int(&f) && amq_field_as_i64(&f, &v) && v >= 0) return v;
     return -1;
 }
 

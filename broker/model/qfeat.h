@@ -19,11 +19,11 @@
 enum { OVF_DROP_HEAD, OVF_REJECT_PUBLISH, OVF_REJECT_PUBLISH_DLX };
 
 typedef struct qfeat {
-    int64_t msg_ttl;     /* x-message-ttl, -1 = none */
-    int64_t max_len;     /* x-max-length, -1 = none */
-    int64_t max_bytes;   /* x-max-length-bytes, -1 = none */
-    int64_t expires;     /* x-expires, -1 = none */
-    uint8_t overflow;    /* OVF_* */
+    int64_t msg_ttl;   /* x-message-ttl, -1 = none */
+    int64_t max_len;   /* x-max-length, -1 = none */
+    int64_t max_bytes; /* x-max-length-bytes, -1 = none */
+    int64_t expires;   /* x-expires, -1 = none */
+    uint8_t overflow;  /* OVF_* */
     bool has_dlx, has_dlrk;
     char dlx[256], dlrk[256];
     uint8_t dlx_len, dlrk_len;
@@ -38,7 +38,7 @@ typedef struct qfeat_arg {
     const char *key;    /* "x-message-ttl" */
     const char *policy; /* "message-ttl": its key in a policy definition, NULL = none */
     int (*check)(const amq_field *f, amq_bytes args, char *why, size_t n);
-    int types;          /* QT_* bits of the queue types that take it */
+    int types;                                          /* QT_* bits of the queue types that take it */
     bool (*parse)(struct qfeat *q, const amq_field *f); /* what the queue keeps; true: a feature is on */
 } qfeat_arg;
 /* The table, in RabbitMQ's check order; *n rows. */

@@ -21,8 +21,8 @@
 
 typedef struct {
     uint64_t when;
-    queue *q;          /* queue_on_timer(q), or when NULL: */
-    void (*fn)(void);  /* a module's timer (qsched_arm_fn) */
+    queue *q;         /* queue_on_timer(q), or when NULL: */
+    void (*fn)(void); /* a module's timer (qsched_arm_fn) */
 } timer_ent;
 
 typedef struct dl_job {
@@ -168,7 +168,7 @@ typedef struct {
 } death;
 
 typedef struct {
-    msg *m;               /* the new message */
+    msg *m;                  /* the new message */
     amq_bytes rks[MAX_KEYS]; /* keys to route with (point into w_rks) */
     size_t nrk;
     death deaths[MAX_DEATHS]; /* the new x-death, in order, for cycle detection */
@@ -488,6 +488,6 @@ void qsched_stop(void) {
     if (r) pthread_join(thread, NULL);
     minheap_destroy(&heap);
     free(jobs);
-        jobs = NULL;
+    jobs = NULL;
     jn = jcap = jhead = 0;
 }

@@ -383,8 +383,8 @@ static void drop_head_over_limit(queue *q) {
 
 /* ---- queue ---- */
 
-queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
-                 amq_bytes args, uint64_t owner_conn) {
+queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete, amq_bytes args,
+                 uint64_t owner_conn) {
     queue *q = xcalloc(1, sizeof *q);
     pthread_mutex_init(&q->lock, NULL);
     atomic_init(&q->refs, 1);
@@ -582,8 +582,7 @@ void queue_classic_restore(queue *q, uint64_t pos, msg *full, bool redelivered, 
                            (qentry){.m = m, .seq = seq, .exp = exp, .redelivered = 1, .size = size, .prio = p});
     else if (plain_deep(q) && !full && !exp && lz_takes(&q->lz, seq)) /* 8 bytes per recovered message */
         lz_push(&q->lz, pos, seq);
-    else
-        ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .size = size, .prio = p});
+    else ring_push(ready_ring(q, p), (qentry){.m = m, .seq = seq, .exp = exp, .size = size, .prio = p});
     if (exp) note_exp(q, exp);
     pthread_mutex_unlock(&q->lock);
 }
@@ -600,7 +599,7 @@ void queue_put_back(queue *q, msg *m, uint64_t seq, uint64_t exp, bool redeliver
     }
     uint32_t size = msg_is_lazy(m) ? 0 : m->body_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->body_len;
     q->ready_bytes += size;
-    if (back) seq = q->next_seq++; /* behind everything ready */
+    if (back) seq = q->next_seq++;                             /* behind everything ready */
     if (logged && !msg_is_lazy(m)) store_returned(q, m, back); /* its count (and place) survive a restart */
     if (p) q->lanes_n++;
     ring_insert_sorted(requeued_ring(q, p),

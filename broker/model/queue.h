@@ -32,7 +32,7 @@ typedef struct qentry {
     uint64_t seq;
     uint64_t exp; /* monotonic ms after which it expires (message TTL), 0 = never */
     uint16_t redelivered;
-    uint8_t prio;  /* priority lane (x-max-priority queues), 0 otherwise */
+    uint8_t prio; /* priority lane (x-max-priority queues), 0 otherwise */
     uint8_t spare;
     uint32_t size; /* body bytes (capped), so accounting never touches a cold message */
 } qentry;
@@ -74,10 +74,10 @@ typedef struct chan_credit {
 
 typedef struct consumer {
     atomic_int refs;
-    struct queue *q;         /* held reference */
-    struct worker *w;        /* the owning connection's worker */
-    struct channel *ch;      /* owner thread only, and only while !cancelled */
-    atomic_bool *throttled;  /* owner connection's output is over its high mark */
+    struct queue *q;        /* held reference */
+    struct worker *w;       /* the owning connection's worker */
+    struct channel *ch;     /* owner thread only, and only while !cancelled */
+    atomic_bool *throttled; /* owner connection's output is over its high mark */
     chan_credit *cc;
     char tag[256];
     uint8_t tag_len;
@@ -97,14 +97,14 @@ typedef struct queue {
     char name[256];
     uint8_t name_len;
     bool durable, exclusive, auto_delete;
-    bool deleted;           /* under lock */
-    bool had_consumer;      /* auto-delete applies once a consumer came and went */
-    uint64_t owner_conn;    /* exclusive owner connection id, 0 = none */
-    uint64_t qid;           /* durable queue id in the log, 0 = transient */
-    amq_bytes args;         /* owned copy of declare arguments */
-    qring ready;            /* in sequence order */
-    qring requeued;         /* sorted by seq; merged with ready at the head */
-    lzq lz;                 /* deep durable queues without arguments: positions only */
+    bool deleted;        /* under lock */
+    bool had_consumer;   /* auto-delete applies once a consumer came and went */
+    uint64_t owner_conn; /* exclusive owner connection id, 0 = none */
+    uint64_t qid;        /* durable queue id in the log, 0 = transient */
+    amq_bytes args;      /* owned copy of declare arguments */
+    qring ready;         /* in sequence order */
+    qring requeued;      /* sorted by seq; merged with ready at the head */
+    lzq lz;              /* deep durable queues without arguments: positions only */
     uint64_t next_seq;
     consumer **consumers;
     size_t nconsumers, cap_consumers, rr;
@@ -112,20 +112,20 @@ typedef struct queue {
     /* x-max-priority > 0: lanes[p-1] holds priority p (1..max_prio); priority 0
      * stays in ready/requeued, so plain queues never look at lanes. */
     qlane *lanes;
-    size_t lanes_n;         /* messages in lanes */
+    size_t lanes_n; /* messages in lanes */
     uint8_t max_prio;
     const struct queue_type *type; /* x-queue-type (queue_type.h): every queue_* op goes through it */
-    int64_t delivery_limit; /* quorum x-delivery-limit (or policy), -1 = none; under lock */
-    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
-    bool sac;               /* x-single-active-consumer */
-    consumer *sac_active;   /* the one consumer served (one of consumers[]), under lock */
-    struct qfeat *feat;     /* TTL, dead-lettering, limits (qfeat.h); NULL = none. Its arguments resolved
+    int64_t delivery_limit;        /* quorum x-delivery-limit (or policy), -1 = none; under lock */
+    struct dedup *dedup;           /* x-message-deduplication (dedup.h), NULL = off */
+    bool sac;                      /* x-single-active-consumer */
+    consumer *sac_active;          /* the one consumer served (one of consumers[]), under lock */
+    struct qfeat *feat;            /* TTL, dead-lettering, limits (qfeat.h); NULL = none. Its arguments resolved
                              * with the policies (policy.h): replaced, never modified, under the vhost's
                              * write lock and the queue lock, so either lock makes reading it safe */
-    char *policy[2];        /* names of the policy and operator policy applied (policy.c), vhost lock */
-    struct {                /* timers (qsched.h), under lock */
-        uint64_t armed_at;  /* earliest timer armed (monotonic ms), 0 = none */
-        uint64_t last_exp;  /* expiry of the last entry pushed */
+    char *policy[2];               /* names of the policy and operator policy applied (policy.c), vhost lock */
+    struct {                       /* timers (qsched.h), under lock */
+        uint64_t armed_at;         /* earliest timer armed (monotonic ms), 0 = none */
+        uint64_t last_exp;         /* expiry of the last entry pushed */
         uint64_t last_sweep;
         bool unordered;     /* some entry expires before one ahead of it */
         uint64_t last_used; /* x-expires: last consumer, basic.get or declare */
@@ -133,14 +133,12 @@ typedef struct queue {
 } queue;
 
 /* A new queue with refs = 1 (the vhost's). Copies name and args. */
-queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
-                 amq_bytes args, uint64_t owner_conn);
+queue *queue_new(struct vhost *vh, amq_bytes name, bool durable, bool exclusive, bool auto_delete, amq_bytes args,
+                 uint64_t owner_conn);
 void queue_ref(queue *q);
 /* Drop a reference; frees at zero (messages released). NULL-safe. */
 void queue_unref(queue **q);
-static inline amq_bytes queue_name(const queue *q) {
-    return (amq_bytes){(const uint8_t *)q->name, q->name_len};
-}
+static inline amq_bytes queue_name(const queue *q) { return (amq_bytes){(const uint8_t *)q->name, q->name_len}; }
 
 /* Enqueue (takes its own reference on m) and dispatch. Returns 0, -1 if the
  * queue was deleted meanwhile, or 1 if its x-overflow rule refused the

@@ -55,8 +55,8 @@ void route_set_destroy(route_set *r) {
 
 /* ---- exchanges ---- */
 
-static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool auto_delete,
-                              bool internal, amq_bytes args) {
+static exchange *exchange_new(amq_bytes name, exch_type t, bool durable, bool auto_delete, bool internal,
+                              amq_bytes args) {
     exchange *x = xcalloc(1, sizeof *x);
     if (name.len > NAME_MAX_BYTES) name.len = NAME_MAX_BYTES; /* never reached: the declare paths refuse it */
     x->name_len = (uint8_t)name.len;
@@ -254,8 +254,8 @@ static int too_long(verr *e, vhost *v, amq_bytes name, const char *what) {
 static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
                             bool internal, amq_bytes args, decl_how how, verr *e);
 
-int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
-                           bool auto_delete, bool internal, amq_bytes args, verr *e) {
+int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
+                           bool internal, amq_bytes args, verr *e) {
     return exchange_declare(v, name, type, passive, durable, auto_delete, internal, args, DECL_CLIENT, e);
 }
 
@@ -276,13 +276,12 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
     exchange *x = strmap_get(&v->exchanges, name);
     if (passive) {
         if (!x)
-            rc = verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'",
-                          (int)name.len, name.p, v->name);
+            rc = verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p,
+                          v->name);
         goto out;
     }
     if (!type_ok) {
-        rc = verr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - unknown exchange type '%.*s'",
-                      (int)type.len, type.p);
+        rc = verr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - unknown exchange type '%.*s'", (int)type.len, type.p);
         goto out;
     }
     if (x) {
@@ -313,8 +312,7 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
         goto out;
     }
     if (how != DECL_RESTORE && reserved_name(name)) {
-        rc = verr_set(e, AMQ_ACCESS_REFUSED,
-                      "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
+        rc = verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
@@ -367,15 +365,13 @@ static void unbind_everywhere(vhost *v, void *dest) {
     size_t it = 0;
     exchange *x;
     while ((x = strmap_next(&v->exchanges, &it, NULL)))
-        if (exch_unbind_dest(x->rt, dest) && x->auto_delete && exch_binding_count(x->rt) == 0 &&
-            nempty < 64)
+        if (exch_unbind_dest(x->rt, dest) && x->auto_delete && exch_binding_count(x->rt) == 0 && nempty < 64)
             emptied[nempty++] = x;
     for (size_t i = 0; i < nempty; i++) maybe_autodelete_x(v, emptied[i]);
 }
 
 static int no_exchange(verr *e, vhost *v, amq_bytes name) {
-    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len,
-                    name.p, v->name);
+    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
 }
 
 static int default_exchange_refused(verr *e) {
@@ -394,17 +390,16 @@ int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
     if (name.len == 0) return default_exchange_refused(e);
     if (reserved_name(name))
         return verr_set(e, AMQ_ACCESS_REFUSED,
-                        "ACCESS_REFUSED - deletion of system exchange '%.*s' in vhost '%s' not allowed",
-                        (int)name.len, name.p, v->name);
+                        "ACCESS_REFUSED - deletion of system exchange '%.*s' in vhost '%s' not allowed", (int)name.len,
+                        name.p, v->name);
     pthread_rwlock_wrlock(&v->lock);
     exchange *x = strmap_get(&v->exchanges, name);
     if (!x) goto out; /* RabbitMQ 3.x: deleting a missing exchange succeeds */
     if (if_unused) {
         bool used = exch_binding_count(x->rt) > 0;
         if (used) {
-            rc = verr_set(e, AMQ_PRECONDITION_FAILED,
-                          "PRECONDITION_FAILED - exchange '%.*s' in vhost '%s' in use", (int)name.len,
-                          name.p, v->name);
+            rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - exchange '%.*s' in vhost '%s' in use",
+                          (int)name.len, name.p, v->name);
             goto out;
         }
     }
@@ -418,7 +413,8 @@ out:
 static int bind_error(verr *e, int err, amq_bytes args) {
     if (err != EXCH_EBADMATCH)
         return verr_set(e, err == EXCH_ENOMEM ? AMQ_INTERNAL_ERROR : AMQ_PRECONDITION_FAILED,
-                        err == EXCH_ENOMEM ? "INTERNAL_ERROR - out of memory" : "PRECONDITION_FAILED - invalid binding arguments");
+                        err == EXCH_ENOMEM ? "INTERNAL_ERROR - out of memory"
+                                           : "PRECONDITION_FAILED - invalid binding arguments");
     amq_field f;
     if (amq_table_get(args, "x-match", &f) == 1 && f.type == 'S')
         return verr_set(e, AMQ_PRECONDITION_FAILED,
@@ -426,14 +422,14 @@ static int bind_error(verr *e, int err, amq_bytes args) {
                         "all-with-x, or any-with-x",
                         (int)f.v.str.len, f.v.str.p);
     if (f.type == 'x')
-        return verr_set(e, AMQ_PRECONDITION_FAILED,
-                        "PRECONDITION_FAILED - Invalid x-match field type binary (value <<\"%.*s\">>); expected longstr",
-                        (int)f.v.str.len, f.v.str.p);
+        return verr_set(
+            e, AMQ_PRECONDITION_FAILED,
+            "PRECONDITION_FAILED - Invalid x-match field type binary (value <<\"%.*s\">>); expected longstr",
+            (int)f.v.str.len, f.v.str.p);
     return verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - Invalid x-match field type; expected longstr");
 }
 
-int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
-                        bool unbind, verr *e) {
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, verr *e) {
     int rc = 0;
     if (dest.len == 0 || src.len == 0) return default_exchange_refused(e);
     if (dest.len > NAME_MAX_BYTES) return too_long(e, v, dest, "exchange name");
@@ -464,8 +460,7 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
 /* ---- queues ---- */
 
 static int no_queue(verr *e, vhost *v, amq_bytes name) {
-    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%.*s' in vhost '%s'", (int)name.len,
-                    name.p, v->name);
+    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
 }
 
 static int locked(verr *e, vhost *v, amq_bytes name) {
@@ -505,8 +500,7 @@ static bool field_eq(const amq_field *a, const amq_field *b) {
     int64_t x, y;
     if (amq_field_as_i64(a, &x) && amq_field_as_i64(b, &y)) return x == y;
     if (a->type != b->type) return false;
-    if (a->type == 'S' || a->type == 'x' || a->type == 'F' || a->type == 'A')
-        return amq_bytes_eq(a->v.str, b->v.str);
+    if (a->type == 'S' || a->type == 'x' || a->type == 'F' || a->type == 'A') return amq_bytes_eq(a->v.str, b->v.str);
     if (a->type == 't') return a->v.b == b->v.b;
     if (a->type == 'd') return a->v.f64 == b->v.f64;
     if (a->type == 'f') return a->v.f32 == b->v.f32;
@@ -555,15 +549,13 @@ static int check_queue_equiv(vhost *v, queue *q, bool durable, bool auto_delete,
     return 0;
 }
 
-static bool exclusive_other(const queue *q, uint64_t conn_id) {
-    return q->exclusive && q->owner_conn != conn_id;
-}
+static bool exclusive_other(const queue *q, uint64_t conn_id) { return q->exclusive && q->owner_conn != conn_id; }
 
 /* Validate the queue arguments this version understands, in RabbitMQ 3.10's
  * order: the queue type, arguments the type refuses, values, then the
  * properties quorum queues refuse. */
-static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive,
-                            bool auto_delete, verr *e) {
+static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive, bool auto_delete,
+                            verr *e) {
     amq_field f;
     const queue_type *t = &queue_type_classic;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
@@ -580,13 +572,15 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
     if (t->durable_only && (auto_delete || exclusive || !durable))
         return verr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
-                        auto_delete ? "auto-delete" : exclusive ? "exclusive-owner" : "non-durable", (int)name.len,
-                        name.p, v->name);
+                        auto_delete ? "auto-delete"
+                        : exclusive ? "exclusive-owner"
+                                    : "non-durable",
+                        (int)name.len, name.p, v->name);
     return 0;
 }
 
-int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
-                        bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive, bool auto_delete,
+                        amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
     char gen[64];
     if (name.len == 0 && !passive) {
         vhost_gen_queue_name(gen, sizeof gen);
@@ -613,23 +607,18 @@ static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, b
     pthread_rwlock_wrlock(&v->lock);
     queue *q = strmap_get(&v->queues, name);
     if (passive) {
-        if (!q)
-            rc = no_queue(e, v, name);
-        else if (exclusive_other(q, conn_id))
-            rc = locked(e, v, name);
+        if (!q) rc = no_queue(e, v, name);
+        else if (exclusive_other(q, conn_id)) rc = locked(e, v, name);
         goto out;
     }
     if (q && how == DECL_RESTORE) goto out; /* declared twice in the log: the first one stands */
     if (q) {
-        if (exclusive_other(q, conn_id) || q->exclusive != exclusive)
-            rc = locked(e, v, name);
-        else
-            rc = check_queue_equiv(v, q, durable, auto_delete, args, e);
+        if (exclusive_other(q, conn_id) || q->exclusive != exclusive) rc = locked(e, v, name);
+        else rc = check_queue_equiv(v, q, durable, auto_delete, args, e);
         goto out;
     }
     if (how == DECL_CLIENT && reserved_name(name)) {
-        rc = verr_set(e, AMQ_ACCESS_REFUSED,
-                      "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
+        rc = verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
@@ -654,10 +643,8 @@ int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, ver
     *out = NULL;
     pthread_rwlock_rdlock(&v->lock);
     queue *q = strmap_get(&v->queues, name);
-    if (!q)
-        rc = no_queue(e, v, name);
-    else if (exclusive_other(q, conn_id))
-        rc = locked(e, v, name);
+    if (!q) rc = no_queue(e, v, name);
+    else if (exclusive_other(q, conn_id)) rc = locked(e, v, name);
     else {
         queue_ref(q);
         *out = q;
@@ -666,8 +653,8 @@ int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, ver
     return rc;
 }
 
-int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key, amq_bytes args,
-                     bool unbind, uint64_t conn_id, verr *e) {
+int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key, amq_bytes args, bool unbind,
+                     uint64_t conn_id, verr *e) {
     int rc = 0;
     if (xname_.len == 0) return default_exchange_refused(e);
     if (qname.len > NAME_MAX_BYTES) return too_long(e, v, qname, "queue name");
@@ -678,12 +665,9 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
     exchange *x = strmap_get(&v->exchanges, xname_);
     if (unbind && (!q || !x))
         ; /* RabbitMQ 3.x: unbinding something that does not exist succeeds */
-    else if (!q)
-        rc = no_queue(e, v, qname);
-    else if (!x)
-        rc = no_exchange(e, v, xname_);
-    else if (exclusive_other(q, conn_id))
-        rc = locked(e, v, qname);
+    else if (!q) rc = no_queue(e, v, qname);
+    else if (!x) rc = no_exchange(e, v, xname_);
+    else if (exclusive_other(q, conn_id)) rc = locked(e, v, qname);
     else if (unbind) {
         if (exch_unbind(x->rt, q, key, args) == 1) {
             if (q->qid) store_binding(v, xname_, true, qname, key, args, false);
@@ -707,8 +691,8 @@ static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
     queue_unref(&q);
 }
 
-int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id,
-                       uint32_t *count, verr *e) {
+int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id, uint32_t *count,
+                       verr *e) {
     int rc = 0;
     *count = 0;
     pthread_rwlock_wrlock(&v->lock);
@@ -726,9 +710,8 @@ int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, 
         goto out;
     }
     if (if_empty && msgs) {
-        rc = verr_set(e, AMQ_PRECONDITION_FAILED,
-                      "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' not empty", (int)name.len,
-                      name.p, v->name);
+        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' not empty",
+                      (int)name.len, name.p, v->name);
         goto out;
     }
     queue_remove_locked(v, q, count);
@@ -742,8 +725,7 @@ void vhost_queue_autodelete(vhost *v, queue *q) {
     pthread_rwlock_wrlock(&v->lock);
     uint32_t cons;
     queue_counts(q, NULL, &cons);
-    if (cons == 0 && !q->deleted && strmap_get(&v->queues, queue_name(q)) == q)
-        queue_remove_locked(v, q, NULL);
+    if (cons == 0 && !q->deleted && strmap_get(&v->queues, queue_name(q)) == q) queue_remove_locked(v, q, NULL);
     pthread_rwlock_unlock(&v->lock);
 }
 
@@ -806,10 +788,8 @@ static void route_x(vhost *v, exchange *x, const amq_bytes *rks, size_t nrk, amq
     for (size_t k = 0; k < nrk; k++) exch_route(x->rt, rks[k], headers, tmp);
     bool any = tmp->n > 0;
     for (size_t i = 0; i < tmp->n; i++) {
-        if (IS_XDEST(tmp->v[i]))
-            route_x(v, XOF(tmp->v[i]), rks, nrk, headers, r, depth + 1);
-        else
-            exch_dests_add(&r->dests, tmp->v[i]);
+        if (IS_XDEST(tmp->v[i])) route_x(v, XOF(tmp->v[i]), rks, nrk, headers, r, depth + 1);
+        else exch_dests_add(&r->dests, tmp->v[i]);
     }
     if (tmp == &local) exch_dests_destroy(tmp);
     if (!any && x->alt) {
@@ -843,8 +823,8 @@ int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, a
     if (!x) return no_exchange(e, v, xn);
     if (x->internal)
         return verr_set(e, AMQ_ACCESS_REFUSED,
-                        "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'",
-                        (int)xn.len, xn.p, v->name);
+                        "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
+                        v->name);
     if (x->dedup && dedup_seen(x->dedup, headers)) return 0; /* a duplicate: routed nowhere */
     route_x(v, x, rks, nrk, headers, r, 0);
     return 0;
@@ -904,8 +884,8 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
     pthread_rwlock_unlock(&v->lock);
 }
 
-int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                  route_set *r, uint64_t *wait, size_t *routed, verr *e) {
+int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                  uint64_t *wait, size_t *routed, verr *e) {
     size_t refused = 0;
     *wait = 0;
     *routed = 0;

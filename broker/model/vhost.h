@@ -20,29 +20,29 @@ typedef struct exchange {
     char name[256];
     uint8_t name_len;
     exch_type type;
-    exch *rt;               /* routing table; destinations are tagged (see vhost.c) */
+    exch *rt; /* routing table; destinations are tagged (see vhost.c) */
     bool durable, auto_delete, internal;
-    bool delayed;           /* x-delayed-message (delayed.h); type is its x-delayed-type */
-    struct dedup *dedup;    /* x-message-deduplication (dedup.h), NULL = off */
-    amq_bytes args;         /* owned copy */
-    char *alt;              /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
-    char *policy[2];        /* names of the policy and operator policy applied (policy.c) */
+    bool delayed;        /* x-delayed-message (delayed.h); type is its x-delayed-type */
+    struct dedup *dedup; /* x-message-deduplication (dedup.h), NULL = off */
+    amq_bytes args;      /* owned copy */
+    char *alt;           /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
+    char *policy[2];     /* names of the policy and operator policy applied (policy.c) */
     uint32_t bound_as_source;
 } exchange;
 
 typedef struct vhost {
     pthread_rwlock_t lock;
     char name[256];
-    strmap exchanges; /* name -> exchange* */
-    strmap queues;    /* name -> queue* */
+    strmap exchanges;            /* name -> exchange* */
+    strmap queues;               /* name -> queue* */
     struct policy_set *policies; /* policy.c; under lock */
-    _Atomic bool deleted; /* removed from the table: its connections are closed */
+    _Atomic bool deleted;        /* removed from the table: its connections are closed */
 } vhost;
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {
-    exch_dests dests;    /* queue* */
-    exch_dests visited;  /* exchange* seen (loop guard) */
+    exch_dests dests;   /* queue* */
+    exch_dests visited; /* exchange* seen (loop guard) */
 } route_set;
 
 void route_set_init(route_set *r);
@@ -74,8 +74,8 @@ typedef struct {
 int verr_set(verr *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Exchanges. */
-int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable,
-                           bool auto_delete, bool internal, amq_bytes args, verr *e);
+int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
+                           bool internal, amq_bytes args, verr *e);
 /* Recovery: an exchange exactly as the log recorded it. The client-side rules
  * (reserved 'amq.' prefix, argument checks) are not applied again: the broker
  * wrote the record, and a later version's stricter rule must not drop it. */
@@ -83,12 +83,11 @@ int vhost_exchange_restore(vhost *v, amq_bytes name, amq_bytes type, bool durabl
                            amq_bytes args, verr *e);
 bool vhost_exchange_exists(vhost *v, amq_bytes name);
 int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e);
-int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args,
-                        bool unbind, verr *e);
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, verr *e);
 
 /* Queues. declare: *out gets the queue (with a reference) and counts. */
-int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive,
-                        bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive, bool auto_delete,
+                        amq_bytes args, uint64_t conn_id, queue **out, verr *e);
 /* Declare a queue under a name from vhost_gen_queue_name (exempt from the amq. prefix rule). */
 int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
                                   amq_bytes args, uint64_t conn_id, queue **out, verr *e);
@@ -97,11 +96,11 @@ int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool e
 int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, verr *e);
 /* Look a queue up for use by conn_id (exclusive check -> 405); reference held. */
 int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e);
-int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args,
-                     bool unbind, uint64_t conn_id, verr *e);
+int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args, bool unbind,
+                     uint64_t conn_id, verr *e);
 /* Delete; *count gets the number of messages dropped. */
-int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id,
-                       uint32_t *count, verr *e);
+int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id, uint32_t *count,
+                       verr *e);
 /* Delete q if it is auto-delete and has no consumers left (after a cancel). */
 void vhost_queue_autodelete(vhost *v, queue *q);
 /* x-expires: delete q if it is still unused (queue scheduler thread). */
@@ -135,8 +134,7 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
 /* Publish routing, called with v->lock held shared (the queues in r stay
  * valid only while it is held): fill r with the queues for (exchange, rk, headers).
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
-int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r,
-                verr *e);
+int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r, verr *e);
 /* Publish m: route it through exchange xn with the keys rks (the routing key
  * and CC/BCC's), write its record through the durable port before it is
  * visible in any queue (one the log cannot take goes to none), and enqueue it
@@ -146,13 +144,13 @@ int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, r
  * position the confirm waits for (0 = none, UINT64_MAX = nack: the log or a
  * queue refused it); *routed: the queues that took it. Any thread; takes v's
  * lock shared. */
-int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                  route_set *r, uint64_t *wait, size_t *routed, verr *e);
+int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                  uint64_t *wait, size_t *routed, verr *e);
 /* Is xn a delayed exchange (and not internal)? *durable tells if it is durable. */
 bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
 /* The exchange's type as clients name it. */
 const char *vhost_exchange_type_name(const exchange *x);
 /* The same with several routing keys (the message's and its CC/BCC headers'). */
-int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                     route_set *r, verr *e);
+int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                     verr *e);
 #endif

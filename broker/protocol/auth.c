@@ -36,12 +36,9 @@ int auth_check(amq_bytes mech, amq_bytes resp, bool from_loopback, char *user, s
     amq_bytes u = {0}, p = {0};
     snprintf(user, cap, "%s", "");
     int rc;
-    if (amq_bytes_eqs(mech, "PLAIN"))
-        rc = parse_plain(resp, &u, &p);
-    else if (amq_bytes_eqs(mech, "AMQPLAIN"))
-        rc = parse_amqplain(resp, &u, &p);
-    else
-        return AUTH_BAD_MECHANISM;
+    if (amq_bytes_eqs(mech, "PLAIN")) rc = parse_plain(resp, &u, &p);
+    else if (amq_bytes_eqs(mech, "AMQPLAIN")) rc = parse_amqplain(resp, &u, &p);
+    else return AUTH_BAD_MECHANISM;
     if (rc) return AUTH_REFUSED;
     snprintf(user, cap, "%.*s", (int)(u.len < 255 ? u.len : 255), u.p);
     if (!access_authenticate(u, p)) return AUTH_REFUSED;

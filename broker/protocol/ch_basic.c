@@ -44,10 +44,8 @@ static void gen_tag(char *out, size_t n) {
 static int on_qos(channel *ch, amq_basic_qos *m, ch_err *e) {
     if (m->prefetch_size)
         return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0 (%u)", m->prefetch_size);
-    if (m->global)
-        atomic_store(&ch->cc.prefetch, m->prefetch_count);
-    else
-        ch->prefetch = m->prefetch_count;
+    if (m->global) atomic_store(&ch->cc.prefetch, m->prefetch_count);
+    else ch->prefetch = m->prefetch_count;
     ch_send(ch, AMQ_BASIC_QOS_OK, NULL);
     for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
     return 0;
@@ -83,8 +81,8 @@ static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
         gen_tag(tag, sizeof tag);
         t = amq_cstr(tag);
     } else if (find_consumer(ch, t, NULL) ||
-               (ch->reply_consumer && amq_bytes_eq(t, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag,
-                                                                  ch->reply_consumer->tag_len}))) {
+               (ch->reply_consumer &&
+                amq_bytes_eq(t, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag, ch->reply_consumer->tag_len}))) {
         return ch_fail(e, AMQ_NOT_ALLOWED, "NOT_ALLOWED - attempt to reuse consumer tag '%.*s'", (int)t.len, t.p);
     }
     int32_t prio = 0;
@@ -151,7 +149,7 @@ static int on_cancel(channel *ch, amq_basic_cancel *m) {
         return 0;
     }
     if (ch->reply_consumer && amq_bytes_eq(m->consumer_tag, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag,
-                                                                         ch->reply_consumer->tag_len}))
+                                                                        ch->reply_consumer->tag_len}))
         reply_to_drop(ch);
     if (!m->no_wait) {
         amq_basic_cancel_ok ok = {.consumer_tag = m->consumer_tag};
@@ -246,8 +244,8 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
 
 static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
     conn *c = ch->conn;
-    amq_basic_return r = {.reply_code = code, .reply_text = amq_cstr(text), .exchange = msg_exchange(m),
-                          .routing_key = msg_rk(m)};
+    amq_basic_return r = {
+        .reply_code = code, .reply_text = amq_cstr(text), .exchange = msg_exchange(m), .routing_key = msg_rk(m)};
     amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_RETURN, &r);
     amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
@@ -356,8 +354,7 @@ int ch_basic_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_BASIC_PUBLISH: return on_publish(ch, &m->u.basic_publish, e);
     case AMQ_BASIC_GET: return on_get(ch, &m->u.basic_get, e);
     case AMQ_BASIC_ACK: return ch_ack(ch, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple, e);
-    case AMQ_BASIC_REJECT:
-        return ch_reject(ch, m->u.basic_reject.delivery_tag, false, m->u.basic_reject.requeue, e);
+    case AMQ_BASIC_REJECT: return ch_reject(ch, m->u.basic_reject.delivery_tag, false, m->u.basic_reject.requeue, e);
     case AMQ_BASIC_NACK:
         return ch_reject(ch, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple, m->u.basic_nack.requeue, e);
     case AMQ_BASIC_RECOVER:
@@ -369,7 +366,6 @@ int ch_basic_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
-                       amq_method_name(m->id));
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }

@@ -68,8 +68,8 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
                  (rc = ch_perm(ch, PERM_WRITE, "exchange", ae, e))))
                 return rc;
         }
-        rc = vhost_exchange_declare(v, d->exchange, d->type, d->passive, d->durable, d->auto_delete,
-                                    d->internal, d->arguments, &ve);
+        rc = vhost_exchange_declare(v, d->exchange, d->type, d->passive, d->durable, d->auto_delete, d->internal,
+                                    d->arguments, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         if (!d->no_wait) ch_send(ch, AMQ_EXCHANGE_DECLARE_OK, NULL);
         return 0;
@@ -100,8 +100,7 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
-                       amq_method_name(m->id));
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }
 
@@ -128,16 +127,16 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
             }
             if ((rc = ch_perm(ch, PERM_CONFIGURE, "queue", qn, e))) return rc;
             amq_bytes dlx = str_arg(d->arguments, "x-dead-letter-exchange");
-            if (dlx.len && ((rc = ch_perm(ch, PERM_READ, "queue", qn, e)) ||
-                            (rc = ch_perm(ch, PERM_WRITE, "exchange", dlx, e))))
+            if (dlx.len &&
+                ((rc = ch_perm(ch, PERM_READ, "queue", qn, e)) || (rc = ch_perm(ch, PERM_WRITE, "exchange", dlx, e))))
                 return rc;
         }
         if (qn.p == (const uint8_t *)gen)
-            rc = vhost_queue_declare_generated(v, qn, d->durable, d->exclusive, d->auto_delete, d->arguments,
-                                               c->id, &q, &ve);
+            rc = vhost_queue_declare_generated(v, qn, d->durable, d->exclusive, d->auto_delete, d->arguments, c->id, &q,
+                                               &ve);
         else
-            rc = vhost_queue_declare(v, qn, d->passive, d->durable, d->exclusive, d->auto_delete, d->arguments,
-                                     c->id, &q, &ve);
+            rc = vhost_queue_declare(v, qn, d->passive, d->durable, d->exclusive, d->auto_delete, d->arguments, c->id,
+                                     &q, &ve);
         if (rc) return fail_verr(e, rc, &ve);
         remember_queue(ch, queue_name(q));
         if (!d->no_wait) {
@@ -189,26 +188,22 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
-                       amq_method_name(m->id));
+        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }
 
 int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
     switch (m->id) {
-    case AMQ_CHANNEL_OPEN:
-        return ch_fail(e, AMQ_CHANNEL_ERROR, "CHANNEL_ERROR - second 'channel.open' seen");
+    case AMQ_CHANNEL_OPEN: return ch_fail(e, AMQ_CHANNEL_ERROR, "CHANNEL_ERROR - second 'channel.open' seen");
     case AMQ_CHANNEL_FLOW:
-        if (!m->u.channel_flow.active)
-            return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - active=false");
+        if (!m->u.channel_flow.active) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - active=false");
         {
             amq_channel_flow_ok ok = {.active = true};
             ch_send(ch, AMQ_CHANNEL_FLOW_OK, &ok);
         }
         return 0;
     case AMQ_CHANNEL_FLOW_OK:
-    case AMQ_CHANNEL_CLOSE_OK:
-        return 0;
+    case AMQ_CHANNEL_CLOSE_OK: return 0;
     case AMQ_CONFIRM_SELECT:
         if (ch->tx)
             return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
@@ -223,8 +218,7 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     case AMQ_TX_COMMIT:
     case AMQ_TX_ROLLBACK:
-        if (!ch->tx)
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
+        if (!ch->tx) return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
         if (m->id == AMQ_TX_COMMIT) {
             int rc = ch_tx_commit(ch, e); /* sends commit-ok, now or once durable */
             if (rc) return rc;

@@ -139,7 +139,9 @@ static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, lo
         return 0;
     }
     long i = ua_find(ch, tag);
-    if (i < 0) return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown delivery tag %llu", (unsigned long long)tag);
+    if (i < 0)
+        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown delivery tag %llu",
+                       (unsigned long long)tag);
     *first = multiple ? 0 : i;
     *last = i;
     return 0;
@@ -167,8 +169,7 @@ int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
 int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e) {
     long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
-    if (ch->tx)
-        return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
+    if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
     settle_range(ch, first, last, requeue ? SETTLE_RETURN : SETTLE_REJECT);
     return 0;
 }
@@ -335,8 +336,7 @@ static void commit_failed(channel *ch, size_t npos, size_t lost, size_t refused)
                 "PRECONDITION_FAILED - partial tx completion: the disk refused %zu of the transaction's %zu persistent "
                 "messages (a log write or sync failed)",
                 lost + refused, npos);
-    else
-        ch_fail(&e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - partial tx completion");
+    else ch_fail(&e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - partial tx completion");
     raise_error(ch, AMQ_TX_COMMIT, &e);
 }
 
@@ -348,8 +348,7 @@ void channel_advance(channel *ch) {
         bool lost;
         if (p->seq == 0) /* a commit: any of its records */
             txpos_check(ch, p->npos, &nlost, &nrefused), lost = nlost || nrefused;
-        else
-            lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
+        else lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
         if (!lost && p->pos && p->pos >= durable) break;
         pend e = *p;
         ch->pend_head = (ch->pend_head + 1) & (ch->pend_cap - 1);
@@ -412,7 +411,7 @@ int ch_tx_commit(channel *ch, ch_err *e) {
     int rc = 0;
     size_t i, npos0 = ch->txpos_n;
     uint64_t last = 0; /* the last record to be durable before commit-ok */
-    ch->tx = false; /* apply for real */
+    ch->tx = false;    /* apply for real */
     for (i = 0; i < ch->ntx && !rc; i++) {
         tx_op *op = &ch->txops[i];
         if (op->kind == TX_PUBLISH) {
@@ -437,8 +436,7 @@ int ch_tx_commit(channel *ch, ch_err *e) {
     }
     if (npos || ch->pend_n) /* commit-ok once the log holds every published message */
         pend_push(ch, 0, last, npos);
-    else
-        ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
+    else ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
     return 0;
 }
 

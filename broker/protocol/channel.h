@@ -17,13 +17,13 @@ enum ch_content { CC_NONE, CC_HEADER, CC_BODY };
 
 typedef struct unacked {
     uint64_t tag;
-    queue *q;      /* reference held */
-    msg *m;        /* reference held */
-    consumer *c;   /* reference held; NULL for basic.get */
+    queue *q;    /* reference held */
+    msg *m;      /* reference held */
+    consumer *c; /* reference held; NULL for basic.get */
     uint64_t seq;
-    uint64_t exp;  /* expiry as delivered (kept on requeue) */
+    uint64_t exp;          /* expiry as delivered (kept on requeue) */
     uint64_t delivered_ms; /* for consumer_timeout */
-    bool done;     /* acked/rejected out of order: skip */
+    bool done;             /* acked/rejected out of order: skip */
 } unacked;
 
 /* One operation held until tx.commit. */
@@ -43,9 +43,9 @@ typedef struct channel {
     bool pub_mandatory;
     uint8_t pub_x_len, pub_rk_len;
     char pub_x[256], pub_rk[256]; /* from basic.publish until the header arrives */
-    msg *cur;              /* its body_len grows to cur_size as frames arrive (msg_grow) */
-    uint64_t cur_size;     /* body size announced by the content header */
-    amq_basic_props cur_props; /* decoded once from cur's own copy of the properties */
+    msg *cur;                     /* its body_len grows to cur_size as frames arrive (msg_grow) */
+    uint64_t cur_size;            /* body size announced by the content header */
+    amq_basic_props cur_props;    /* decoded once from cur's own copy of the properties */
     /* deliveries */
     uint64_t next_tag;
     unacked *ua;

@@ -144,9 +144,10 @@ static void send_start(conn *c) {
     amq_table_put_key(&t, "capabilities");
     amq_put_u8(&t, 'F');
     size_t cb = amq_table_begin(&t);
-    static const char *caps[] = {"publisher_confirms", "exchange_exchange_bindings", "basic.nack",
-                                 "consumer_cancel_notify", "per_consumer_qos", "consumer_priorities",
-                                 "direct_reply_to", "authentication_failure_close", "connection.blocked"};
+    static const char *caps[] = {
+        "publisher_confirms", "exchange_exchange_bindings", "basic.nack",      "consumer_cancel_notify",
+        "per_consumer_qos",   "consumer_priorities",        "direct_reply_to", "authentication_failure_close",
+        "connection.blocked"};
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         f = amq_field_bool(true);
         amq_table_put(&t, caps[i], &f);
@@ -172,15 +173,13 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
         amq_field g;
         if (amq_table_get(f.v.str, "consumer_cancel_notify", &g) == 1 && g.type == 't' && g.v.b)
             c->cap_cancel_notify = true;
-        if (amq_table_get(f.v.str, "connection.blocked", &g) == 1 && g.type == 't' && g.v.b)
-            c->cap_blocked = true;
+        if (amq_table_get(f.v.str, "connection.blocked", &g) == 1 && g.type == 't' && g.v.b) c->cap_blocked = true;
     }
     char user[256];
     int rc;
     if (c->tr->secure && amq_bytes_eqs(m->mechanism, "EXTERNAL"))
         rc = auth_external(c->tr->peer_cert_name(c), c->peer_loopback, user, sizeof user);
-    else
-        rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
+    else rc = auth_check(m->mechanism, m->response, c->peer_loopback, user, sizeof user);
     if (rc == AUTH_BAD_MECHANISM) {
         conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK,
                    "ACCESS_REFUSED - unsupported authentication mechanism '%.*s'", (int)m->mechanism.len,
@@ -203,9 +202,8 @@ static void on_start_ok(conn *c, amq_connection_start_ok *m) {
         return;
     }
     snprintf(c->user, sizeof c->user, "%s", user);
-    amq_connection_tune t = {.channel_max = config.channel_max,
-                             .frame_max = config.frame_max,
-                             .heartbeat = config.heartbeat};
+    amq_connection_tune t = {
+        .channel_max = config.channel_max, .frame_max = config.frame_max, .heartbeat = config.heartbeat};
     send_method(c, 0, AMQ_CONNECTION_TUNE, &t);
     c->state = CONN_AWAIT_TUNE_OK;
 }
@@ -216,8 +214,7 @@ static void on_tune_ok(conn *c, amq_connection_tune_ok *m) {
     uint32_t fm = m->frame_max ? m->frame_max : config.frame_max;
     uint16_t cm = m->channel_max ? m->channel_max : config.channel_max;
     if (fm > config.frame_max || fm < AMQ_FRAME_MIN_SIZE || cm > config.channel_max) {
-        log_warn("closing connection %s: tune-ok out of range (frame_max %u, channel_max %u)", c->peer,
-                 fm, cm);
+        log_warn("closing connection %s: tune-ok out of range (frame_max %u, channel_max %u)", c->peer, fm, cm);
         c->state = CONN_DEAD;
         return;
     }
@@ -246,8 +243,8 @@ static void on_open(conn *c, amq_connection_open *m) {
     amq_connection_open_ok ok = {.reserved_1 = {0}};
     send_method(c, 0, AMQ_CONNECTION_OPEN_OK, &ok);
     c->state = CONN_OPEN;
-    log_info("connection %s (id %llu): user '%s' authenticated and granted access to vhost '%.*s'",
-             c->peer, (unsigned long long)c->id, c->user, (int)m->virtual_host.len, m->virtual_host.p);
+    log_info("connection %s (id %llu): user '%s' authenticated and granted access to vhost '%.*s'", c->peer,
+             (unsigned long long)c->id, c->user, (int)m->virtual_host.len, m->virtual_host.p);
 }
 
 /* Close every channel (requeueing unacked messages) and drop exclusive queues. */
@@ -300,9 +297,7 @@ static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
         c->state = CONN_LINGER;
         c->created_ms = now_ms();
         return;
-    case AMQ_CONNECTION_CLOSE_OK:
-        c->state = CONN_FLUSH_CLOSE;
-        return;
+    case AMQ_CONNECTION_CLOSE_OK: c->state = CONN_FLUSH_CLOSE; return;
     case AMQ_CONNECTION_UPDATE_SECRET:
         if (c->state == CONN_OPEN) {
             amq_connection_update_secret_ok ok = {0};
@@ -312,10 +307,8 @@ static void on_connection_method(conn *c, amq_method *m, uint32_t id) {
         }
         break;
     case AMQ_CONNECTION_BLOCKED:
-    case AMQ_CONNECTION_UNBLOCKED:
-        return;
-    default:
-        break;
+    case AMQ_CONNECTION_UNBLOCKED: return;
+    default: break;
     }
     conn_error(c, AMQ_COMMAND_INVALID, id, "COMMAND_INVALID - unexpected method %s on channel 0",
                amq_method_name(id) ? amq_method_name(id) : "?");
@@ -395,10 +388,8 @@ static void on_channel_frame(conn *c, const amq_frame *f) {
         conn_error(c, AMQ_CHANNEL_ERROR, 0, "CHANNEL_ERROR - expected 'channel.open'");
         return;
     }
-    if (f->type == AMQ_FRAME_HEADER)
-        channel_on_header(ch, f->payload);
-    else
-        channel_on_body(ch, f->payload);
+    if (f->type == AMQ_FRAME_HEADER) channel_on_header(ch, f->payload);
+    else channel_on_body(ch, f->payload);
 }
 
 static void on_frame(conn *c, const amq_frame *f) {
@@ -418,12 +409,12 @@ static void on_frame(conn *c, const amq_frame *f) {
         int rc = amq_method_decode(f->payload, &m);
         if (rc != AMQ_OK) {
             conn_error(c, rc == AMQ_EMETHOD ? AMQ_COMMAND_INVALID : AMQ_SYNTAX_ERROR, 0,
-                       rc == AMQ_EMETHOD ? "COMMAND_INVALID - unknown method" : "SYNTAX_ERROR - malformed method frame");
+                       rc == AMQ_EMETHOD ? "COMMAND_INVALID - unknown method"
+                                         : "SYNTAX_ERROR - malformed method frame");
             return;
         }
         if (AMQ_CLASS_OF(m.id) != AMQ_CLASS_CONNECTION) {
-            conn_error(c, AMQ_CHANNEL_ERROR, m.id, "CHANNEL_ERROR - %s on channel 0",
-                       amq_method_name(m.id));
+            conn_error(c, AMQ_CHANNEL_ERROR, m.id, "CHANNEL_ERROR - %s on channel 0", amq_method_name(m.id));
             return;
         }
         on_connection_method(c, &m, m.id);
@@ -485,10 +476,8 @@ static void process_input(conn *c) {
         if (n < 0) {
             if (n == AMQ_ETOOBIG)
                 conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - frame size exceeds frame_max %u", fm);
-            else if (n == AMQ_EFRAMEEND)
-                conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - invalid frame end marker");
-            else
-                conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - unknown frame type");
+            else if (n == AMQ_EFRAMEEND) conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - invalid frame end marker");
+            else conn_error(c, AMQ_FRAME_ERROR, 0, "FRAME_ERROR - unknown frame type");
             off = c->in_len; /* nothing more from this socket is processed */
             break;
         }
@@ -607,8 +596,8 @@ void conn_on_readable(conn *c) {
         ssize_t n = c->tr->read(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (c->state == CONN_OPEN)
-                log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer,
-                         (unsigned long long)c->id, c->mem_blocked ? " while blocked" : "");
+                log_warn("client unexpectedly closed TCP connection %s (id %llu)%s", c->peer, (unsigned long long)c->id,
+                         c->mem_blocked ? " while blocked" : "");
             c->state = CONN_DEAD;
             return;
         }
@@ -733,8 +722,7 @@ void conn_shutdown(conn *c) {
     if (c->state == CONN_OPEN || (c->state > CONN_AWAIT_HEADER && c->state < CONN_CLOSING))
         conn_error(c, AMQ_CONNECTION_FORCED, 0,
                    "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'");
-    else if (c->state == CONN_AWAIT_HEADER)
-        c->state = CONN_DEAD;
+    else if (c->state == CONN_AWAIT_HEADER) c->state = CONN_DEAD;
 }
 
 void conn_free(conn *c) {

@@ -22,8 +22,8 @@ enum conn_state {
     CONN_AWAIT_TUNE_OK,
     CONN_AWAIT_OPEN,
     CONN_OPEN,
-    CONN_CLOSING, /* we sent connection.close; waiting for close-ok */
-    CONN_LINGER,  /* close-ok sent: discard input until the peer closes (or 3 s) */
+    CONN_CLOSING,     /* we sent connection.close; waiting for close-ok */
+    CONN_LINGER,      /* close-ok sent: discard input until the peer closes (or 3 s) */
     CONN_FLUSH_CLOSE, /* write what is queued, then close the socket */
     CONN_DEAD,
 };
@@ -61,20 +61,20 @@ typedef struct conn {
     char wcache[256];           /* last exchange publish was allowed on */
     int wcache_len;             /* -1: none */
     uint64_t wcache_gen;
-    uint64_t auth_fail_at;      /* failed login: the refusal is sent 1 s later */
+    uint64_t auth_fail_at; /* failed login: the refusal is sent 1 s later */
     char auth_fail_text[160];
     bool cap_cancel_notify;
-    bool cap_blocked;   /* client understands connection.blocked */
-    bool published;     /* has published: blocked when memory runs over the limit */
-    bool mem_blocked;   /* not read from until memory is back under the limit */
+    bool cap_blocked; /* client understands connection.blocked */
+    bool published;   /* has published: blocked when memory runs over the limit */
+    bool mem_blocked; /* not read from until memory is back under the limit */
     /* Not read from while this direct reply-to consumer's connection is over
      * its output limit (reply_to.h); reference held. */
     struct consumer *reply_wait;
-    size_t out_acct;    /* bytes of out counted in mem_used() */
-    struct channel **chans;    /* open channels, sorted by id (few per connection) */
+    size_t out_acct;        /* bytes of out counted in mem_used() */
+    struct channel **chans; /* open channels, sorted by id (few per connection) */
     uint32_t nchans, capchans;
-    struct channel *dirty;     /* channels with confirms to send */
-    struct conn *prev, *next;  /* worker's list */
+    struct channel *dirty;    /* channels with confirms to send */
+    struct conn *prev, *next; /* worker's list */
     struct conn *flush_next;
     bool in_flush_list;
 } conn;
@@ -99,8 +99,7 @@ void conn_shutdown(conn *c);
 /* Release everything; the fd is closed. */
 void conn_free(conn *c);
 /* Raise a connection exception: send connection.close and ignore the rest. */
-void conn_error(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void conn_error(conn *c, uint16_t code, uint32_t method_id, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A channel has confirms to emit at the end of this read batch. */
 void conn_mark_dirty(conn *c, struct channel *ch);
 /* Output grew: schedule a flush and update throttling. */

@@ -37,8 +37,8 @@ int reply_to_consume(channel *ch, amq_bytes tag) {
     memcpy(c->tag, tag.p, tag.len);
     uint64_t n = atomic_fetch_add(&counter, 1) + 1;
     uint64_t r = (now_ms() * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uintptr_t)ch << 7);
-    snprintf(ch->reply_name, sizeof ch->reply_name, REPLY_TO_QUEUE ".g%llx.%016llx",
-             (unsigned long long)n, (unsigned long long)r);
+    snprintf(ch->reply_name, sizeof ch->reply_name, REPLY_TO_QUEUE ".g%llx.%016llx", (unsigned long long)n,
+             (unsigned long long)r);
     ch->reply_consumer = c;
     atomic_fetch_add(&c->refs, 1);
     pthread_mutex_lock(&lock);
@@ -59,9 +59,7 @@ static void wake(uint64_t bits) {
 
 /* Must a replier to c wait? c is registered and not cancelled (under lock,
  * so c->throttled, in c's connection, is alive). */
-static bool busy(consumer *c) {
-    return atomic_load(c->throttled) || atomic_load(&c->inflight) > REPLY_INFLIGHT_MAX;
-}
+static bool busy(consumer *c) { return atomic_load(c->throttled) || atomic_load(&c->inflight) > REPLY_INFLIGHT_MAX; }
 
 /* Hold the connection from until c can take more: register for a wake-up
  * first, then look again, so a drain in between is never missed (the drain

@@ -28,8 +28,14 @@
 
 static ssize_t tcp_read(conn *c, void *buf, size_t n) { return read(c->fd, buf, n); }
 static ssize_t tcp_write(conn *c, const void *buf, size_t n) { return write(c->fd, buf, n); }
-static bool tcp_false(conn *c) { (void)c; return false; }
-static const char *tcp_cert_name(conn *c) { (void)c; return NULL; }
+static bool tcp_false(conn *c) {
+    (void)c;
+    return false;
+}
+static const char *tcp_cert_name(conn *c) {
+    (void)c;
+    return NULL;
+}
 static void tcp_close(conn *c) { close(c->fd); }
 
 const transport transport_tcp = {
@@ -48,10 +54,10 @@ const transport transport_tcp = {
 
 typedef struct tls_conn {
     SSL *ssl;
-    bool done;        /* handshake complete */
-    bool want_write;  /* the last operation is blocked on socket writability */
-    bool failed;      /* fatal error: no close_notify */
-    char *cert_name;  /* from the verified peer certificate, or NULL */
+    bool done;       /* handshake complete */
+    bool want_write; /* the last operation is blocked on socket writability */
+    bool failed;     /* fatal error: no close_notify */
+    char *cert_name; /* from the verified peer certificate, or NULL */
 } tls_conn;
 
 static SSL_CTX *ctx;
@@ -83,7 +89,8 @@ int tls_init(void) {
                 config.tls_port);
         return -1;
     }
-    if (check_file("ssl_options.certfile", config.ssl_certfile) || check_file("ssl_options.keyfile", config.ssl_keyfile))
+    if (check_file("ssl_options.certfile", config.ssl_certfile) ||
+        check_file("ssl_options.keyfile", config.ssl_keyfile))
         return -1;
     if (config.ssl_cacertfile[0] && check_file("ssl_options.cacertfile", config.ssl_cacertfile)) return -1;
     ERR_clear_error();
@@ -99,15 +106,16 @@ int tls_init(void) {
     }
     SSL_CTX_set_min_proto_version(ctx, lo);
     SSL_CTX_set_max_proto_version(ctx, hi);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                 SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx,
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_num_tickets(ctx, 0); /* no TLS 1.3 session tickets (nor does RabbitMQ by default) */
     static const unsigned char sid_ctx[] = "warren";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, config.ssl_certfile) != 1) {
-        fprintf(stderr, "warren: cannot load ssl_options.certfile %s: %s\n", config.ssl_certfile, ssl_err(eb, sizeof eb));
+        fprintf(stderr, "warren: cannot load ssl_options.certfile %s: %s\n", config.ssl_certfile,
+                ssl_err(eb, sizeof eb));
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, config.ssl_keyfile, SSL_FILETYPE_PEM) != 1) {
@@ -174,8 +182,9 @@ static char *cert_name(const conn *c, X509 *cert) {
             }
             OPENSSL_free(u);
             if (bad) {
-                log_warn("connection %s: the client certificate's common name holds a NUL or is too long; it names no user",
-                         c->peer);
+                log_warn(
+                    "connection %s: the client certificate's common name holds a NUL or is too long; it names no user",
+                    c->peer);
                 return NULL;
             }
         }
@@ -227,12 +236,10 @@ static int handshake(conn *c, tls_conn *t) {
     if (e == SSL_ERROR_SSL && v != X509_V_OK)
         log_warn("TLS handshake with %s failed: client certificate rejected: %s", c->peer,
                  X509_verify_cert_error_string(v));
-    else if (e == SSL_ERROR_SSL)
-        log_warn("TLS handshake with %s failed: %s", c->peer, ssl_err(eb, sizeof eb));
+    else if (e == SSL_ERROR_SSL) log_warn("TLS handshake with %s failed: %s", c->peer, ssl_err(eb, sizeof eb));
     else if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
         log_warn("TLS handshake with %s failed: the client closed the connection", c->peer);
-    else
-        log_warn("TLS handshake with %s failed: %s", c->peer, strerror(errno ? errno : EPROTO));
+    else log_warn("TLS handshake with %s failed: %s", c->peer, strerror(errno ? errno : EPROTO));
     ERR_clear_error();
     return -1;
 }

@@ -24,8 +24,8 @@ typedef struct wconns {
     conn *flush_list;
     struct channel *waiting; /* channels with replies waiting for the log */
     atomic_bool log_mail_posted;
-    int nblocked; /* memory-blocked connections */
-    bool dead_seen; /* a connection died during this pass: reap */
+    int nblocked;         /* memory-blocked connections */
+    bool dead_seen;       /* a connection died during this pass: reap */
     struct conn **timers; /* min-heap by conn->timer_due; conn->timer_idx is its slot */
     size_t ntimers, cap_timers;
 } wconns;
@@ -199,7 +199,7 @@ static void on_deliver(mail *m) {
     }
     queue *q = m->q;
     if (!q) reply_to_delivered(c); /* may let a held replier go on */
-    if (msg_is_lazy(m->m)) { /* on disk only: read it back now, outside every lock */
+    if (msg_is_lazy(m->m)) {       /* on disk only: read it back now, outside every lock */
         uint64_t pos = msg_lazy_pos(m->m);
         m->m = store_materialize(m->m);
         if (!m->m) { /* unreadable record: it cannot be delivered; drop it */
@@ -335,7 +335,12 @@ static void on_loop_exit(worker *w) {
 
 void wconns_install(void) {
     static const worker_hooks hooks = {
-        .event = on_event, .mail = on_mail, .pass = on_pass, .next_due = next_due, .stopped = stopped, .exit = on_loop_exit,
+        .event = on_event,
+        .mail = on_mail,
+        .pass = on_pass,
+        .next_due = next_due,
+        .stopped = stopped,
+        .exit = on_loop_exit,
     };
     workers_set_hooks(&hooks);
     for (int i = 0; i < workers_count(); i++) worker_set_data(worker_at(i), xcalloc(1, sizeof(wconns)));

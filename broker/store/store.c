@@ -100,7 +100,7 @@ static void st_queue_deleted(vhost *v, queue *q) {
 }
 
 static void st_binding(vhost *v, amq_bytes src, bool dest_is_queue, amq_bytes dest, amq_bytes key, amq_bytes args,
-                   bool add) {
+                       bool add) {
     if (!store.log || replaying) return;
     enc e;
     enc_scoped(&e, v);
@@ -145,7 +145,7 @@ static void st_perm_set(const char *u, const char *v, const char *c, const char 
 }
 
 static void st_policy_set(const char *vhost, bool op, const char *name, const char *pattern, const char *apply_to,
-                      int64_t priority, const char *definition) {
+                          int64_t priority, const char *definition) {
     if (!store.log || replaying) return;
     enc e;
     enc_init(&e);
@@ -296,7 +296,9 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn);
 /* Read a message record back into memory. */
 static msg *st_load(uint64_t pos) { return load_rec(pos, REC_MSG, NULL, 0); } /* or REC_MSG_T */
 
-static msg *st_load_delayed(uint64_t pos, char *vhost, size_t vhostn) { return load_rec(pos, REC_DELAYED, vhost, vhostn); }
+static msg *st_load_delayed(uint64_t pos, char *vhost, size_t vhostn) {
+    return load_rec(pos, REC_DELAYED, vhost, vhostn);
+}
 
 static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
     if (!store.log) return NULL;
@@ -356,12 +358,10 @@ static msg *load_rec(uint64_t pos, uint8_t want, char *vhost, size_t vhostn) {
  * nor approximated: a confirm or commit is judged by it, and a message whose
  * record is in it is never served (queue.c). Written by the syncer thread only. */
 static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct lost_range {
-    uint64_t from, to;
-} *lost_v;
+static struct lost_range { uint64_t from, to; } * lost_v;
 static size_t lost_n, lost_cap;
 static _Atomic uint64_t lost_lo = UINT64_MAX, lost_hi; /* the span of every range, for a lock-free "no" */
-static bool lost_run; /* syncer thread: the last batch failed (no success since) */
+static bool lost_run;                                  /* syncer thread: the last batch failed (no success since) */
 
 static void wl_durable(void *ctx, wlog_pos pos) {
     (void)ctx;
@@ -426,9 +426,7 @@ static size_t wl_summarize(void *ctx, uint8_t type, const void *head, size_t hea
         /* the queue ids (and times); exchange, key, properties and body stay in the segment */
         return 2 + (size_t)n * 8 + (type == REC_MSG_T ? 16 : 0);
     }
-    case REC_DELAYED:
-        *refs = 1;
-        return 8; /* the firing time */
+    case REC_DELAYED: *refs = 1; return 8; /* the firing time */
     default:
         if (type >= REC_X_DECLARE) *refs = 1;
         return len;
@@ -450,14 +448,10 @@ static int wl_keep(void *ctx, wlog *l, wlog_pos pos, uint8_t type, const void *s
     switch (type) {
     case REC_ACK:
     case REC_DELIVERED:
-    case REC_RETURNED:
-        return len < 16 || wlog_present(l, rd64(p + 8));
-    case REC_DELAYED_DONE:
-        return len < 8 || wlog_present(l, rd64(p));
-    case REC_PURGE:
-        return wlog_first(l) < WLOG_POS(WLOG_SEG(pos), 0) || wlog_kept_before(l, pos);
-    default:
-        return 1;
+    case REC_RETURNED: return len < 16 || wlog_present(l, rd64(p + 8));
+    case REC_DELAYED_DONE: return len < 8 || wlog_present(l, rd64(p));
+    case REC_PURGE: return wlog_first(l) < WLOG_POS(WLOG_SEG(pos), 0) || wlog_kept_before(l, pos);
+    default: return 1;
     }
 }
 
@@ -468,15 +462,36 @@ static void wl_log(void *ctx, int level, const char *m) {
 
 /* The model's port (model/durable.h), filled in with the functions above. */
 static const durable_ops store_ops = {
-    .exchange_declared = st_exchange_declared, .exchange_deleted = st_exchange_deleted,
-    .queue_declared = st_queue_declared, .queue_deleted = st_queue_deleted, .binding = st_binding,
-    .user_put = st_user_put, .user_deleted = st_user_deleted, .vhost_added = st_vhost_added,
-    .vhost_deleted = st_vhost_deleted, .perm_set = st_perm_set, .perm_clear = st_perm_clear,
-    .policy_set = st_policy_set, .policy_clear = st_policy_clear,
-    .message = st_message, .ack = st_ack, .ack_pos = st_ack_pos, .returned = st_returned,
-    .delivered = st_delivered, .purged = st_purged, .dropped = st_dropped, .dropped_pos = st_dropped_pos,
-    .load = st_load, .materialize = st_materialize, .lost = st_lost, .any_lost = st_any_lost, .durable = st_durable, .active = st_active,
-    .delayed = st_delayed, .delayed_done = st_delayed_done, .load_delayed = st_load_delayed,
+    .exchange_declared = st_exchange_declared,
+    .exchange_deleted = st_exchange_deleted,
+    .queue_declared = st_queue_declared,
+    .queue_deleted = st_queue_deleted,
+    .binding = st_binding,
+    .user_put = st_user_put,
+    .user_deleted = st_user_deleted,
+    .vhost_added = st_vhost_added,
+    .vhost_deleted = st_vhost_deleted,
+    .perm_set = st_perm_set,
+    .perm_clear = st_perm_clear,
+    .policy_set = st_policy_set,
+    .policy_clear = st_policy_clear,
+    .message = st_message,
+    .ack = st_ack,
+    .ack_pos = st_ack_pos,
+    .returned = st_returned,
+    .delivered = st_delivered,
+    .purged = st_purged,
+    .dropped = st_dropped,
+    .dropped_pos = st_dropped_pos,
+    .load = st_load,
+    .materialize = st_materialize,
+    .lost = st_lost,
+    .any_lost = st_any_lost,
+    .durable = st_durable,
+    .active = st_active,
+    .delayed = st_delayed,
+    .delayed_done = st_delayed_done,
+    .load_delayed = st_load_delayed,
 };
 
 int store_open(const char *data_dir) {

@@ -21,33 +21,33 @@
 
 /* Log record types. Payloads are little-endian. */
 enum {
-    REC_MSG = 1,       /* u16 n | n*u64 qid | u8 xlen x | u8 rklen rk | u32 plen props | body */
-    REC_ACK = 2,       /* u64 qid | u64 pos */
-    REC_DELIVERED = 3, /* u64 qid | u64 pos */
-    REC_PURGE = 4,     /* u64 qid */
-    REC_DELAYED = 5,   /* u64 fire (wall-clock ms) | str8 vhost | then as REC_MSG with n = 0 */
+    REC_MSG = 1,          /* u16 n | n*u64 qid | u8 xlen x | u8 rklen rk | u32 plen props | body */
+    REC_ACK = 2,          /* u64 qid | u64 pos */
+    REC_DELIVERED = 3,    /* u64 qid | u64 pos */
+    REC_PURGE = 4,        /* u64 qid */
+    REC_DELAYED = 5,      /* u64 fire (wall-clock ms) | str8 vhost | then as REC_MSG with n = 0 */
     REC_DELAYED_DONE = 6, /* u64 pos of the REC_DELAYED that fired */
     /* A message that can expire (its own expiration, or a durable queue it went to has
      * x-message-ttl): as REC_MSG with, right after the queue ids (inside the summary),
      * u64 enqueued (wall-clock ms) | u64 own TTL in ms + 1 (0 = none), so that its
      * expiry counts from its enqueue across restarts, as RabbitMQ's. */
     REC_MSG_T = 7,
-    REC_RETURNED = 8, /* u64 qid | u64 pos | u16 returns | u8 back: a quorum queue took it back */
+    REC_RETURNED = 8,   /* u64 qid | u64 pos | u16 returns | u8 back: a quorum queue took it back */
     REC_X_DECLARE = 10, /* str8 name | u8 type | u8 flags | u32 len args */
     REC_X_DELETE = 11,  /* str8 name */
     REC_Q_DECLARE = 12, /* u64 qid | str8 name | u8 flags | u32 len args */
     REC_Q_DELETE = 13,  /* u64 qid | str8 name */
     REC_BIND = 14,      /* str8 src | u8 dest_is_queue | str8 dest | str8 key | u32 len args */
     REC_UNBIND = 15,
-    SNAP_HEADER = 20,   /* u64 log position S | u64 next qid | u32 format version (2; absent = 1) */
+    SNAP_HEADER = 20, /* u64 log position S | u64 next qid | u32 format version (2; absent = 1) */
     /* Format 2: the records above, scoped to a vhost — type + VSCOPED with a
      * leading str8 vhost name. Format-1 records (10..15) mean vhost "/". */
-    VSCOPED = 20,       /* 30..35 */
-    REC_USER = 40,      /* str8 name | u8 algo | str8 hash (base64) | u32 len tags */
-    REC_USER_DEL = 41,  /* str8 name */
-    REC_VHOST_ADD = 42, /* str8 name */
-    REC_VHOST_DEL = 43, /* str8 name */
-    REC_PERM = 44,      /* str8 user | str8 vhost | u32 len configure | u32 len write | u32 len read */
+    VSCOPED = 20,        /* 30..35 */
+    REC_USER = 40,       /* str8 name | u8 algo | str8 hash (base64) | u32 len tags */
+    REC_USER_DEL = 41,   /* str8 name */
+    REC_VHOST_ADD = 42,  /* str8 name */
+    REC_VHOST_DEL = 43,  /* str8 name */
+    REC_PERM = 44,       /* str8 user | str8 vhost | u32 len configure | u32 len write | u32 len read */
     REC_PERM_CLEAR = 45, /* str8 user | str8 vhost */
     /* policies (policy.h): u8 operator | str8 vhost | u32 len name | u32 len pattern | str8 apply-to |
      * u64 priority (two's complement) | u32 len definition (JSON) */

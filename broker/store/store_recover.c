@@ -38,19 +38,19 @@ static struct {
     uint64_t snap_pos;
     rq *qs;
     size_t nqs, capqs;
-    u64set dead;      /* (qid,pos) hashed: acked */
-    u64set delivered; /* (qid,pos) hashed: delivered once */
-    u64set fired;     /* positions of delayed messages that fired */
+    u64set dead;       /* (qid,pos) hashed: acked */
+    u64set delivered;  /* (qid,pos) hashed: delivered once */
+    u64set fired;      /* positions of delayed messages that fired */
     uint64_t (*dl)[2]; /* delayed messages: {pos, fire} */
     size_t ndl, capdl;
     uint64_t msgs, bad;
     uint64_t *deadrefs; /* references found dead: told to the log for compaction */
     size_t ndeadrefs, capdeadrefs;
-    struct ret { /* quorum returns, in log order: the last one per message counts */
+    struct ret {               /* quorum returns, in log order: the last one per message counts */
         uint64_t qid, pos, at; /* at: the record's position */
         uint16_t returns;
         bool back;
-    } *ret;
+    } * ret;
     size_t nret, capret;
 } R;
 
@@ -131,7 +131,8 @@ static void apply_binding(dec *d, bool add) {
     verr e;
     int rc = to_queue ? vhost_queue_bind(R.v, dest, src, key, args, !add, 0, &e)
                       : vhost_exchange_bind(R.v, dest, src, key, args, !add, &e);
-    if (rc && add) log_warn("recovery: binding %.*s -> %.*s not restored: %s", (int)src.len, src.p, (int)dest.len, dest.p, e.text);
+    if (rc && add)
+        log_warn("recovery: binding %.*s -> %.*s not restored: %s", (int)src.len, src.p, (int)dest.len, dest.p, e.text);
 }
 
 /* A NUL-terminated copy of a str8/blob field (at most 64 KiB). */
@@ -371,9 +372,7 @@ int store_recover_log_rec(void *ctx, wlog_pos pos, uint8_t type, const void *p, 
         if (r) rq_drop_all(r); /* everything before the purge is gone */
         break;
     }
-    default:
-        R.bad++;
-        break;
+    default: R.bad++; break;
     }
     return 0;
 }
@@ -514,7 +513,8 @@ void store_recover_restore(void) {
     if (delayed) log_info("recovery: %llu delayed message(s) rescheduled", (unsigned long long)delayed);
     u64set_destroy(&R.dead);
     u64set_destroy(&R.delivered);
-    if (restored || R.msgs) log_info("recovery: %llu message(s) restored to durable queues", (unsigned long long)restored);
+    if (restored || R.msgs)
+        log_info("recovery: %llu message(s) restored to durable queues", (unsigned long long)restored);
 }
 
 void store_recover_begin(void) {

@@ -148,12 +148,14 @@ TestSuite(model, .init = setup, .fini = teardown);
 
 Test(model, declare_bind_route) {
     verr e;
-    cr_assert_eq(vhost_exchange_declare(v, amq_cstr("logs"), amq_cstr("direct"), false, false, false, false,
-                                        (amq_bytes){0}, &e),
-                 0, "%s", e.text);
+    cr_assert_eq(
+        vhost_exchange_declare(v, amq_cstr("logs"), amq_cstr("direct"), false, false, false, false, (amq_bytes){0}, &e),
+        0, "%s", e.text);
     queue *a = declare("a", (amq_bytes){0}), *b = declare("b", (amq_bytes){0});
-    cr_assert_eq(vhost_queue_bind(v, amq_cstr("a"), amq_cstr("logs"), amq_cstr("info"), (amq_bytes){0}, false, 1, &e), 0);
-    cr_assert_eq(vhost_queue_bind(v, amq_cstr("b"), amq_cstr("logs"), amq_cstr("error"), (amq_bytes){0}, false, 1, &e), 0);
+    cr_assert_eq(vhost_queue_bind(v, amq_cstr("a"), amq_cstr("logs"), amq_cstr("info"), (amq_bytes){0}, false, 1, &e),
+                 0);
+    cr_assert_eq(vhost_queue_bind(v, amq_cstr("b"), amq_cstr("logs"), amq_cstr("error"), (amq_bytes){0}, false, 1, &e),
+                 0);
     cr_assert_eq(publish("logs", "info", "i"), 1);
     cr_assert_eq(publish("logs", "error", "e"), 1);
     cr_assert_eq(publish("logs", "debug", "d"), 0, "no binding: unroutable");
@@ -195,8 +197,9 @@ Test(model, queue_types_and_their_arguments) {
     amq_wr_destroy(&t);
     args = table(&t, "x-queue-type", str("quorum"), "x-max-priority", amq_field_i64(5));
     cr_assert_eq(vhost_queue_declare(v, amq_cstr("qq3"), false, true, false, false, args, 1, &q, &e), 406);
-    cr_assert(strstr(e.text, "invalid arg 'x-max-priority' for queue 'qq3' in vhost '/' of queue type rabbit_quorum_queue"),
-              "%s", e.text);
+    cr_assert(
+        strstr(e.text, "invalid arg 'x-max-priority' for queue 'qq3' in vhost '/' of queue type rabbit_quorum_queue"),
+        "%s", e.text);
     amq_wr_destroy(&t);
     args = table(&t, "x-queue-type", str("lavin"), NULL, (amq_field){0});
     cr_assert_eq(vhost_queue_declare(v, amq_cstr("qq4"), false, true, false, false, args, 1, &q, &e), 406);
