@@ -27,6 +27,7 @@
 #include "transport.h"
 #include "util.h"
 #include "vhost.h"
+#include "wconns.h"
 #include "worker.h"
 
 #define MAX_LISTENERS 8
@@ -56,7 +57,8 @@ static int listen_on(const struct sockaddr *sa, socklen_t len, int family) {
 static int start_listening(void) {
     for (int i = 0; i < nlisteners; i++)
         if (listen(listeners[i], 4096)) {
-            fprintf(stderr, "warren: cannot listen on %s port: %s\n", listener_tls[i] ? "the TLS" : "the AMQP", strerror(errno));
+            fprintf(stderr, "warren: cannot listen on %s port: %s\n", listener_tls[i] ? "the TLS" : "the AMQP",
+                    strerror(errno));
             return -1;
         }
     return 0;
@@ -70,13 +72,13 @@ static int open_listeners(const char *bind_addr, int port_num, bool tls) {
     const char *what = tls ? "TLS port" : "port";
     if (!bind_addr[0]) {
         /* One dual-stack socket serves IPv4 and IPv6 on every interface. */
-        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port_num),
-                                  .sin6_addr = in6addr_any};
+        struct sockaddr_in6 a6 = {
+            .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port_num), .sin6_addr = in6addr_any};
         int fd = listen_on((struct sockaddr *)&a6, sizeof a6, AF_INET6);
         if (fd < 0 && errno == EADDRINUSE) goto in_use;
         if (fd < 0) { /* no IPv6 on this host: IPv4 only */
-            struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port_num),
-                                     .sin_addr.s_addr = htonl(INADDR_ANY)};
+            struct sockaddr_in a4 = {
+                .sin_family = AF_INET, .sin_port = htons((uint16_t)port_num), .sin_addr.s_addr = htonl(INADDR_ANY)};
             fd = listen_on((struct sockaddr *)&a4, sizeof a4, AF_INET);
             if (fd < 0) goto fail;
         }
@@ -84,7 +86,8 @@ static int open_listeners(const char *bind_addr, int port_num, bool tls) {
         listeners[nlisteners++] = fd;
         return 0;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     int rc = getaddrinfo(bind_addr, port, &hints, &res);
     if (rc) {
@@ -106,7 +109,8 @@ static int open_listeners(const char *bind_addr, int port_num, bool tls) {
     freeaddrinfo(res);
     return 0;
 in_use:
-    fprintf(stderr, "warren: %s %d is already in use (%s)\n", what, port_num, bind_addr[0] ? bind_addr : "all interfaces");
+    fprintf(stderr, "warren: %s %d is already in use (%s)\n", what, port_num,
+            bind_addr[0] ? bind_addr : "all interfaces");
     goto close_new;
 fail:
     fprintf(stderr, "warren: cannot listen on %s %s %d: %s\n", bind_addr[0] ? bind_addr : "all interfaces", what,
@@ -154,12 +158,12 @@ static void seed_defaults(void) {
 
 static void durable_advanced(uint64_t pos) {
     (void)pos;
-    workers_log_progress();
+    wconns_log_progress();
 }
 
 static void durable_failed(uint64_t from, uint64_t to) {
     (void)from, (void)to;
-    workers_log_progress();
+    wconns_log_progress();
 }
 
 int main(int argc, char **argv) {
@@ -195,18 +199,19 @@ int main(int argc, char **argv) {
     }
     diskmon_start(config.data_dir, config.disk_free_limit);
     worker **ws = workers_create(config.threads);
+    wconns_install(); /* the loop's hooks: what a worker does with connections and consumer mail */
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
     if (start_listening()) return 1;
     log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
-             config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port, config.threads,
-             config.threads == 1 ? "" : "s", config.data_dir);
+             config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port,
+             config.threads, config.threads == 1 ? "" : "s", config.data_dir);
     if (strcmp(config.product_name, "Warren") || strcmp(config.product_version, WARREN_VERSION))
         log_info("based on Warren %s (product.name / product.version)", WARREN_VERSION); /* as RabbitMQ's "Based on" */
     if (config.tls_port)
-        log_info("TLS (amqps) listener on %s port %d, client certificates %s", config.tls_bind[0] ? config.tls_bind : "all interfaces",
-                 config.tls_port,
-                 !config.ssl_verify_peer ? "not requested (verify_none)"
+        log_info("TLS (amqps) listener on %s port %d, client certificates %s",
+                 config.tls_bind[0] ? config.tls_bind : "all interfaces", config.tls_port,
+                 !config.ssl_verify_peer           ? "not requested (verify_none)"
                  : config.ssl_fail_if_no_peer_cert ? "required (verify_peer, fail_if_no_peer_cert)"
                                                    : "verified when presented (verify_peer)");
 
@@ -246,7 +251,8 @@ int main(int argc, char **argv) {
                 if (config.connection_max && workers_live_conns() >= (int)config.connection_max) {
                     at_max = true;
                     for (int k = 0; k < nlisteners; k++) epoll_ctl(ep, EPOLL_CTL_DEL, listeners[k], NULL);
-                    log_warn("connection_max (%u) reached: new connections wait until one closes", config.connection_max);
+                    log_warn("connection_max (%u) reached: new connections wait until one closes",
+                             config.connection_max);
                     break;
                 }
                 int fd = accept4(listeners[li], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -269,9 +275,9 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < config.threads; i++) worker_join(ws[i]);
     diskmon_stop();
-    qsched_stop(); /* pending dead-letters and timers, before the log closes */
+    qsched_stop();  /* pending dead-letters and timers, before the log closes */
     delayed_stop(); /* messages held by delayed exchanges (the logged ones come back at start) */
-    store_close(); /* final sync and definitions snapshot, before the vhosts go */
+    store_close();  /* final sync and definitions snapshot, before the vhosts go */
     vhosts_destroy();
     tls_shutdown();
     access_destroy();

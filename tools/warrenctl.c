@@ -1,5 +1,5 @@
 /* warrenctl — administer a running Warren broker over its control socket
- * (broker/ctl_server.h), with rabbitmqctl's command names, output columns and
+ * (broker/admin/ctl_server.h), with rabbitmqctl's command names, output columns and
  * exit codes. Depends on nothing of the broker but the protocol: one JSON
  * request line, one JSON reply line. */
 #include <errno.h>

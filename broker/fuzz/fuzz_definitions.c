@@ -73,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *second = defs_export();
         char *c1 = canonical(first), *c2 = second ? canonical(second) : NULL;
         if (!c2 || strcmp(c1, c2)) {
-            fprintf(stderr, "export -> import -> export changed the document:\n--- first\n%s\n--- second\n%s\n--- report\n%s\n",
+            fprintf(stderr,
+                    "export -> import -> export changed the document:\n--- first\n%s\n--- second\n%s\n--- report\n%s\n",
                     first, second ? second : "(none)", report);
             abort();
         }

@@ -1,4 +1,4 @@
-/* fuzz_config.c — libFuzzer target for the config file parser (broker/config.c).
+/* fuzz_config.c — libFuzzer target for the config file parser (broker/core/config.c).
  *
  * The input is a rabbitmq.conf-style file, handed to config_load as
  * `warren --config FILE` (FILE is a memfd). Beyond "no crash, no UB, no

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include "amq/buf.h"
 
+/* In memory only: the byte the broker's log writes for a type is its own stable
+ * encoding (broker/store/store_internal.h, enum xtype_disk). */
 typedef enum { EXCH_DIRECT, EXCH_FANOUT, EXCH_TOPIC, EXCH_HEADERS } exch_type;
 
 /* "direct" "fanout" "topic" "headers" -> type; returns 0 ok, -1 unknown. */

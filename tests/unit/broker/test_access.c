@@ -1,4 +1,4 @@
-/* Users, password hashes and permission patterns (broker/access.c). The
+/* Users, password hashes and permission patterns (broker/model/access.c). The
  * hashes below were made by RabbitMQ 3.10.8 (tests/fixtures). */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Unit tests for broker/queue.c: FIFO order, requeue at the original
+/* Unit tests for broker/model/queue.c: FIFO order, requeue at the original
  * position, purge, consumer exclusivity. No threads or sockets needed: with
  * no consumers dispatch posts nothing. */
 #include <criterion/criterion.h>
@@ -31,8 +31,8 @@ static void expect_get(queue *q, const char *body, bool redelivered, qentry *out
     uint32_t left;
     cr_assert_eq(queue_get(q, &e, &left), 1, "expected '%s', queue empty", body);
     cr_assert_eq(e.m->body_len, strlen(body));
-    cr_assert(memcmp(msg_body(e.m), body, strlen(body)) == 0, "expected '%s', got '%.*s'", body,
-              (int)e.m->body_len, (char *)msg_body(e.m));
+    cr_assert(memcmp(msg_body(e.m), body, strlen(body)) == 0, "expected '%s', got '%.*s'", body, (int)e.m->body_len,
+              (char *)msg_body(e.m));
     cr_assert_eq(e.redelivered != 0, redelivered);
     if (out) *out = e;
     else msg_unref(&e.m);

@@ -1,4 +1,4 @@
-/* Unit tests for broker/strmap.c. */
+/* Unit tests for broker/core/strmap.c. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
