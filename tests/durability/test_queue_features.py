@@ -526,8 +526,63 @@ def quorum_returns_survive_restart(binary):
     print("ok quorum_returns_survive_restart")
 
 
+def dlx_into_reject_publish_dlx(binary):
+    """A message dead-lettered to two durable queues, one of which refuses it
+    (x-overflow reject-publish-dlx, so it dead-letters it on): the other copy
+    must survive its segment's reclaim and a restart. The refusing queue's
+    reference to the log record used to be released twice, so the record
+    looked dead while the other queue still held it."""
+    b = Broker(binary)
+    conf = os.path.join(b.data_dir + ".conf")
+    with open(conf, "w") as f:
+        f.write("log.segment_size = 1MiB\n")
+    b.binary_args += ["--config", conf]
+    b.start()
+    try:
+        c = connect(b)
+        ch = c.channel()
+        ch.confirm_delivery()
+        ch.exchange_declare("dlxf", "fanout", durable=True)
+        ch.queue_declare("src", durable=True, arguments={"x-dead-letter-exchange": "dlxf"})
+        ch.queue_declare("refuser", durable=True, arguments={
+            "x-max-length": 0, "x-overflow": "reject-publish-dlx",
+            "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "onward"})
+        ch.queue_declare("onward", durable=True)
+        ch.queue_declare("keeper", durable=True)
+        ch.queue_declare("fill", durable=True)
+        ch.queue_bind("refuser", "dlxf")
+        ch.queue_bind("keeper", "dlxf")
+        persistent = pika.BasicProperties(delivery_mode=2)
+        ch.basic_publish("", "src", b"keep", properties=persistent)
+        m, _, _ = ch.basic_get("src")
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        wait_count(ch, "keeper", 1)
+        wait_count(ch, "onward", 1)
+        # roll the log past the dead-lettered record's segment and let dead segments go
+        for i in range(6):
+            ch.basic_publish("", "fill", b"f" * (400 * 1024), properties=persistent)
+        ch.queue_purge("fill")
+        time.sleep(2.5)
+        c.close()
+        b.stop()
+        b.start()
+        c = connect(b)
+        ch = c.channel()
+        kept = get_all(ch, "keeper")
+        onward = get_all(ch, "onward")
+        c.close()
+        print("dlx into reject-publish-dlx: after a restart keeper has %s, onward %s" % (kept, onward))
+        assert [x[0] for x in kept] == ["keep"], "the keeper's copy was lost: %s" % kept
+        assert [x[0] for x in onward] == ["keep"], onward
+        b.stop()
+    finally:
+        b.cleanup()
+        os.unlink(conf)
+    print("ok dlx_into_reject_publish_dlx")
+
+
 TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart,
-         deep_queue_mixed, quorum_returns_survive_restart]
+         deep_queue_mixed, quorum_returns_survive_restart, dlx_into_reject_publish_dlx]
 
 
 class Reference:
@@ -601,9 +656,11 @@ def main():
     if sys.argv[1] == "--reference":  # check the scenario against RabbitMQ 3.10: --reference PORT
         return reference(int(sys.argv[2]))
     binary = sys.argv[1]
+    only = sys.argv[2] if len(sys.argv) > 2 else None
     for t in TESTS:
-        t(binary)
-    print("all %d passed" % len(TESTS))
+        if not only or t.__name__ == only:
+            t(binary)
+    print("all %d passed" % (1 if only else len(TESTS)))
 
 
 if __name__ == "__main__":
