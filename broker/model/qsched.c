@@ -396,7 +396,7 @@ static void deadletter(queue *q, msg *m, enum dl_reason reason, route_set *rs) {
         for (size_t k = 0; k < all.n; k++) {
             queue *t = all.v[k];
             int rc = queue_publish(t, d.m);
-            if (rc > 0) store_ack(t, d.m); /* refused by the target's overflow rule */
+            if (rc == 1) store_ack(t, d.m); /* refused (reject-publish); 2: dead-lettered on, acked there */
         }
     }
     pthread_rwlock_unlock(&v->lock);
