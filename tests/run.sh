@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 bash tests/deps.sh
 
+echo "== format check (clang-format, .clang-format; broker/ and its unit tests)"
+find broker tests/unit/broker -name '*.[ch]' -print0 | xargs -0 clang-format --dry-run -Werror
+
 echo "== Release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
