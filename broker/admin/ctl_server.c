@@ -126,7 +126,7 @@ static json_t *set_tags(json_t *args) {
 /* ---- vhosts and permissions ---- */
 
 static void vhost_row(void *ctx, vhost *v) {
-    if (!atomic_load(&v->deleted)) json_array_append_new(ctx, json_pack("[s]", v->name));
+    if (!vhost_is_deleted(v)) json_array_append_new(ctx, json_pack("[s]", vhost_name(v)));
 }
 
 static json_t *list_vhosts(void) {
@@ -419,7 +419,7 @@ static void on_worker_list(worker *w, void *arg) {
         if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
         r->id = c->id;
         snprintf(r->user, sizeof r->user, "%s", c->user);
-        snprintf(r->vhost, sizeof r->vhost, "%s", c->vh ? ((vhost *)c->vh)->name : "");
+        snprintf(r->vhost, sizeof r->vhost, "%s", c->vh ? vhost_name(c->vh) : "");
         snprintf(r->host, sizeof r->host, "%.*s", (int)hl, h);
         r->port = colon ? atoi(colon + 1) : 0;
         r->state = conn_state_name(c);
@@ -530,7 +530,7 @@ static void count_queue(void *ctx, vhost *v, queue *q) {
 
 static void count_queues(void *ctx, vhost *v) {
     size_t *n = ctx;
-    if (atomic_load(&v->deleted)) return;
+    if (vhost_is_deleted(v)) return;
     n[0]++;
     vhost_walk(v, &(vhost_walker){.queue = count_queue}, n);
 }

@@ -285,21 +285,21 @@ static void import_exchanges(json_t *root, report *r) {
     json_array_foreach(json_object_get(root, "exchanges"), i, x) {
         const char *name = str(x, "name", ""), *type = str(x, "type", "direct");
         vhost *v = vhost_of(x, "exchange", name, r);
-        if (!v || too_long(r, name, "exchange name", v->name)) continue;
+        if (!v || too_long(r, name, "exchange name", vhost_name(v))) continue;
         exch_type t;
         if (exch_type_parse(amq_cstr(type), &t) && !delayed_is_type(amq_cstr(type))) {
-            skip(r, "exchange '%s' in vhost '%s': type '%s' not supported", name, v->name, type);
+            skip(r, "exchange '%s' in vhost '%s': type '%s' not supported", name, vhost_name(v), type);
             continue;
         }
         amq_wr w;
         const char *bad;
         amq_bytes args = args_of(x, &w, &bad);
         verr e;
-        if (bad_arg(r, bad, "exchange", name, v->name))
+        if (bad_arg(r, bad, "exchange", name, vhost_name(v)))
             ;
         else if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"),
                                         flag(x, "auto_delete"), flag(x, "internal"), args, &e))
-            skip(r, "exchange '%s' in vhost '%s': %s", name, v->name, e.text);
+            skip(r, "exchange '%s' in vhost '%s': %s", name, vhost_name(v), e.text);
         amq_wr_destroy(&w);
     }
 }
@@ -310,9 +310,9 @@ static void import_queues(json_t *root, report *r) {
     json_array_foreach(json_object_get(root, "queues"), i, q) {
         const char *name = str(q, "name", "");
         vhost *v = vhost_of(q, "queue", name, r);
-        if (!v || too_long(r, name, "queue name", v->name)) continue;
+        if (!v || too_long(r, name, "queue name", vhost_name(v))) continue;
         if (!*name) { /* the model would make up a name */
-            skip(r, "a queue without a name in vhost '%s'", v->name);
+            skip(r, "a queue without a name in vhost '%s'", vhost_name(v));
             continue;
         }
         amq_wr w;
@@ -320,11 +320,11 @@ static void import_queues(json_t *root, report *r) {
         amq_bytes args = args_of(q, &w, &bad);
         verr e;
         queue *qq;
-        if (bad_arg(r, bad, "queue", name, v->name))
+        if (bad_arg(r, bad, "queue", name, vhost_name(v)))
             ;
         else if (vhost_queue_declare(v, amq_cstr(name), false, flag(q, "durable"), false, flag(q, "auto_delete"), args,
                                      0, &qq, &e))
-            skip(r, "queue '%s' in vhost '%s': %s", name, v->name, e.text);
+            skip(r, "queue '%s' in vhost '%s': %s", name, vhost_name(v), e.text);
         else queue_unref(&qq);
         amq_wr_destroy(&w);
     }
@@ -339,21 +339,22 @@ static void import_bindings(json_t *root, report *r) {
         vhost *v = vhost_of(b, "binding from", src, r);
         if (!v) continue;
         bool to_x = !strcmp(dt, "exchange");
-        if (too_long(r, src, "binding source name", v->name) ||
-            too_long(r, dst, to_x ? "binding destination exchange name" : "binding destination queue name", v->name) ||
-            bad_key(r, key, src, dt, dst, v->name))
+        if (too_long(r, src, "binding source name", vhost_name(v)) ||
+            too_long(r, dst, to_x ? "binding destination exchange name" : "binding destination queue name",
+                     vhost_name(v)) ||
+            bad_key(r, key, src, dt, dst, vhost_name(v)))
             continue;
         amq_wr w;
         const char *bad;
         amq_bytes args = args_of(b, &w, &bad);
         verr e;
-        if (bad_arg(r, bad, "binding from", src, v->name)) {
+        if (bad_arg(r, bad, "binding from", src, vhost_name(v))) {
             amq_wr_destroy(&w);
             continue;
         }
         int rc = to_x ? vhost_exchange_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, &e)
                       : vhost_queue_bind(v, amq_cstr(dst), amq_cstr(src), amq_cstr(key), args, false, 0, &e);
-        if (rc) skip(r, "binding '%s' -> %s '%s' in vhost '%s': %s", src, dt, dst, v->name, e.text);
+        if (rc) skip(r, "binding '%s' -> %s '%s' in vhost '%s': %s", src, dt, dst, vhost_name(v), e.text);
         amq_wr_destroy(&w);
     }
 }
@@ -487,8 +488,9 @@ static void ex_exchange(void *ctx, vhost *v, const exchange *e) {
     if (e->name_len == 0 || (e->name_len >= 4 && !memcmp(e->name, "amq.", 4))) return;
     json_array_append_new(x->exchanges,
                           json_pack("{s:s%,s:s,s:s,s:b,s:b,s:b,s:o}", "name", e->name, (size_t)e->name_len, "vhost",
-                                    v->name, "type", vhost_exchange_type_name(e), "durable", e->durable, "auto_delete",
-                                    e->auto_delete, "internal", e->internal, "arguments", args_json(e->args)));
+                                    vhost_name(v), "type", vhost_exchange_type_name(e), "durable", e->durable,
+                                    "auto_delete", e->auto_delete, "internal", e->internal, "arguments",
+                                    args_json(e->args)));
 }
 
 static void ex_queue(void *ctx, vhost *v, queue *q) {
@@ -496,7 +498,7 @@ static void ex_queue(void *ctx, vhost *v, queue *q) {
     if (q->exclusive) return;
     amq_bytes n = queue_name(q);
     json_array_append_new(x->queues, json_pack("{s:s%,s:s,s:b,s:b,s:o}", "name", (const char *)n.p, n.len, "vhost",
-                                               v->name, "durable", q->durable, "auto_delete", q->auto_delete,
+                                               vhost_name(v), "durable", q->durable, "auto_delete", q->auto_delete,
                                                "arguments", args_json(q->args)));
 }
 
@@ -506,7 +508,7 @@ static void ex_binding(void *ctx, vhost *v, const vbinding *b) {
     snprintf(src, sizeof src, "%.*s", (int)b->src->name_len, b->src->name);
     snprintf(dn, sizeof dn, "%.*s", (int)b->dest_name.len, b->dest_name.p);
     json_array_append_new(
-        x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", src, "vhost", v->name, "destination", dn,
+        x->bindings, json_pack("{s:s,s:s,s:s,s:s,s:s%,s:o}", "source", src, "vhost", vhost_name(v), "destination", dn,
                                "destination_type", b->dest_is_queue ? "queue" : "exchange", "routing_key",
                                b->key.len ? (const char *)b->key.p : "", b->key.len, "arguments", args_json(b->args)));
 }
@@ -532,7 +534,7 @@ static void ex_policy(void *ctx, vhost *v, const policy_info *p) {
 static void ex_vhost(void *ctx, vhost *v) {
     ex_ctx *x = ctx;
     static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy};
-    json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", v->name, "limits"));
+    json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", vhost_name(v), "limits"));
     vhost_walk(v, &walk, x);
 }
 

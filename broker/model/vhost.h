@@ -9,6 +9,7 @@
 #define WARREN_VHOST_H
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "amq/buf.h"
@@ -38,6 +39,11 @@ typedef struct vhost {
     struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted;        /* removed from the table: its connections are closed */
 } vhost;
+
+/* Read-only accessors: code above the model reads a vhost only through these
+ * (its lock and maps are the model's business). */
+static inline const char *vhost_name(const vhost *v) { return v->name; }
+static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {

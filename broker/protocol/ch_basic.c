@@ -115,7 +115,7 @@ static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
     if (queue_add_consumer(q, c)) {
         consumer_unref(&c);
         return ch_fail(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue '%.*s' in vhost '%s' in exclusive use",
-                       (int)m->queue.len, m->queue.p, ch->conn->vh->name);
+                       (int)m->queue.len, m->queue.p, vhost_name(ch->conn->vh));
     }
     if (!m->no_wait) {
         amq_basic_consume_ok ok = {.consumer_tag = t};

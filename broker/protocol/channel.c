@@ -392,7 +392,8 @@ static void content_complete(channel *ch) {
         amq_bytes xn = msg_exchange(m);
         if (!vhost_exchange_exists(v, xn)) {
             ch_err e;
-            ch_fail(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p, v->name);
+            ch_fail(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
+                    vhost_name(v));
             msg_unref(&m);
             return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
         }

@@ -233,10 +233,10 @@ static void on_open(conn *c, amq_connection_open *m) {
         return;
     }
     c->grant_gen = access_generation();
-    c->grant = access_grant_get(c->user, v->name);
+    c->grant = access_grant_get(c->user, vhost_name(v));
     if (!c->grant) {
         conn_error(c, AMQ_NOT_ALLOWED, AMQ_CONNECTION_OPEN, "NOT_ALLOWED - access to vhost '%s' refused for user '%s'",
-                   v->name, c->user);
+                   vhost_name(v), c->user);
         return;
     }
     c->vh = v;
@@ -260,12 +260,13 @@ int conn_check_perm(conn *c, int kind, const char *rtype, amq_bytes name, char *
     uint64_t gen = access_generation();
     if (gen != c->grant_gen) { /* users or permissions changed: take a fresh grant */
         access_grant_unref(&c->grant);
-        c->grant = access_grant_get(c->user, c->vh->name);
+        c->grant = access_grant_get(c->user, vhost_name(c->vh));
         c->grant_gen = gen;
     }
     if (access_grant_allows(c->grant, kind, name)) return 0;
     snprintf(text, cap, "ACCESS_REFUSED - access to %s '%.*s' in vhost '%s' refused for user '%s'", rtype,
-             (int)(name.len ? name.len : 11), name.len ? (const char *)name.p : "amq.default", c->vh->name, c->user);
+             (int)(name.len ? name.len : 11), name.len ? (const char *)name.p : "amq.default", vhost_name(c->vh),
+             c->user);
     return AMQ_ACCESS_REFUSED;
 }
 
@@ -674,8 +675,8 @@ void conn_tick(conn *c, uint64_t now) {
         conn_error(c, AMQ_ACCESS_REFUSED, AMQ_CONNECTION_START_OK, "%s", c->auth_fail_text);
         return;
     }
-    if (c->state == CONN_OPEN && c->vh && atomic_load_explicit(&c->vh->deleted, memory_order_relaxed)) {
-        conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - vhost '%s' is deleted", c->vh->name);
+    if (c->state == CONN_OPEN && c->vh && vhost_is_deleted(c->vh)) {
+        conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - vhost '%s' is deleted", vhost_name(c->vh));
         return;
     }
     if (c->state == CONN_OPEN && config.consumer_timeout_ms)
