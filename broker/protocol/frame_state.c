@@ -6,19 +6,19 @@
 #include "amq/frame.h"
 #include "channel.h"
 
-static const struct {
-    uint8_t expects;   /* the frame type this state takes */
-    const char *other; /* the error for every other type */
-} states[] = {
-    [CC_NONE] = {AMQ_FRAME_METHOD, "UNEXPECTED_FRAME - expected method frame, got non method frame instead"},
-    [CC_HEADER] = {AMQ_FRAME_HEADER,
-                   "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead"},
-    [CC_BODY] = {AMQ_FRAME_BODY, "UNEXPECTED_FRAME - expected content body, got non content body frame instead"},
+/* For each state: the frame type it takes, and the error for every other type. */
+const uint8_t frame_expects[3] = {
+    [CC_NONE] = AMQ_FRAME_METHOD, [CC_HEADER] = AMQ_FRAME_HEADER, [CC_BODY] = AMQ_FRAME_BODY};
+static const char *const other[] = {
+    [CC_NONE] = "UNEXPECTED_FRAME - expected method frame, got non method frame instead",
+    [CC_HEADER] = "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead",
+    [CC_BODY] = "UNEXPECTED_FRAME - expected content body, got non content body frame instead",
 };
+_Static_assert(CC_NONE < 3 && CC_HEADER < 3 && CC_BODY < 3, "three content states");
 
-const char *frame_unexpected(int cstate, uint8_t type) {
-    if (type == states[cstate].expects) return NULL;
+const char *frame_unexpected_text(int cstate, uint8_t type) {
+    if (type == frame_expects[cstate]) return NULL;
     /* A header while a body is due reads as a frame out of place, as RabbitMQ words it. */
-    if (cstate == CC_BODY && type == AMQ_FRAME_HEADER) return states[CC_NONE].other;
-    return states[cstate].other;
+    if (cstate == CC_BODY && type == AMQ_FRAME_HEADER) return other[CC_NONE];
+    return other[cstate];
 }
