@@ -90,7 +90,8 @@ static void put_properties(amq_wr *w, const msg *m) {
     if (f & AMQ_BASIC_PROP_APP_ID) put_str(w, "app_id", p.app_id);
     if (f & AMQ_BASIC_PROP_USER_ID) put_str(w, "user_id", p.user_id);
     if (f & AMQ_BASIC_PROP_TYPE) put_str(w, "type", p.type);
-    if (f & AMQ_BASIC_PROP_TIMESTAMP) put_int(w, "timestamp", p.timestamp > INT64_MAX ? INT64_MAX : (int64_t)p.timestamp);
+    if (f & AMQ_BASIC_PROP_TIMESTAMP)
+        put_int(w, "timestamp", p.timestamp > INT64_MAX ? INT64_MAX : (int64_t)p.timestamp);
     if (f & AMQ_BASIC_PROP_MESSAGE_ID) put_str(w, "message_id", p.message_id);
     if (f & AMQ_BASIC_PROP_EXPIRATION) put_str(w, "expiration", p.expiration);
     if (f & AMQ_BASIC_PROP_REPLY_TO) put_str(w, "reply_to", p.reply_to);
