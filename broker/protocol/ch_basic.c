@@ -298,6 +298,12 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
          * a mandatory publish is returned at once since nothing routes it now */
         *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
         if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+        if (vhost_tracing(ch->conn->vh)) { /* as with the plugin: traced now, routed to no queue yet */
+            trace_routed none;
+            trace_routed_init(&none);
+            trace_publish(ch, m, xn, keys.v, keys.n, &none);
+            trace_routed_free(&none);
+        }
         ss_free(&keys);
         return 0;
     }

@@ -229,6 +229,22 @@ def warren_only(w):
     check(rc == 65 and "does not exist" in err, "trace_on -p on a missing vhost: 65")
     rc, out, err = w.ctl("--json", "trace_on")
     check(rc == 0 and '"ok": true' in out, "trace_on --json")
+    # A delayed message (x-delayed-message, Warren's built-in plugin) is traced when
+    # published, routed to no queue yet (as with the plugin), and when delivered.
+    c = connect(w)
+    ch = c.channel()
+    tq = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(tq, "amq.rabbitmq.trace", "#")
+    ch.exchange_declare("tr.delayed", "x-delayed-message", arguments={"x-delayed-type": "direct"})
+    ch.queue_declare("tr.dq", exclusive=True)
+    ch.queue_bind("tr.dq", "tr.delayed", "k")
+    ch.basic_publish("tr.delayed", "k", b"later", pika.BasicProperties(headers={"x-delay": 200}))
+    time.sleep(0.5)
+    ch.basic_get("tr.dq", auto_ack=True)
+    got = drain(ch, tq)
+    check([(g[0], g[3].get("routed_queues")) for g in got] == [("publish.tr.delayed", []), ("deliver.tr.dq", None)],
+          "delayed message: traced at publish (routed_queues []) and at delivery: %r" % [g[0] for g in got])
+    c.close()
     # Not persisted, as in RabbitMQ: off after a restart.
     w.b.stop()
     w.b.start()
