@@ -56,6 +56,10 @@ static bool json_out, quiet;
 static const char *prog = "warrenctl";
 static bool rabbit_tool; /* called as rabbitmqctl / rabbitmq-diagnostics / rabbitmq-queues */
 static bool no_headers;  /* -s, --no-table-headers */
+/* -t SECONDS (RabbitMQ's default 60): bounds the health checks' wait for the
+ * broker's reply and check_port_connectivity's connects; 0 = no bound. */
+static long timeout_s = 60;
+static bool reply_bounded; /* a health check: a hung broker must fail it, not hang it */
 static const char *priority_text = "0"; /* --priority, as typed */
 
 static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -159,6 +163,11 @@ static json_t *call(const char *path, json_t *req, int *rc) {
         if (fd >= 0) close(fd);
         return NULL;
     }
+    if (reply_bounded) {
+        struct timeval tv = {.tv_sec = timeout_s};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     char *text = json_dumps(req, JSON_COMPACT);
     size_t len = strlen(text), off = 0;
     bool ok = true;
@@ -175,11 +184,18 @@ static json_t *call(const char *path, json_t *req, int *rc) {
     free(text);
     FILE *f = fdopen(fd, "r");
     size_t rl = 0;
+    errno = 0;
     char *r = read_all(f, &rl);
+    bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
     fclose(f);
     json_error_t je;
     json_t *rep = r && rl ? json_loadb(r, rl, 0, &je) : NULL;
     free(r);
+    if (!rep && timed_out) {
+        fprintf(stderr, "Error:\nno reply from the broker within %ld s (-t)\n", timeout_s);
+        *rc = EX_UNAVAILABLE_;
+        return NULL;
+    }
     if (!rep) {
         fprintf(stderr, "Error: the broker closed the control connection without a reply%s\n",
                 ok ? "" : " (could not send the request)");
@@ -307,7 +323,6 @@ static void print_status(json_t *s) {
 
 static const char *node = NULL; /* -n NODE, else as the broker names itself (node_name() in util.c) */
 static char node_buf[300];
-static long timeout_s = 10; /* -t: for check_port_connectivity's connects */
 
 static void local_node_name(void) {
     if (node) return;
@@ -606,6 +621,7 @@ int main(int argc, char **argv) {
         for (int i = 1; i < npos; i++) json_array_append_new(args, json_string(pos[i]));
     }
     bool checks = is_health(c->name), rstatus = rabbit_tool && !strcmp(c->name, "status");
+    reply_bounded = checks;
     local_node_name();
     json_t *req = json_pack("{s:s,s:O,s:s,s:I}", "command", checks ? "status" : c->name, "args", args, "vhost", vh,
                             "priority", (json_int_t)priority);

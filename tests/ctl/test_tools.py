@@ -159,13 +159,27 @@ def main():
                                    text=True, timeout=120)
                 check(p.returncode == 69 and p.stdout == "" and p.stderr.startswith("Error"),
                       "RabbitMQ's ping of a stopped node: 69")
+        # A broker that accepts on its control socket but never answers: 69 after -t, not a hang.
+        import socket
+        import threading
+        import time
+        hung = tempfile.mkdtemp(prefix="warren-tools-hung-")
+        srv = socket.socket(socket.AF_UNIX)
+        srv.bind(os.path.join(hung, "warren.sock"))
+        srv.listen(1)
+        held = []
+        threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+        t0 = time.time()
+        rc, out, err = run(tools, hung, "rabbitmq-diagnostics", "-t", "1", "-q", "ping")
+        check(rc == 69 and "no reply from the broker within 1 s" in err and time.time() - t0 < 5,
+              "a hung broker fails ping with 69 after -t (%.1f s)" % (time.time() - t0))
+        srv.close()
         # An alarm: a disk limit no filesystem meets raises the disk alarm at once.
         conf = os.path.join(dd, "..", os.path.basename(dd) + ".conf")
         with open(conf, "w") as f:
             f.write("disk_free_limit.absolute = 1000000GB\n")
         b.binary_args += ["--config", conf]
         b.start()
-        import time
         for _ in range(50):
             rc, out, err = run(tools, dd, "rabbitmq-diagnostics", "check_local_alarms")
             if rc:
