@@ -3,7 +3,10 @@
  * exit codes. Depends on nothing of the broker but the protocol: one JSON
  * request line, one JSON reply line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,7 +33,8 @@ static const char usage[] =
     "              set_operator_policy, clear_operator_policy, list_operator_policies: the same\n"
     "Connections:  list_connections | close_connection PID EXPLANATION\n"
     "Definitions:  import_definitions FILE|- | export_definitions FILE|-\n"
-    "Broker:       status\n"
+    "Broker:       status | trace_on [-p VHOST] | trace_off [-p VHOST]\n"
+    "Health:       ping | check_running | check_local_alarms | check_port_connectivity | listeners\n"
     "\n"
     "  --json          machine-readable output (lists: an array of objects)\n"
     "  -q, --quiet     no informational lines, only the data\n"
@@ -38,11 +42,24 @@ static const char usage[] =
     "  --data-dir DIR  the broker's data dir; the socket is DIR/warren.sock\n"
     "                  (default $WARREN_DATA_DIR, else ./warren-data)\n"
     "  --socket PATH   the control socket itself\n"
+    "  -n NODE, -t SECONDS, -l: accepted and ignored (rabbitmqctl's; one local node)\n"
+    "\n"
+    "Installed as rabbitmqctl, rabbitmq-diagnostics or rabbitmq-queues (a link to\n"
+    "warrenctl), it answers with those tools' output shapes.\n"
     "\n"
     "Exit codes: 0 ok, 64 usage, 65 no such vhost / bad input file, 67 no such user,\n"
     "69 broker not running, 70 command failed, 77 not allowed.\n";
 
 static bool json_out, quiet;
+/* The name the program was called by (argv[0]): "warrenctl", or one of
+ * RabbitMQ's tools it stands in for, whose output shapes it then follows. */
+static const char *prog = "warrenctl";
+static bool rabbit_tool; /* called as rabbitmqctl / rabbitmq-diagnostics / rabbitmq-queues */
+static bool no_headers;  /* -s, --no-table-headers */
+/* -t SECONDS (RabbitMQ's default 60): bounds the health checks' wait for the
+ * broker's reply and check_port_connectivity's connects; 0 = no bound. */
+static long timeout_s = 60;
+static bool reply_bounded; /* a health check: a hung broker must fail it, not hang it */
 static const char *priority_text = "0"; /* --priority, as typed */
 
 static void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,9 +73,9 @@ static void info(const char *fmt, ...) {
 }
 
 static int usage_error(const char *fmt, const char *a) {
-    fprintf(stderr, "warrenctl: ");
+    fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, a);
-    fprintf(stderr, "\n(see warrenctl --help)\n");
+    fprintf(stderr, "\n(see %s --help)\n", prog);
     return EX_USAGE_;
 }
 
@@ -94,7 +111,19 @@ static const cmd cmds[] = {
     {"close_connection", 2, 2, "PID EXPLANATION"},
     {"import_definitions", 1, 1, "FILE|-"},
     {"export_definitions", 1, 1, "FILE|-"},
+    {"trace_on", 0, 0, ""},
+    {"trace_off", 0, 0, ""},
+    /* rabbitmq-diagnostics' health checks: answered from "status" */
+    {"ping", 0, 0, ""},
+    {"check_running", 0, 0, ""},
+    {"check_local_alarms", 0, 0, ""},
+    {"check_port_connectivity", 0, 0, ""},
+    {"listeners", 0, 0, ""},
+    /* rabbitmq-queues' checks for a node about to stop: one node, they do not apply */
+    {"check_if_node_is_quorum_critical", 0, 0, ""},
+    {"check_if_node_is_mirror_sync_critical", 0, 0, ""},
 };
+
 
 static char *read_all(FILE *f, size_t *len) {
     size_t cap = 65536, n = 0, k;
@@ -134,6 +163,11 @@ static json_t *call(const char *path, json_t *req, int *rc) {
         if (fd >= 0) close(fd);
         return NULL;
     }
+    if (reply_bounded) {
+        struct timeval tv = {.tv_sec = timeout_s};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     char *text = json_dumps(req, JSON_COMPACT);
     size_t len = strlen(text), off = 0;
     bool ok = true;
@@ -150,11 +184,18 @@ static json_t *call(const char *path, json_t *req, int *rc) {
     free(text);
     FILE *f = fdopen(fd, "r");
     size_t rl = 0;
+    errno = 0;
     char *r = read_all(f, &rl);
+    bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
     fclose(f);
     json_error_t je;
     json_t *rep = r && rl ? json_loadb(r, rl, 0, &je) : NULL;
     free(r);
+    if (!rep && timed_out) {
+        fprintf(stderr, "Error:\nno reply from the broker within %ld s (-t)\n", timeout_s);
+        *rc = EX_UNAVAILABLE_;
+        return NULL;
+    }
     if (!rep) {
         fprintf(stderr, "Error: the broker closed the control connection without a reply%s\n",
                 ok ? "" : " (could not send the request)");
@@ -201,7 +242,9 @@ static void print_table(json_t *rep) {
         json_decref(out);
         return;
     }
-    if (!quiet) {
+    /* warrenctl -q: data only. The RabbitMQ tools keep the header under -q, print
+     * none for an empty list, and drop it with -s or --no-table-headers. */
+    if (rabbit_tool ? !no_headers && json_array_size(rows) : !quiet) {
         for (size_t c = 0; c < json_array_size(cols); c++)
             printf("%s%s", c ? "\t" : "", json_string_value(json_array_get(cols, c)));
         putchar('\n');
@@ -238,6 +281,8 @@ static void say_what(const char *c, json_t *args, const char *vh) {
     else if (!strcmp(c, "import_definitions")) info("Importing definitions in JSON from a file at \"%s\" ...", a0);
     else if (!strcmp(c, "export_definitions") && strcmp(a0, "-")) info("Exporting definitions in JSON to a file at \"%s\" ...", a0);
     else if (!strcmp(c, "status")) info("Status of Warren ...");
+    else if (!strcmp(c, "trace_on")) info("Starting tracing for vhost \"%s\" ...", vh);
+    else if (!strcmp(c, "trace_off")) info("Stopping tracing for vhost \"%s\" ...", vh);
     else if (!strcmp(c, "set_policy") || !strcmp(c, "set_operator_policy"))
         info("Setting %s \"%s\" for pattern \"%s\" to \"%s\" with priority \"%s\" for vhost \"%s\" ...",
              c[4] == 'o' ? "operator policy override" : "policy", a0, json_string_value(json_array_get(args, 1)),
@@ -258,7 +303,7 @@ static void print_status(json_t *s) {
     const char *k;
     json_t *v;
     json_object_foreach(s, k, v) {
-        if (json_is_array(v)) { /* listeners */
+        if (json_is_array(v) && !strcmp(k, "listeners")) {
             printf("%s:\n", k);
             for (size_t i = 0; i < json_array_size(v); i++) {
                 json_t *l = json_array_get(v, i);
@@ -274,7 +319,204 @@ static void print_status(json_t *s) {
     }
 }
 
+/* ---- the health checks and listings of rabbitmq-diagnostics, from "status" ---- */
+
+static const char *node = NULL; /* -n NODE, else as the broker names itself (node_name() in util.c) */
+static char node_buf[300];
+
+static void local_node_name(void) {
+    if (node) return;
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof host - 1) || !host[0]) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    char *dot = strchr(host, '.');
+    if (dot) *dot = 0;
+    const char *env = getenv("RABBITMQ_NODENAME");
+    if (env && *env && strchr(env, '@')) snprintf(node_buf, sizeof node_buf, "%s", env);
+    else if (env && *env) snprintf(node_buf, sizeof node_buf, "%s@%s", env, host);
+    else snprintf(node_buf, sizeof node_buf, "rabbit@%s", host);
+    node = node_buf;
+}
+
+static bool is_health(const char *c) {
+    static const char *const h[] = {"ping", "check_running", "check_local_alarms", "check_port_connectivity",
+                                    "listeners", "check_if_node_is_quorum_critical",
+                                    "check_if_node_is_mirror_sync_critical", NULL};
+    for (size_t i = 0; h[i]; i++)
+        if (!strcmp(c, h[i])) return true;
+    return false;
+}
+
+/* What the tool says before it asks (rabbitmq-diagnostics' banners). */
+static void health_banner(const char *c) {
+    if (!strcmp(c, "ping"))
+        info("Will ping %s. This only checks if the broker's control socket answers. Timeout: %ld000 ms.", node,
+             timeout_s);
+    else if (!strcmp(c, "check_running")) info("Checking if RabbitMQ is running on node %s ...", node);
+    else if (!strcmp(c, "check_local_alarms")) info("Asking node %s to report any local resource alarms ...", node);
+    else if (!strcmp(c, "check_port_connectivity"))
+        info("Testing TCP connections to all active listeners on node %s ...", node);
+    else if (!strcmp(c, "listeners")) info("Asking node %s to report its protocol listeners ...", node);
+    else if (!strcmp(c, "check_if_node_is_quorum_critical"))
+        info("Checking if node %s is critical for quorum of any quorum queues ...", node);
+    else if (!strcmp(c, "check_if_node_is_mirror_sync_critical"))
+        info("Checking if node %s is critical for data safety of any classic mirrored queues ...", node);
+    else if (!strcmp(c, "status") && rabbit_tool) info("Status of node %s ...", node);
+}
+
+static const char *listener_purpose(const char *proto) {
+    if (!strcmp(proto, "amqp")) return "AMQP 0-9-1";
+    if (!strcmp(proto, "amqp/ssl")) return "AMQP 0-9-1 over TLS";
+    if (!strcmp(proto, "http")) return "HTTP API";
+    if (!strcmp(proto, "https")) return "HTTP API over TLS (HTTPS)";
+    if (!strcmp(proto, "http/prometheus")) return "Prometheus exporter API over HTTP";
+    return proto;
+}
+
+static void print_listener(FILE *f, json_t *l) {
+    const char *p = json_string_value(json_object_get(l, "protocol"));
+    fprintf(f, "Interface: %s, port: %lld, protocol: %s, purpose: %s\n",
+            json_string_value(json_object_get(l, "interface")), (long long)json_integer_value(json_object_get(l, "port")),
+            p ? p : "?", listener_purpose(p ? p : "?"));
+}
+
+/* Can a TCP connection to the listener be made (within timeout_s)? A
+ * wildcard interface is tried on the loopback, as RabbitMQ's check does. */
+static bool port_reachable(json_t *l) {
+    const char *iface = json_string_value(json_object_get(l, "interface"));
+    char host[300], port[16];
+    snprintf(port, sizeof port, "%lld", (long long)json_integer_value(json_object_get(l, "port")));
+    snprintf(host, sizeof host, "%s", iface ? iface : "");
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    if (!*host || !strcmp(host, "::") || !strcmp(host, "0.0.0.0")) snprintf(host, sizeof host, "localhost");
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res)) return false;
+    bool ok = false;
+    for (struct addrinfo *a = res; a && !ok; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        if (!connect(fd, a->ai_addr, a->ai_addrlen)) ok = true;
+        else if (errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t el = sizeof err;
+            if (poll(&p, 1, (int)(timeout_s * 1000)) == 1 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) && !err)
+                ok = true;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+static int health(const char *c, json_t *s) {
+    json_t *ls = json_object_get(s, "listeners");
+    if (!strcmp(c, "ping")) {
+        puts("Ping succeeded");
+        return 0;
+    }
+    if (!strcmp(c, "check_running")) {
+        printf("%s on node %s is fully booted and running\n", "RabbitMQ", node);
+        return 0;
+    }
+    if (!strcmp(c, "check_if_node_is_quorum_critical") || !strcmp(c, "check_if_node_is_mirror_sync_critical")) {
+        printf("Node %s seems to be the only one in a single node cluster, the check does not apply\n", node);
+        return 0;
+    }
+    if (!strcmp(c, "check_local_alarms")) {
+        json_t *al = json_object_get(s, "alarms");
+        if (!json_array_size(al)) {
+            printf("Node %s reported no local alarms\n", node);
+            return 0;
+        }
+        fprintf(stderr, "Error:\n");
+        for (size_t i = 0; i < json_array_size(al); i++) {
+            const char *a = json_string_value(json_array_get(al, i));
+            fprintf(stderr, "%s alarm on node %s\n", a && !strcmp(a, "disk") ? "Free disk space" : "Memory", node);
+        }
+        return EX_UNAVAILABLE_;
+    }
+    if (!strcmp(c, "listeners")) {
+        if (json_out) {
+            char *t = json_dumps(ls, JSON_INDENT(2));
+            puts(t);
+            free(t);
+            return 0;
+        }
+        for (size_t i = 0; i < json_array_size(ls); i++) print_listener(stdout, json_array_get(ls, i));
+        return 0;
+    }
+    /* check_port_connectivity */
+    json_t *bad = json_array();
+    char ports[1024] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < json_array_size(ls); i++) {
+        json_t *l = json_array_get(ls, i);
+        if (!port_reachable(l)) json_array_append(bad, l);
+        else if (o < sizeof ports) {
+            int n = snprintf(ports + o, sizeof ports - o, "%s%lld", o ? ", " : "",
+                             (long long)json_integer_value(json_object_get(l, "port")));
+            if (n > 0) o += (size_t)n;
+        }
+    }
+    int rc = 0;
+    if (json_array_size(bad)) {
+        fprintf(stderr, "Error:\nConnection to ports of the following listeners on node %s failed: \n", node);
+        for (size_t i = 0; i < json_array_size(bad); i++) print_listener(stderr, json_array_get(bad, i));
+        rc = EX_UNAVAILABLE_;
+    } else {
+        printf("Successfully connected to ports %s on node %s.\n", ports, node);
+    }
+    json_decref(bad);
+    return rc;
+}
+
+static double gb(json_t *v) { return (double)json_integer_value(v) / 1e9; }
+
+/* rabbitmq-diagnostics status: RabbitMQ's sections, with what Warren has. */
+static void print_rabbit_status(json_t *s) {
+    printf("Runtime\n\n");
+    printf("OS PID: %lld\nOS: Linux\nUptime (seconds): %lld\nIs under maintenance?: false\n",
+           (long long)json_integer_value(json_object_get(s, "pid")),
+           (long long)json_integer_value(json_object_get(s, "uptime_seconds")));
+    printf("Product name: %s\nProduct version: %s\nWarren version: %s\nNode name: %s\nWorker threads: %lld\n",
+           json_string_value(json_object_get(s, "product")), json_string_value(json_object_get(s, "version")),
+           json_string_value(json_object_get(s, "warren_version")), json_string_value(json_object_get(s, "node")),
+           (long long)json_integer_value(json_object_get(s, "worker_threads")));
+    printf("\nData directory\n\nNode data directory: %s\n", json_string_value(json_object_get(s, "data_directory")));
+    printf("\nAlarms\n\n");
+    json_t *al = json_object_get(s, "alarms");
+    if (!json_array_size(al)) printf("(none)\n");
+    for (size_t i = 0; i < json_array_size(al); i++) {
+        const char *a = json_string_value(json_array_get(al, i));
+        printf("%s alarm on node %s\n", a && !strcmp(a, "disk") ? "Free disk space" : "Memory", node);
+    }
+    printf("\nMemory\n\nTotal memory used: %.4f gb\nCalculation strategy: message memory\n"
+           "Memory high watermark setting: %.4f gb\n",
+           gb(json_object_get(s, "memory_used")), gb(json_object_get(s, "memory_limit")));
+    printf("\nFree Disk Space\n\nLow free disk space watermark: %.4f gb\nFree disk space: %.4f gb\n",
+           gb(json_object_get(s, "disk_free_limit")), gb(json_object_get(s, "disk_free")));
+    printf("\nTotals\n\nConnection count: %lld\nQueue count: %lld\nVirtual host count: %lld\n",
+           (long long)json_integer_value(json_object_get(s, "connections")),
+           (long long)json_integer_value(json_object_get(s, "queues")),
+           (long long)json_integer_value(json_object_get(s, "vhosts")));
+    printf("\nListeners\n\n");
+    json_t *ls = json_object_get(s, "listeners");
+    for (size_t i = 0; i < json_array_size(ls); i++) print_listener(stdout, json_array_get(ls, i));
+}
+
 int main(int argc, char **argv) {
+    {
+        const char *b = strrchr(argv[0], '/');
+        prog = b ? b + 1 : argv[0];
+        if (!*prog) prog = "warrenctl";
+        rabbit_tool = !strcmp(prog, "rabbitmqctl") || !strcmp(prog, "rabbitmq-diagnostics") ||
+                      !strcmp(prog, "rabbitmq-queues");
+    }
     const char *vh = "/", *data_dir = getenv("WARREN_DATA_DIR"), *sock = NULL, *apply_to = NULL;
     long long priority = 0;
     bool policy_opts = false;
@@ -291,6 +533,22 @@ int main(int argc, char **argv) {
                 return 0;
             } else if (!strcmp(a, "--json")) json_out = true;
             else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = true;
+            else if (!strcmp(a, "-s") || !strcmp(a, "--silent")) quiet = no_headers = true;
+            else if (!strcmp(a, "--no-table-headers")) no_headers = true;
+            else if (!strcmp(a, "-l") || !strcmp(a, "--longnames")) continue; /* rabbitmqctl's; nothing to do */
+            else if (!strcmp(a, "-n") || !strcmp(a, "--node") || !strcmp(a, "-t") || !strcmp(a, "--timeout") ||
+                     !strcmp(a, "--formatter")) {
+                if (i + 1 >= argc) return usage_error("option %s needs a value", a);
+                const char *v = argv[++i];
+                if (a[1] == 'n' || !strcmp(a, "--node")) node = v; /* one local node: only shown */
+                else if (!strcmp(a, "--formatter")) json_out = !strcmp(v, "json");
+                else {
+                    char *end;
+                    long t = strtol(v, &end, 10);
+                    if (!*v || *end || t <= 0) return usage_error("--timeout: '%s' is not a positive integer", v);
+                    timeout_s = t > 3600 ? 3600 : t;
+                }
+            }
             else if (!strcmp(a, "--priority") || !strcmp(a, "--apply-to")) { /* set_policy's options */
                 if (i + 1 >= argc) return usage_error("option %s needs a value", a);
                 const char *v = argv[++i];
@@ -323,6 +581,13 @@ int main(int argc, char **argv) {
     const cmd *c = NULL;
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (!strcmp(cmds[i].name, pos[0])) c = &cmds[i];
+    if (!c && rabbit_tool) { /* as RabbitMQ's CLI says it, with its exit code */
+        fprintf(stderr,
+                "\nCommand '%s' not found. \n\nUsage\n\n%s [--node <node>] [--timeout <timeout>] [--longnames] "
+                "[--quiet] <command> [<command options>]\n\nSee '%s --help' for the commands this one knows.\n",
+                pos[0], prog, prog);
+        return EX_USAGE_;
+    }
     if (!c) return usage_error("unknown command '%s'", pos[0]);
     if (policy_opts && strcmp(c->name, "set_policy") && strcmp(c->name, "set_operator_policy"))
         return usage_error("--priority and --apply-to go with set_policy and set_operator_policy, not %s", c->name);
@@ -355,12 +620,16 @@ int main(int argc, char **argv) {
     } else {
         for (int i = 1; i < npos; i++) json_array_append_new(args, json_string(pos[i]));
     }
-    json_t *req = json_pack("{s:s,s:O,s:s,s:I}", "command", c->name, "args", args, "vhost", vh, "priority",
-                            (json_int_t)priority);
+    bool checks = is_health(c->name), rstatus = rabbit_tool && !strcmp(c->name, "status");
+    reply_bounded = checks;
+    local_node_name();
+    json_t *req = json_pack("{s:s,s:O,s:s,s:I}", "command", checks ? "status" : c->name, "args", args, "vhost", vh,
+                            "priority", (json_int_t)priority);
     if (apply_to) json_object_set_new(req, "apply_to", json_string(apply_to));
     json_t *shown = json_array(); /* the words typed, for the message (not a file's text) */
     for (int i = 1; i < npos; i++) json_array_append_new(shown, json_string(pos[i]));
-    say_what(c->name, shown, vh);
+    if (checks || rstatus) health_banner(c->name);
+    else say_what(c->name, shown, vh);
     json_decref(shown);
     json_decref(args);
     int rc = 0;
@@ -383,7 +652,17 @@ int main(int argc, char **argv) {
         json_decref(rep);
         return rc;
     }
-    if (json_object_get(rep, "columns")) {
+    if (checks) {
+        int hrc = health(c->name, json_object_get(rep, "status"));
+        json_decref(rep);
+        return hrc;
+    }
+    if (rstatus && !json_out) {
+        print_rabbit_status(json_object_get(rep, "status"));
+    } else if (!strcmp(c->name, "trace_on") || !strcmp(c->name, "trace_off")) {
+        if (json_out) puts("{\"ok\": true}");
+        else printf("Trace %s for vhost %s\n", c->name[7] == 'n' ? "enabled" : "disabled", vh);
+    } else if (json_object_get(rep, "columns")) {
         print_table(rep);
     } else if (json_object_get(rep, "status")) {
         print_status(json_object_get(rep, "status"));

@@ -550,13 +550,31 @@ static json_t *status(void) {
         json_array_append_new(listeners,
                               json_pack("{s:s,s:s,s:i}", "protocol", "amqp/ssl", "interface",
                                         config.tls_bind[0] ? config.tls_bind : "[::]", "port", config.tls_port));
-    return json_pack(
+    json_t *alarms = json_array(); /* RabbitMQ's resource alarms, as check_local_alarms names them */
+    if (mem_alarm_on()) json_array_append_new(alarms, json_string("memory"));
+    if (disk_alarm_on()) json_array_append_new(alarms, json_string("disk"));
+    json_t *r = json_pack(
         "{s:b,s:{s:s,s:s,s:s,s:i,s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}}", "ok", 1, "status", "product",
         config.product_name, "version", config.product_version, "warren_version", WARREN_VERSION, "pid", (int)getpid(),
         "uptime_seconds", (json_int_t)((now_ms() - started_ms) / 1000), "data_directory", config.data_dir,
         "worker_threads", config.threads, "connections", (json_int_t)conns, "vhosts", (json_int_t)counts[0], "queues",
         (json_int_t)counts[1], "users", (json_int_t)access_user_count(), "memory_used", (json_int_t)mem_used(),
         "memory_limit", (json_int_t)config.memory_limit, "disk_free", disk_free, "listeners", listeners);
+    json_t *s = json_object_get(r, "status");
+    json_object_set_new(s, "node", json_string(node_name()));
+    json_object_set_new(s, "disk_free_limit", json_integer((json_int_t)config.disk_free_limit));
+    json_object_set_new(s, "alarms", alarms);
+    return r;
+}
+
+/* ---- firehose tracing (trace.h): per vhost, in memory only, as RabbitMQ's ---- */
+
+static json_t *set_tracing(const char *vh, bool on) {
+    vhost *v = find_vhost(vh);
+    if (!v || vhost_is_deleted(v)) return NO_VHOST(vh);
+    log_info("%s tracing for vhost '%s'", on ? "Enabling" : "Disabling", vh);
+    vhost_set_tracing(v, on);
+    return done();
 }
 
 static json_t *import_definitions(const char *text) {
@@ -679,6 +697,14 @@ static json_t *run_import_definitions(json_t *req, json_t *args, const char *vh)
     (void)req;
     return (void)vh, import_definitions(arg(args, 0));
 }
+static json_t *run_trace_on(json_t *req, json_t *args, const char *vh) {
+    (void)req, (void)args;
+    return set_tracing(vh, true);
+}
+static json_t *run_trace_off(json_t *req, json_t *args, const char *vh) {
+    (void)req, (void)args;
+    return set_tracing(vh, false);
+}
 static json_t *run_export_definitions(json_t *req, json_t *args, const char *vh) {
     (void)req;
     return (void)args, (void)vh, export_definitions();
@@ -729,6 +755,8 @@ static const ctl_cmd commands[] = {
     {"close_connection", 2, 2, C_CHANGE, run_close_connection},
     {"import_definitions", 1, 1, C_CHANGE, run_import_definitions},
     {"export_definitions", 0, 0, 0, run_export_definitions},
+    {"trace_on", 0, 0, 0, run_trace_on}, /* not C_CHANGE: tracing is not persisted (RabbitMQ's neither) */
+    {"trace_off", 0, 0, 0, run_trace_off},
 };
 
 static const ctl_cmd *find_cmd(const char *name) {

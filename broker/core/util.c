@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 int log_level = LOG_INFO;
 
@@ -28,6 +30,27 @@ bool mem_over_limit(void) { return mem_used() > mem_limit || atomic_load_explici
 void disk_alarm_set(bool on) { atomic_store(&disk_alarm, on); }
 bool disk_alarm_on(void) { return atomic_load_explicit(&disk_alarm, memory_order_relaxed); }
 void mem_set_limit(int64_t bytes) { mem_limit = bytes > 0 ? bytes : INT64_MAX; }
+bool mem_alarm_on(void) { return mem_used() > mem_limit; }
+
+static char node[300];
+static pthread_once_t node_once = PTHREAD_ONCE_INIT;
+
+static void node_init(void) {
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof host - 1) || !host[0]) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    char *dot = strchr(host, '.');
+    if (dot) *dot = 0; /* short names, as RabbitMQ's default */
+    const char *env = getenv("RABBITMQ_NODENAME");
+    if (env && *env && strchr(env, '@')) snprintf(node, sizeof node, "%s", env);
+    else if (env && *env) snprintf(node, sizeof node, "%s@%s", env, host);
+    else snprintf(node, sizeof node, "rabbit@%s", host);
+}
+
+const char *node_name(void) {
+    pthread_once(&node_once, node_init);
+    return node;
+}
 
 static void oom(size_t n) {
     fprintf(stderr, "warren: out of memory allocating %zu bytes\n", n);

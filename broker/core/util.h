@@ -30,6 +30,13 @@ bool mem_over_limit(void);
 void disk_alarm_set(bool on);
 bool disk_alarm_on(void);
 void mem_set_limit(int64_t bytes);
+/* The memory alarm alone (message memory over the watermark). */
+bool mem_alarm_on(void);
+
+/* The node's name as RabbitMQ tools and headers show it: $RABBITMQ_NODENAME
+ * (an '@HOST' added if it has none, as RabbitMQ does), else rabbit@ and the
+ * short host name. Computed once; any thread. */
+const char *node_name(void);
 
 /* Milliseconds on the monotonic clock. Any thread. */
 uint64_t now_ms(void);

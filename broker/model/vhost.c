@@ -87,9 +87,9 @@ static void exchange_free(exchange *x) {
 
 static amq_bytes xname(const exchange *x) { return (amq_bytes){(const uint8_t *)x->name, x->name_len}; }
 
-static void predeclare(vhost *v, const char *name, exch_type t) {
+static void predeclare(vhost *v, const char *name, exch_type t, bool internal) {
     amq_bytes n = amq_cstr(name);
-    strmap_put(&v->exchanges, n, exchange_new(n, t, true, false, false, (amq_bytes){0}));
+    strmap_put(&v->exchanges, n, exchange_new(n, t, true, false, internal, (amq_bytes){0}));
 }
 
 static vhost *vhost_new(const char *name) {
@@ -98,12 +98,13 @@ static vhost *vhost_new(const char *name) {
     snprintf(v->name, sizeof v->name, "%s", name);
     strmap_init(&v->exchanges);
     strmap_init(&v->queues);
-    predeclare(v, "", EXCH_DIRECT);
-    predeclare(v, "amq.direct", EXCH_DIRECT);
-    predeclare(v, "amq.fanout", EXCH_FANOUT);
-    predeclare(v, "amq.topic", EXCH_TOPIC);
-    predeclare(v, "amq.headers", EXCH_HEADERS);
-    predeclare(v, "amq.match", EXCH_HEADERS);
+    predeclare(v, "", EXCH_DIRECT, false);
+    predeclare(v, "amq.direct", EXCH_DIRECT, false);
+    predeclare(v, "amq.fanout", EXCH_FANOUT, false);
+    predeclare(v, "amq.topic", EXCH_TOPIC, false);
+    predeclare(v, "amq.headers", EXCH_HEADERS, false);
+    predeclare(v, "amq.match", EXCH_HEADERS, false);
+    predeclare(v, VHOST_TRACE_EXCHANGE, EXCH_TOPIC, true); /* firehose tracing (internal, as RabbitMQ's) */
     return v;
 }
 
@@ -884,13 +885,27 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
     pthread_rwlock_unlock(&v->lock);
 }
 
-int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                  uint64_t *wait, size_t *routed, verr *e) {
+/* Inlined into each entry point, so plain vhost_publish (seen NULL, trace
+ * false) compiles to exactly the publish it was before tracing existed. */
+static inline __attribute__((always_inline)) int publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks,
+                                                         size_t nrk, amq_bytes headers, route_set *r, uint64_t *wait,
+                                                         size_t *routed, verr *e, vhost_routed_fn seen, void *seen_ctx,
+                                                         bool trace) {
     size_t refused = 0;
     *wait = 0;
     *routed = 0;
     pthread_rwlock_rdlock(&v->lock);
-    int rc = vhost_route_keys(v, xn, rks, nrk, headers, r, e);
+    int rc;
+    if (trace) { /* the firehose's copy: the internal trace exchange, no dedup */
+        exch_dests_clear(&r->dests);
+        exch_dests_clear(&r->visited);
+        exchange *x = strmap_get(&v->exchanges, amq_cstr(VHOST_TRACE_EXCHANGE));
+        if (x) route_x(v, x, rks, nrk, headers, r, 0);
+        rc = 0;
+    } else {
+        rc = vhost_route_keys(v, xn, rks, nrk, headers, r, e);
+    }
+    if (!rc && seen) seen(seen_ctx, (queue *const *)r->dests.v, r->dests.n);
     if (!rc) {
         /* The record goes to the log before the message is visible in any queue;
          * one the log cannot take is in none (the publisher gets a nack). */
@@ -908,3 +923,21 @@ int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t n
     if (refused) *wait = UINT64_MAX;
     return rc;
 }
+
+int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
+                  uint64_t *wait, size_t *routed, verr *e) {
+    return publish(v, m, xn, rks, nrk, headers, r, wait, routed, e, NULL, NULL, false);
+}
+
+int vhost_publish_seen(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                       route_set *r, uint64_t *wait, size_t *routed, verr *e, vhost_routed_fn seen, void *ctx) {
+    return publish(v, m, xn, rks, nrk, headers, r, wait, routed, e, seen, ctx, false);
+}
+
+void vhost_publish_trace(vhost *v, msg *m, amq_bytes rk, route_set *r) {
+    uint64_t wait;
+    size_t routed;
+    publish(v, m, amq_cstr(VHOST_TRACE_EXCHANGE), &rk, 1, (amq_bytes){0}, r, &wait, &routed, NULL, NULL, NULL, true);
+}
+
+void vhost_set_tracing(vhost *v, bool on) { atomic_store_explicit(&v->tracing, on, memory_order_relaxed); }

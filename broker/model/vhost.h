@@ -38,12 +38,21 @@ typedef struct vhost {
     strmap queues;               /* name -> queue* */
     struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted;        /* removed from the table: its connections are closed */
+    _Atomic bool tracing;        /* firehose tracing on (trace_on); not persisted, as in RabbitMQ */
 } vhost;
+
+/* Firehose tracing's exchange, in every vhost (topic, durable, internal). */
+#define VHOST_TRACE_EXCHANGE "amq.rabbitmq.trace"
 
 /* Read-only accessors: code above the model reads a vhost only through these
  * (its lock and maps are the model's business). */
 static inline const char *vhost_name(const vhost *v) { return v->name; }
 static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
+/* Is firehose tracing on? One relaxed load: the whole cost of tracing when off. */
+static inline bool vhost_tracing(const vhost *v) {
+    return atomic_load_explicit(&((vhost *)v)->tracing, memory_order_relaxed);
+}
+void vhost_set_tracing(vhost *v, bool on);
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {
@@ -152,6 +161,14 @@ int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, r
  * lock shared. */
 int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
                   uint64_t *wait, size_t *routed, verr *e);
+/* vhost_publish that also shows seen (under v's lock, before enqueueing) the
+ * queues the message was routed to (firehose tracing's routed_queues). */
+typedef void (*vhost_routed_fn)(void *ctx, queue *const *qs, size_t n);
+int vhost_publish_seen(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
+                       route_set *r, uint64_t *wait, size_t *routed, verr *e, vhost_routed_fn seen, void *ctx);
+/* Publish a firehose copy m to the vhost's amq.rabbitmq.trace exchange with
+ * routing key rk (internal: only the broker publishes there). */
+void vhost_publish_trace(vhost *v, msg *m, amq_bytes rk, route_set *r);
 /* Is xn a delayed exchange (and not internal)? *durable tells if it is durable. */
 bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
 /* The exchange's type as clients name it. */

@@ -15,6 +15,7 @@
 #include "access.h"
 #include "reply_to.h"
 #include "sendsel.h"
+#include "trace.h"
 #include "durable.h"
 #include "util.h"
 
@@ -228,6 +229,7 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
                     qe.m->body_len, c->frame_max);
     msg_unref(&counted);
     conn_output_added(c);
+    if (vhost_tracing(c->vh)) trace_deliver(ch, q, qe.m, qe.redelivered != 0);
     if (m->no_ack) {
         store_ack(q, qe.m);
         msg_unref(&qe.m);
@@ -296,6 +298,12 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
          * a mandatory publish is returned at once since nothing routes it now */
         *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
         if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
+        if (vhost_tracing(ch->conn->vh)) { /* as with the plugin: traced now, routed to no queue yet */
+            trace_routed none;
+            trace_routed_init(&none);
+            trace_publish(ch, m, xn, keys.v, keys.n, &none);
+            trace_routed_free(&none);
+        }
         ss_free(&keys);
         return 0;
     }
@@ -340,7 +348,17 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
     }
     verr ve;
     size_t routed = 0;
-    int rc = vhost_publish(ch->conn->vh, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
+    vhost *v = ch->conn->vh;
+    int rc;
+    if (vhost_tracing(v)) { /* firehose: the copy names the queues routed to */
+        trace_routed tr;
+        trace_routed_init(&tr);
+        rc = vhost_publish_seen(v, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve, trace_routed_collect, &tr);
+        if (!rc) trace_publish(ch, m, xn, rks, nrk, &tr);
+        trace_routed_free(&tr);
+    } else {
+        rc = vhost_publish(v, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
+    }
     if (rc) return ch_fail(e, rc, "%s", ve.text);
     if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;

@@ -12,6 +12,8 @@
 #include "amq/frame.h"
 #include "config.h"
 #include "reply_to.h"
+#include "trace.h"
+#include "vhost.h"
 #include "durable.h"
 #include "util.h"
 #include "wconns.h"
@@ -245,6 +247,7 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
     amq_put_basic_deliver(&c->out, ch->id, (amq_bytes){(const uint8_t *)cs->tag, cs->tag_len}, tag, redelivered,
                           msg_exchange(m), msg_rk(m), msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
+    if (vhost_tracing(c->vh)) trace_deliver(ch, q, m, redelivered);
     if (cs->no_ack) {
         if (q) store_ack(q, m);
         msg_unref(&m);

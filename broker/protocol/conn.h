@@ -39,6 +39,7 @@ typedef struct conn {
     uint64_t id;
     enum conn_state state;
     char peer[80];
+    char trace_name[176]; /* "PEER -> LOCAL", filled when first traced (trace.c) */
     bool peer_loopback;
     uint8_t *in;
     size_t in_len, in_cap;

@@ -5,7 +5,7 @@
 # Needs root (rootful podman, apt-get, debootstrap). Not part of ctest: slow.
 #   sudo tests/docker/run.sh
 # Environment (all optional):
-#   WARREN_DOCKER_PORT     first of three free host ports (default 15672; uses +0, +1, +2)
+#   WARREN_DOCKER_PORT     first of seven free host ports (default 25672; uses +0 ... +6)
 #   WARREN_DOCKER_NOCACHE  1: build with --no-cache (for a cold build time)
 #   WARREN_DOCKER_CMAKE_ARGS  extra CMake arguments for the image build (the
 #                          Dockerfile's WARREN_CMAKE_ARGS build argument)
@@ -16,11 +16,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/tests/docker"
 PY=/usr/bin/python3
 IMAGE=warren:latest            # also the compose file's image name
-P1=${WARREN_DOCKER_PORT:-15672} # podman run, app/secret
+P1=${WARREN_DOCKER_PORT:-25672} # podman run, app/secret (not 15672: the compose file's management port)
 P2=$((P1 + 1))                  # podman run, guest via the image's config (+ control)
 P3=$((P1 + 2))                  # podman-compose, app/secret
 P4=$((P1 + 3))                  # podman run, mounted config: amqps (5671)
 P5=$((P1 + 4))                  # podman-compose's amqps port (published, not enabled)
+P6=$((P1 + 5))                  # podman-compose's management port (15672 in the container)
+P7=$((P1 + 6))                  # podman-compose's Prometheus port (15692 in the container)
 PROJECT=warren-dockertest
 RUN=warren-dockertest-run
 VOL=warren-dockertest-data
@@ -198,7 +200,7 @@ else
 fi
 podman untag warren-dockertest-buildstage >/dev/null 2>&1 # keep its layers: the compose build reuses them
 meta=$(podman image inspect -f '{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}' "$IMAGE")
-want='999:999|["warren"]|["--data-dir","/var/lib/warren","--config","/etc/warren/warren.conf"]|{"5671/tcp":{},"5672/tcp":{}}|{"/var/lib/warren":{}}'
+want='999:999|["warren"]|["--data-dir","/var/lib/warren","--config","/etc/warren/warren.conf"]|{"15672/tcp":{},"15692/tcp":{},"5671/tcp":{},"5672/tcp":{}}|{"/var/lib/warren":{}}'
 if [ "$meta" = "$want" ]; then ok "user, entrypoint, cmd, port, volume: $meta"; else bad "image metadata: got $meta, want $want"; fi
 if podman run --rm "$IMAGE" --help | grep -q '^usage: warren'; then ok "'podman run $IMAGE --help' prints usage"; else bad "--help via the entrypoint"; fi
 if libs=$(podman run --rm --entrypoint /usr/bin/ldd "$IMAGE" /usr/local/bin/warren 2>&1) && ! grep -q 'not found' <<<"$libs"; then
@@ -206,6 +208,22 @@ if libs=$(podman run --rm --entrypoint /usr/bin/ldd "$IMAGE" /usr/local/bin/warr
 else
     bad "ldd warren in the runtime image: $libs"
 fi
+links=$(podman run --rm --entrypoint /bin/sh "$IMAGE" -c \
+    'cd /usr/local/bin && for t in rabbitmqctl rabbitmq-diagnostics rabbitmq-queues; do readlink $t; done | tr "\n" " "')
+if [ "$links" = "warrenctl warrenctl warrenctl " ]; then
+    ok "rabbitmqctl, rabbitmq-diagnostics, rabbitmq-queues are links to warrenctl"
+else
+    bad "drop-in tool links: got '$links'"
+fi
+if podman run --rm --entrypoint /usr/bin/dpkg "$IMAGE" -s libmicrohttpd12 2>/dev/null | grep -q '^Status: install ok installed'; then
+    ok "libmicrohttpd12 installed (the management plane's HTTP library)"
+else
+    bad "libmicrohttpd12 missing from the runtime image"
+fi
+# rabbitmq-diagnostics -q ping (the compose file's health check) must fail with no broker: 69.
+podman run --rm --entrypoint rabbitmq-diagnostics "$IMAGE" -q ping >/dev/null 2>&1
+code=$?
+if [ "$code" = 69 ]; then ok "rabbitmq-diagnostics -q ping with no broker: exit 69"; else bad "rabbitmq-diagnostics -q ping with no broker: exit $code, want 69"; fi
 # The health check must fail when nothing listens (so a pass below means something).
 if podman run --rm --entrypoint /usr/local/bin/warren-healthcheck "$IMAGE" >/dev/null 2>&1; then
     bad "warren-healthcheck succeeded with no broker running"
@@ -224,6 +242,23 @@ if wait_healthy "$RUN" "$t0" "podman run" "$t1"; then
     client "$P1" app secret ok
     client "$P1" app wrong refused
     client "$P1" guest guest refused
+    # The drop-in tools inside the container, as a compose health check or an operator runs them.
+    for cmd in "rabbitmq-diagnostics -q ping|Ping succeeded" \
+        "rabbitmq-diagnostics -q check_running|is fully booted and running" \
+        "rabbitmq-diagnostics -q check_local_alarms|reported no local alarms" \
+        "rabbitmq-diagnostics -q check_port_connectivity|Successfully connected to ports 5672 on node" \
+        "rabbitmq-diagnostics -q listeners|Interface: \[::\], port: 5672, protocol: amqp" \
+        "rabbitmqctl list_users|^app" "rabbitmqctl trace_on|Trace enabled for vhost /"; do
+        # shellcheck disable=SC2086
+        if out=$(podman exec "$RUN" ${cmd%%|*} 2>&1) && grep -q "${cmd#*|}" <<<"$out"; then
+            ok "podman exec ${cmd%%|*}: exit 0, '${cmd#*|}'"
+        else
+            bad "podman exec ${cmd%%|*}: $out"
+        fi
+    done
+    podman exec "$RUN" rabbitmqctl no_such_command >/dev/null 2>&1
+    code=$?
+    if [ "$code" = 64 ]; then ok "rabbitmqctl no_such_command: exit 64"; else bad "rabbitmqctl no_such_command: exit $code, want 64"; fi
     if podman exec "$RUN" /bin/sh -c 'touch /var/lib/warren/.w && rm /var/lib/warren/.w'; then
         ok "named volume at /var/lib/warren is writable by warren"
     else
@@ -312,7 +347,8 @@ fi
 podman rm -f -v -t 0 "$RUN-tls" >/dev/null
 
 say "podman-compose -f docker/docker-compose.yml (WARREN_PORT=$P3, app/secret)"
-export WARREN_PORT=$P3 WARREN_TLS_PORT=$P5 RABBITMQ_DEFAULT_USER=app RABBITMQ_DEFAULT_PASS=secret
+export WARREN_PORT=$P3 WARREN_TLS_PORT=$P5 WARREN_MGMT_PORT=$P6 WARREN_PROM_PORT=$P7 \
+    RABBITMQ_DEFAULT_USER=app RABBITMQ_DEFAULT_PASS=secret
 t0=$(now)
 if compose build >/tmp/warren-dockertest-compose-build.log 2>&1; then
     TIMINGS+=("podman-compose build (layers cached from the build above): $(since "$t0") s")
@@ -332,6 +368,18 @@ else
     if wait_healthy "$CC" "$t0" "podman-compose up" "$t1"; then
         client "$P3" app secret ok
         client "$P3" guest guest refused
+        hc=$(podman inspect -f '{{json .Config.Healthcheck.Test}}' "$CC")
+        # Docker Compose keeps ["CMD","rabbitmq-diagnostics","-q","ping"]; podman-compose 1.0.3
+        # turns it into a CMD-SHELL line with the words quoted. Either way it ran above.
+        if grep -q "rabbitmq-diagnostics.*-q.*ping" <<<"$hc"; then
+            ok "compose health check is rabbitmq-diagnostics -q ping (and it passed above)"
+        else
+            bad "compose health check: $hc"
+        fi
+        ports=$(podman port "$CC" | sort | tr '\n' ' ')
+        for want in "15672/tcp -> 0.0.0.0:$P6" "15692/tcp -> 0.0.0.0:$P7" "5672/tcp -> 0.0.0.0:$P3"; do
+            if grep -qF "$want" <<<"$ports"; then ok "published: $want"; else bad "not published: $want (got: $ports)"; fi
+        done
         if podman volume exists "${PROJECT}_warren-data"; then ok "named volume ${PROJECT}_warren-data in use"; else bad "named volume ${PROJECT}_warren-data missing"; fi
     fi
     # podman-compose stop = podman stop = SIGTERM
