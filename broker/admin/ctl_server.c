@@ -21,12 +21,10 @@
 #include <unistd.h>
 
 #include "access.h"
-#include "admin_conns.h"
 #include "amq/methods.h"
 #include "transport.h"
 #include "config.h"
-#include "conn.h"
-#include "channel.h"
+#include "conn_info.h"
 #include "definitions.h"
 #include "names.h"
 #include "policy.h"
@@ -356,21 +354,21 @@ static json_t *list_bindings(const char *vh) {
     return r;
 }
 
-/* ---- connections (admin_conns.h: on the workers) ---- */
+/* ---- connections (on the workers: conn_info.h) ---- */
 
 static json_t *list_connections(void) {
-    admin_conn_row *rows;
-    size_t n;
-    if (admin_list_connections(&rows, &n)) return fail("timed out waiting for the worker threads");
-    static const char *const cols[] = {"pid", "user", "vhost", "peer_host", "peer_port", "state", "channels", "ssl", NULL};
-    json_t *out, *r = table(&out, cols);
-    for (size_t i = 0; i < n; i++) {
-        const admin_conn_row *c = &rows[i];
-        json_array_append_new(out, json_pack("[I,s,s,s,i,s,I,b]", (json_int_t)c->id, c->user, c->vhost, c->host,
-                                             c->port, c->state, (json_int_t)c->nchans, c->tls));
+    ci_snapshot s;
+    if (ci_snapshot_take(&s, 0)) return fail("timed out waiting for the worker threads");
+    static const char *const cols[] = {"pid",   "user",     "vhost", "peer_host", "peer_port",
+                                       "state", "channels", "ssl",   NULL};
+    json_t *rows, *r = table(&rows, cols);
+    for (size_t i = 0; i < s.nconns; i++) {
+        const ci_conn *c = &s.conns[i];
+        json_array_append_new(rows, json_pack("[I,s,s,s,i,s,I,b]", (json_int_t)c->id, c->user, c->vhost, c->peer_host,
+                                              c->peer_port, c->state, (json_int_t)c->nchans, c->tls));
     }
-    free(rows);
-    json_decref(out);
+    json_decref(rows);
+    ci_snapshot_free(&s);
     return r;
 }
 
@@ -379,7 +377,7 @@ static json_t *close_connection(const char *id, const char *reason) {
     errno = 0;
     unsigned long long n = strtoull(id, &end, 10);
     if (errno || end == id || *end || !n) return fail("'%s' is not a connection pid (see list_connections)", id);
-    if (admin_close_connection(n, NULL, reason) <= 0) return fail("no open connection with pid %s", id);
+    if (!ci_close(n, reason)) return fail("no open connection with pid %s", id);
     return done();
 }
 

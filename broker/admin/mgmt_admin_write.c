@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "access.h"
-#include "admin_conns.h"
+#include "conn_info.h"
 #include "definitions.h"
 #include "mgmt_write_int.h"
 #include "names.h"
@@ -257,21 +257,21 @@ void mw_op_policy_delete(const mgmt_req *rq, mgmt_resp *rs) { policy_delete(rq, 
 
 void mw_conn_delete(const mgmt_req *rq, mgmt_resp *rs) {
     const char *name = rq->seg[1];
-    admin_conn_row *rows;
-    size_t n;
-    if (admin_list_connections(&rows, &n))
+    ci_snapshot snap;
+    if (ci_snapshot_take(&snap, 0))
         return mgmt_error(rs, 500, "internal_server_error", "timed out waiting for the worker threads");
-    const admin_conn_row *c = NULL;
-    for (size_t i = 0; i < n && !c; i++)
-        if (!strcmp(rows[i].name, name)) c = &rows[i];
+    const ci_conn *c = NULL;
+    for (size_t i = 0; i < snap.nconns && !c; i++)
+        if (!strcmp(snap.conns[i].name, name)) c = &snap.conns[i];
     bool mine = c && !strcmp(c->user, rq->user);
-    free(rows);
+    uint64_t id = c ? c->id : 0;
+    ci_snapshot_free(&snap);
     if (!c) return mw_not_found(rs);
     /* As the plugin: a user closes its own connections, an administrator any. */
     if (!mine && !(rq->tags & MGMT_TAG_ADMINISTRATOR))
         return mgmt_error(rs, 401, "not_authorised", "User not authorised to access object");
     const char *reason = rq->header ? rq->header(rq, "x-reason") : NULL;
-    admin_close_connection(0, name, reason && *reason ? reason : "Closed via management plugin");
+    ci_close(id, reason && *reason ? reason : "Closed via management plugin");
     rs->status = 204;
 }
 
