@@ -295,7 +295,10 @@ static const char *const vhost_keys[] = {"parameters", "policies", "queues", "ex
 
 void mw_defs_get(const mgmt_req *rq, mgmt_resp *rs) {
     vhost *v = NULL;
-    if (rq->nseg > 1 && !(v = mw_vhost(rq, rs, 1, false))) return;
+    if (rq->nseg > 1 && !(v = mw_vhost(rq, rs, 1, false))) {
+        if (rs->status == 404) mgmt_error(rs, 400, "bad_request", "vhost_not_found"); /* the plugin's */
+        return;
+    }
     char *text = defs_export();
     json_t *all = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
