@@ -472,6 +472,7 @@ static int bind_socket(char *why, size_t cap) {
 }
 
 int mgmt_start(void) {
+    mgmt_read_init();
     if (!config.mgmt_enabled) return 0;
     char why[300];
     int fd = bind_socket(why, sizeof why);

@@ -11,6 +11,11 @@ unsigned mgmt_tags_of(const char *tags);
 bool mgmt_user_tags(const char *user, char *out, size_t cap);
 /* Is the HTTP listener up? */
 bool mgmt_running(void);
+/* Start-up time for the nodes' uptime (mgmt_start calls it). */
+void mgmt_read_init(void);
+/* A binding's properties_key as RabbitMQ forms it ("a.%23"; "~DIGEST" added
+ * when args is a non-empty object): what /api/bindings/V/e/X/q/Q/KEY takes. */
+void mgmt_props_key(const char *rk, size_t rklen, json_t *args, char *out, size_t cap);
 
 /* A kind of row for mgmt_reply_rows. */
 typedef struct mgmt_rowtype {

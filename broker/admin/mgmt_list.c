@@ -22,20 +22,20 @@ json_t *mgmt_json_path(json_t *o, const char *key) {
     return o;
 }
 
+#define MAX_KEYS 4
+
+typedef struct skey {
+    int kind; /* 0 number, 1 missing, 2 string (Erlang's term order: number < atom < binary) */
+    double num;
+    const char *str;
+} skey;
+
 typedef struct item {
     const void *row;
     json_t *js; /* built lazily */
-    int kind;   /* sort value: 0 number, 1 missing, 2 string (Erlang's term order: number < atom < binary) */
-    double num;
-    const char *str;
+    size_t idx; /* position before sorting: the sort is stable */
+    skey k[MAX_KEYS];
 } item;
-
-typedef struct sort_ctx {
-    const mgmt_rowtype *t;
-    const char *keys[4];
-    int nkeys;
-    bool reverse;
-} sort_ctx;
 
 static json_t *item_json(item *it, const mgmt_rowtype *t) {
     if (!it->js) it->js = t->json(it->row);
@@ -43,43 +43,37 @@ static json_t *item_json(item *it, const mgmt_rowtype *t) {
 }
 
 /* The sort value of key for it: fast path, else from its JSON. */
-static void sort_value(item *it, const mgmt_rowtype *t, const char *key) {
-    int k = t->sortval ? t->sortval(it->row, key, &it->num, &it->str) : 0;
-    if (k == 1) it->kind = 0;
-    else if (k == 2) it->kind = 2;
-    else if (k == -1) it->kind = 1;
+static void sort_value(item *it, const mgmt_rowtype *t, const char *key, skey *sk) {
+    int k = t->sortval ? t->sortval(it->row, key, &sk->num, &sk->str) : 0;
+    if (k == 1) sk->kind = 0;
+    else if (k == 2) sk->kind = 2;
+    else if (k == -1) sk->kind = 1;
     else {
         json_t *v = mgmt_json_path(item_json(it, t), key);
-        if (json_is_number(v)) it->kind = 0, it->num = json_number_value(v);
-        else if (json_is_boolean(v)) it->kind = 0, it->num = json_is_true(v);
-        else if (json_is_string(v)) it->kind = 2, it->str = json_string_value(v);
-        else it->kind = 1;
+        if (json_is_number(v)) sk->kind = 0, sk->num = json_number_value(v);
+        else if (json_is_boolean(v)) sk->kind = 0, sk->num = json_is_true(v);
+        else if (json_is_string(v)) sk->kind = 2, sk->str = json_string_value(v);
+        else sk->kind = 1;
     }
 }
 
-static int cmp_items(const item *a, const item *b) {
+static int cmp_key(const skey *a, const skey *b) {
     if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
     if (a->kind == 0) return a->num < b->num ? -1 : a->num > b->num;
-    if (a->kind == 2) return strcmp(a->str, b->str);
+    if (a->kind == 2) return a->str == b->str ? 0 : strcmp(a->str, b->str);
     return 0;
 }
 
-/* A stable merge sort on one key at a time, last key first (so the first key
- * decides): qsort is not stable. */
-static void merge_sort(item *v, item *tmp, size_t n, bool rev) {
-    if (n < 2) return;
-    size_t h = n / 2;
-    merge_sort(v, tmp, h, rev);
-    merge_sort(v + h, tmp, n - h, rev);
-    size_t i = 0, j = h, o = 0;
-    while (i < h && j < n) {
-        int c = cmp_items(&v[j], &v[i]);
-        if (rev ? c > 0 : c < 0) tmp[o++] = v[j++];
-        else tmp[o++] = v[i++];
+static _Thread_local int sort_nkeys;
+static _Thread_local bool sort_rev;
+
+static int cmp_items(const void *pa, const void *pb) {
+    const item *a = pa, *b = pb;
+    for (int i = 0; i < sort_nkeys; i++) {
+        int c = cmp_key(&a->k[i], &b->k[i]);
+        if (c) return sort_rev ? -c : c;
     }
-    while (i < h) tmp[o++] = v[i++];
-    while (j < n) tmp[o++] = v[j++];
-    memcpy(v, tmp, n * sizeof *v);
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
 /* Copy the dotted column key of src into dst. */
@@ -179,18 +173,19 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
     const char *sort = rq->query(rq, "sort");
     const char *rev_s = rq->query(rq, "sort_reverse");
     bool rev = rev_s && !strcmp(rev_s, "true");
-    const char *keys[4];
+    const char *keys[MAX_KEYS];
     int nk = 0;
     if (sort && *sort) keys[nk++] = sort;
     else if (t->dflt_sort)
-        for (int i = 0; t->dflt_sort[i] && nk < 4; i++) keys[nk++] = t->dflt_sort[i];
+        for (int i = 0; t->dflt_sort[i] && nk < MAX_KEYS; i++) keys[nk++] = t->dflt_sort[i];
     if (nk && m > 1) {
-        item *tmp = xmalloc(m * sizeof *tmp);
-        for (int k = nk - 1; k >= 0; k--) {
-            for (size_t i = 0; i < m; i++) sort_value(&items[i], t, keys[k]);
-            merge_sort(items, tmp, m, rev);
+        for (size_t i = 0; i < m; i++) {
+            items[i].idx = i;
+            for (int k = 0; k < nk; k++) sort_value(&items[i], t, keys[k], &items[i].k[k]);
         }
-        free(tmp);
+        sort_nkeys = nk;
+        sort_rev = rev;
+        qsort(items, m, sizeof *items, cmp_items);
     } else if (rev) /* RabbitMQ reverses the (default-ordered) list */
         for (size_t i = 0; i < m / 2; i++) {
             item x = items[i];
