@@ -364,29 +364,42 @@ static void get_exchange(const mgmt_req *rq, mgmt_resp *rs) {
 
 /* ---- bindings ---- */
 
-/* RabbitMQ's properties_key: the routing key percent-encoded, then, if the
- * binding has arguments, "~" and a digest of them. Warren's digest is its own
- * (FNV-1a of the arguments' canonical JSON, base64url): the key is opaque, and
- * only has to come back unchanged in a binding's URL. */
+/* RabbitMQ's properties_key: "~" for an empty routing key without
+ * arguments; else the key as its quote_plus writes it ([A-Za-z0-9._-] kept,
+ * space as '+', the rest %XX, '~' too), then, if the binding has arguments,
+ * "~" and a digest of them in RabbitMQ's shape (6 characters of base64url).
+ * RabbitMQ digests the Erlang term (phash2); Warren's digest is its own
+ * (FNV-1a of the arguments' canonical JSON), so with arguments the key
+ * differs from RabbitMQ's: it is opaque and only has to come back unchanged
+ * in a binding's URL (the write routes, mgmt_write.c, look bindings up by it). */
 void mgmt_props_key(const char *rk, size_t rklen, json_t *args, char *out, size_t cap) {
     static const char hex[] = "0123456789ABCDEF";
+    bool has_args = args && json_object_size(args);
     size_t o = 0;
+    if (!rklen && !has_args && cap > 1) out[o++] = '~';
     for (size_t i = 0; i < rklen && o + 4 < cap; i++) {
         unsigned char c = (unsigned char)rk[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~!*'()", c))
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.", c))
             out[o++] = (char)c;
+        else if (c == ' ') out[o++] = '+';
         else out[o++] = '%', out[o++] = hex[c >> 4], out[o++] = hex[c & 15];
     }
     out[o] = 0;
-    if (!args || !json_object_size(args)) return;
+    if (!has_args) return;
     char *text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = text; p && *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint32_t h = 2166136261u;
+    for (const char *p = text; p && *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
     free(text);
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    if (o + 13 < cap) {
+    if (o + 8 < cap) { /* 32 bits as base64url without padding, as rabbit_misc:base64url */
+        uint8_t raw[4] = {(uint8_t)(h >> 24), (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h};
         out[o++] = '~';
-        for (int i = 0; i < 11; i++, h >>= 6) out[o++] = b64[h & 63];
+        out[o++] = b64[raw[0] >> 2];
+        out[o++] = b64[(raw[0] & 3) << 4 | raw[1] >> 4];
+        out[o++] = b64[(raw[1] & 15) << 2 | raw[2] >> 6];
+        out[o++] = b64[raw[2] & 63];
+        out[o++] = b64[raw[3] >> 2];
+        out[o++] = b64[(raw[3] & 3) << 4];
         out[o] = 0;
     }
 }

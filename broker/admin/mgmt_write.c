@@ -23,7 +23,7 @@
 #include "definitions.h"
 #include "delayed.h"
 #include "durable.h"
-#include "mgmt_binding.h"
+#include "mgmt_int.h"
 #include "names.h"
 #include "qfeat.h"
 #include "queue.h"
@@ -741,35 +741,22 @@ static void quote_plus(amq_bytes s, char *out, size_t n, bool tilde_too) {
     out[o] = 0;
 }
 
-void mgmt_binding_props_key(amq_bytes key, amq_bytes args, char *out, size_t n) {
-    if (!key.len && !args.len) {
-        snprintf(out, n, "~");
-        return;
-    }
-    quote_plus(key, out, n, true);
-    if (!args.len) return;
-    /* RabbitMQ hashes the Erlang term of the arguments (erlang:phash2); Warren
-     * hashes their AMQP encoding (FNV-1a, 32 bits), in the same base64url form. */
-    uint32_t hsh = 2166136261u;
-    for (size_t i = 0; i < args.len; i++) hsh = (hsh ^ args.p[i]) * 16777619u;
-    uint8_t raw[4] = {(uint8_t)(hsh >> 24), (uint8_t)(hsh >> 16), (uint8_t)(hsh >> 8), (uint8_t)hsh};
-    char b64[12];
-    EVP_EncodeBlock((unsigned char *)b64, raw, 4);
-    for (char *c = b64; *c; c++) *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-    char *eq = strchr(b64, '=');
-    if (eq) *eq = 0;
-    size_t l = strlen(out);
-    snprintf(out + l, n - l, "~%s", b64);
-}
-
-json_t *mgmt_binding_json(const char *vh, amq_bytes src, amq_bytes dest, bool dest_is_queue, amq_bytes key,
-                          amq_bytes args) {
+/* A binding as the lists show it (mgmt_read.c's shape and properties_key). */
+static json_t *binding_json(const char *vh, amq_bytes src, amq_bytes dest, bool dest_is_queue, amq_bytes key,
+                            amq_bytes args) {
     char props[1200];
-    mgmt_binding_props_key(key, args, props, sizeof props);
+    json_t *aj = defs_table_json(args.p, args.len);
+    mgmt_props_key((const char *)key.p, key.len, aj, props, sizeof props);
     return json_pack("{s:s%,s:s,s:s%,s:s,s:s%,s:o,s:s}", "source", (const char *)src.p, src.len, "vhost", vh,
                      "destination", (const char *)dest.p, dest.len, "destination_type",
-                     dest_is_queue ? "queue" : "exchange", "routing_key", (const char *)key.p, key.len, "arguments",
-                     defs_table_json(args.p, args.len), "properties_key", props);
+                     dest_is_queue ? "queue" : "exchange", "routing_key", (const char *)key.p, key.len, "arguments", aj,
+                     "properties_key", props);
+}
+
+static void props_key(amq_bytes key, amq_bytes args, char *out, size_t n) {
+    json_t *aj = defs_table_json(args.p, args.len);
+    mgmt_props_key((const char *)key.p, key.len, aj, out, n);
+    json_decref(aj);
 }
 
 /* The bindings from src to dest (a queue or an exchange) of a vhost walk. */
@@ -790,10 +777,10 @@ static void bfind_binding(void *ctx, vhost *v, const vbinding *b) {
         memcmp(b->dest_name.p, f->dest.p, f->dest.len))
         return;
     if (f->rows)
-        json_array_append_new(f->rows, mgmt_binding_json(vhost_name(v), f->src, f->dest, f->to_queue, b->key, b->args));
+        json_array_append_new(f->rows, binding_json(vhost_name(v), f->src, f->dest, f->to_queue, b->key, b->args));
     if (f->props && !f->found && b->args.len <= sizeof f->args) {
         char pk[1200];
-        mgmt_binding_props_key(b->key, b->args, pk, sizeof pk);
+        props_key(b->key, b->args, pk, sizeof pk);
         if (!strcmp(pk, f->props)) {
             f->found = true;
             memcpy(f->key, b->key.p, f->key_len = b->key.len);
@@ -870,7 +857,7 @@ static void b_get(const mgmt_req *rq, mgmt_resp *rs) {
     bfind *f = xmalloc(sizeof *f);
     if (b_find(rq, rs, &v, f)) {
         rs->status = 200;
-        rs->body = mgmt_binding_json(vhost_name(v), f->src, f->dest, f->to_queue, (amq_bytes){f->key, f->key_len},
+        rs->body = binding_json(vhost_name(v), f->src, f->dest, f->to_queue, (amq_bytes){f->key, f->key_len},
                                      (amq_bytes){f->args, f->args_len});
     }
     free(f);
@@ -928,7 +915,7 @@ static void b_post(const mgmt_req *rq, mgmt_resp *rs) {
         /* Location: RabbitMQ's, relative to the request path
          * (/api/bindings/V/e/S/q/D -> D/PROPS, each part quote_plus'ed). */
         char props[1200], qd[800], qp[3700];
-        mgmt_binding_props_key(key, args, props, sizeof props);
+        props_key(key, args, props, sizeof props);
         quote_plus(dest, qd, sizeof qd, false);
         quote_plus(amq_cstr(props), qp, sizeof qp, false);
         rs->status = 201;

@@ -310,6 +310,10 @@ def test_bindings(api, port):
     pk = rows[0]["properties_key"] if st == 200 and rows else "?"
     check("binding args listed", st == 200 and len(rows) == 1 and rows[0]["arguments"] == {"x-match": "any", "k": 1}
           and pk.startswith("~"), repr(rows))
+    st, allrows, _ = api.req("GET", "bindings/%2F")
+    mine = [r for r in allrows or [] if r.get("source") == "amq.headers" and r.get("destination") == "mw.bq"]
+    check("binding same key in /api/bindings", st == 200 and len(mine) == 1 and mine[0]["properties_key"] == pk,
+          repr(mine))
     expect("binding default list", api.req("GET", "bindings/%2F/e/amq.default/q/mw.bq"),
            (200, [{"source": "", "vhost": "/", "destination": "mw.bq", "destination_type": "queue",
                    "routing_key": "mw.bq", "arguments": {}, "properties_key": "mw.bq"}]))
