@@ -11,7 +11,9 @@
  * control socket does. */
 #include "mgmt_write_int.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +52,14 @@ vhost *mw_vhost(const mgmt_req *rq, mgmt_resp *rs, int i, bool vhost_not_found_r
     return v;
 }
 
+static json_t *empty_body; /* {} for a request without a body: shared, never modified, never freed */
+static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
+static void make_empty(void) { empty_body = json_object(); }
+
 json_t *mw_body(const mgmt_req *rq, mgmt_resp *rs) {
-    static json_t *empty;
     if (!rq->body || json_is_null(rq->body)) {
-        if (!empty) empty = json_object(); /* never freed: one shared, never modified */
-        return empty;
+        pthread_once(&empty_once, make_empty);
+        return empty_body;
     }
     if (json_is_object(rq->body)) return rq->body;
     if (json_is_string(rq->body))
@@ -95,6 +100,35 @@ bool mw_sync(mgmt_resp *rs) {
 void mw_bad_pair(mgmt_resp *rs, const char *a, const char *b) {
     rs->status = 400;
     rs->body = json_pack("{s:s,s:[s,s]}", "error", "bad_request", "reason", a, b);
+}
+
+/* A JSON string of bytes that AMQP allows to be anything (names, keys,
+ * property values): as they are when UTF-8, else each byte that breaks it as
+ * U+FFFD, so a row is never lost to jansson's refusal. */
+static json_t *jstr(const void *p, size_t n) {
+    json_t *s = json_stringn(p, n);
+    if (s) return s;
+    const uint8_t *b = p;
+    char *out = xmalloc(n * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        while (k <= 4 && i + k <= n && !(s = json_stringn((const char *)b + i, k))) k++;
+        if (s && k <= 4) {
+            memcpy(out + o, b + i, k);
+            o += k;
+            i += k;
+            json_decref(s);
+            s = NULL;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    s = json_stringn(out, o);
+    free(out);
+    return s ? s : json_string("");
 }
 
 /* The explanation without "NAME - " (as an amqp_error's explanation). */
@@ -295,8 +329,7 @@ static json_t *props_json(amq_bytes raw) {
     for (size_t i = 0; i < NSTR_PROPS; i++) {
         if (!(p.flags & str_props[i].flag)) continue;
         const amq_bytes *s = (const amq_bytes *)((const char *)&p + str_props[i].off);
-        json_t *j = json_stringn((const char *)s->p, s->len);
-        json_object_set_new(o, str_props[i].key, j ? j : json_string("(not UTF-8)"));
+        json_object_set_new(o, str_props[i].key, jstr(s->p, s->len));
     }
     if (p.flags & AMQ_BASIC_PROP_HEADERS) json_object_set_new(o, "headers", defs_table_json(p.headers.p, p.headers.len));
     if (p.flags & AMQ_BASIC_PROP_DELIVERY_MODE) json_object_set_new(o, "delivery_mode", json_integer(p.delivery_mode));
@@ -655,10 +688,10 @@ static void get_messages(queue *q, int64_t count, int mode, bool b64, int64_t tr
         }
         amq_bytes x = msg_exchange(qe.m), rk = msg_rk(qe.m);
         json_array_append_new(
-            rows, json_pack("{s:I,s:b,s:s%,s:s%,s:I,s:o,s:o,s:s}", "payload_bytes", (json_int_t)len, "redelivered",
-                            qe.redelivered != 0, "exchange", (const char *)x.p, x.len, "routing_key",
-                            (const char *)rk.p, rk.len, "message_count", (json_int_t)left, "properties",
-                            props_json(msg_props(shown)), "payload", payload, "payload_encoding", pe));
+            rows, json_pack("{s:I,s:b,s:o,s:o,s:I,s:o,s:o,s:s}", "payload_bytes", (json_int_t)len, "redelivered",
+                            qe.redelivered != 0, "exchange", jstr(x.p, x.len), "routing_key", jstr(rk.p, rk.len),
+                            "message_count", (json_int_t)left, "properties", props_json(msg_props(shown)), "payload",
+                            payload, "payload_encoding", pe));
         msg_unref(&counted);
         if (mode == ACK_REQUEUE_FALSE) { /* no_ack */
             store_ack(q, qe.m);
@@ -717,6 +750,7 @@ static void q_get(const mgmt_req *rq, mgmt_resp *rs) {
     json_t *rows = json_array();
     get_messages(q, count, mode, !strcmp(es, "base64"), trunc, rows);
     queue_unref(&q);
+    vhost_thread_cleanup(); /* dead-lettering (reject_requeue_false) routes on this thread */
     if (mode != ACK_REQUEUE_TRUE && !mw_sync(rs)) { /* acks and rejects are changes too */
         json_decref(rows);
         return;
@@ -747,10 +781,9 @@ static json_t *binding_json(const char *vh, amq_bytes src, amq_bytes dest, bool 
     char props[1200];
     json_t *aj = defs_table_json(args.p, args.len);
     mgmt_props_key((const char *)key.p, key.len, aj, props, sizeof props);
-    return json_pack("{s:s%,s:s,s:s%,s:s,s:s%,s:o,s:s}", "source", (const char *)src.p, src.len, "vhost", vh,
-                     "destination", (const char *)dest.p, dest.len, "destination_type",
-                     dest_is_queue ? "queue" : "exchange", "routing_key", (const char *)key.p, key.len, "arguments", aj,
-                     "properties_key", props);
+    return json_pack("{s:o,s:s,s:o,s:s,s:o,s:o,s:s}", "source", jstr(src.p, src.len), "vhost", vh, "destination",
+                     jstr(dest.p, dest.len), "destination_type", dest_is_queue ? "queue" : "exchange", "routing_key",
+                     jstr(key.p, key.len), "arguments", aj, "properties_key", props);
 }
 
 static void props_key(amq_bytes key, amq_bytes args, char *out, size_t n) {
@@ -809,7 +842,7 @@ static void props_normalise(const char *in, char *out, size_t n) {
     const char *end = t ? t : in + strlen(in);
     for (const char *p = in; p < end && k + 1 < sizeof key; p++) {
         if (*p == '+') key[k++] = ' ';
-        else if (*p == '%' && p + 2 < end + 0 + 1 && p[1] && p[2]) {
+        else if (*p == '%' && p + 2 < end && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
             char hx[3] = {p[1], p[2], 0};
             key[k++] = (char)strtol(hx, NULL, 16);
             p += 2;
