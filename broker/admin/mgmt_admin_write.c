@@ -112,7 +112,8 @@ void mw_user_put(const mgmt_req *rq, mgmt_resp *rs) {
         if (algo < 0) return mw_bad_pair(rs, "unknown_hashing_algorithm", json_string_value(aj));
     } /* neither: a user who cannot log in with a password */
     bool existed = access_user_exists(name);
-    if (access_user_put_hash(name, algo, h, tags, err, sizeof err)) return mgmt_error(rs, 400, "bad_request", "%s", err);
+    if (access_user_put_hash(name, algo, h, tags, err, sizeof err))
+        return mgmt_error(rs, 400, "bad_request", "%s", err);
     if (mw_sync(rs)) rs->status = existed ? 204 : 201;
 }
 
@@ -156,7 +157,8 @@ void mw_perm_put(const mgmt_req *rq, mgmt_resp *rs) {
     bool existed = g != NULL;
     access_grant_unref(&g);
     char err[300];
-    if (access_set_permissions(user, vh, c, w, r, err, sizeof err)) return mgmt_error(rs, 400, "bad_request", "%s", err);
+    if (access_set_permissions(user, vh, c, w, r, err, sizeof err))
+        return mgmt_error(rs, 400, "bad_request", "%s", err);
     if (mw_sync(rs)) rs->status = existed ? 204 : 201;
 }
 

@@ -241,13 +241,12 @@ static void x_put(const mgmt_req *rq, mgmt_resp *rs) {
     if (name.len && (exch_type_parse(type, &et) == 0 || delayed_is_type(type))) {
         rc = perm(&a, PERM_CONFIGURE, "exchange", name, &ve);
         amq_bytes ae = str_arg(args, "alternate-exchange");
-        if (!rc && ae.len && !exists &&
-            !(rc = perm(&a, PERM_READ, "exchange", name, &ve)))
+        if (!rc && ae.len && !exists && !(rc = perm(&a, PERM_READ, "exchange", name, &ve)))
             rc = perm(&a, PERM_WRITE, "exchange", ae, &ve);
     }
     if (!rc)
-        rc = vhost_exchange_declare(v, name, type, false, mw_flag(b, "durable", false), mw_flag(b, "auto_delete", false),
-                                    mw_flag(b, "internal", false), args, &ve);
+        rc = vhost_exchange_declare(v, name, type, false, mw_flag(b, "durable", false),
+                                    mw_flag(b, "auto_delete", false), mw_flag(b, "internal", false), args, &ve);
     acl_done(&a);
     amq_wr_destroy(&w);
     if (rc) return mw_amqp_fail(rs, rc, ve.text);
@@ -331,7 +330,8 @@ static json_t *props_json(amq_bytes raw) {
         const amq_bytes *s = (const amq_bytes *)((const char *)&p + str_props[i].off);
         json_object_set_new(o, str_props[i].key, jstr(s->p, s->len));
     }
-    if (p.flags & AMQ_BASIC_PROP_HEADERS) json_object_set_new(o, "headers", defs_table_json(p.headers.p, p.headers.len));
+    if (p.flags & AMQ_BASIC_PROP_HEADERS)
+        json_object_set_new(o, "headers", defs_table_json(p.headers.p, p.headers.len));
     if (p.flags & AMQ_BASIC_PROP_DELIVERY_MODE) json_object_set_new(o, "delivery_mode", json_integer(p.delivery_mode));
     if (p.flags & AMQ_BASIC_PROP_PRIORITY) json_object_set_new(o, "priority", json_integer(p.priority));
     if (p.flags & AMQ_BASIC_PROP_TIMESTAMP) json_object_set_new(o, "timestamp", json_integer((json_int_t)p.timestamp));
@@ -363,8 +363,7 @@ static bool props_of(json_t *props, amq_basic_props *p, amq_wr *hw, mgmt_resp *r
         json_t *v = json_object_get(props, str_props[i].key);
         if (!v) continue;
         if (!json_is_string(v) || json_string_length(v) > 255) {
-            mgmt_error(rs, 400, "bad_request", "property %s must be a string of at most 255 bytes",
-                       str_props[i].key);
+            mgmt_error(rs, 400, "bad_request", "property %s must be a string of at most 255 bytes", str_props[i].key);
             return false;
         }
         amq_bytes *s = (amq_bytes *)((char *)p + str_props[i].off);
@@ -577,7 +576,8 @@ static void q_put(const mgmt_req *rq, mgmt_resp *rs) {
     queue_unref(&q);
     int rc = perm(&a, PERM_CONFIGURE, "queue", name, &ve);
     amq_bytes dlx = str_arg(args, "x-dead-letter-exchange");
-    if (!rc && dlx.len && !(rc = perm(&a, PERM_READ, "queue", name, &ve))) rc = perm(&a, PERM_WRITE, "exchange", dlx, &ve);
+    if (!rc && dlx.len && !(rc = perm(&a, PERM_READ, "queue", name, &ve)))
+        rc = perm(&a, PERM_WRITE, "exchange", dlx, &ve);
     acl_done(&a);
     if (!rc)
         rc = vhost_queue_declare(v, name, false, mw_flag(b, "durable", false), false, mw_flag(b, "auto_delete", false),
@@ -609,8 +609,7 @@ static void q_delete(const mgmt_req *rq, mgmt_resp *rs) {
     int rc = perm(&a, PERM_CONFIGURE, "queue", name, &ve);
     acl_done(&a);
     uint32_t n = 0;
-    if (!rc)
-        rc = vhost_queue_delete(v, name, iu && !strcmp(iu, "true"), ie && !strcmp(ie, "true"), 0, &n, &ve);
+    if (!rc) rc = vhost_queue_delete(v, name, iu && !strcmp(iu, "true"), ie && !strcmp(ie, "true"), 0, &n, &ve);
     if (rc) return mw_amqp_fail(rs, rc, ve.text);
     if (mw_sync(rs)) rs->status = 204;
 }
@@ -639,8 +638,7 @@ static void q_actions(const mgmt_req *rq, mgmt_resp *rs) {
     static const char *const keys[] = {"action", NULL};
     if (!b || !mw_keys(b, rs, keys) || !q_exists(v, rq, rs)) return;
     const char *act = json_string_value(json_object_get(b, "action"));
-    if (!act || (strcmp(act, "sync") && strcmp(act, "cancel_sync")))
-        return mw_bad_pair(rs, "unknown", act ? act : "");
+    if (!act || (strcmp(act, "sync") && strcmp(act, "cancel_sync"))) return mw_bad_pair(rs, "unknown", act ? act : "");
     rs->status = 204;
 }
 
@@ -687,11 +685,11 @@ static void get_messages(queue *q, int64_t count, int mode, bool b64, int64_t tr
             pe = "base64";
         }
         amq_bytes x = msg_exchange(qe.m), rk = msg_rk(qe.m);
-        json_array_append_new(
-            rows, json_pack("{s:I,s:b,s:o,s:o,s:I,s:o,s:o,s:s}", "payload_bytes", (json_int_t)len, "redelivered",
-                            qe.redelivered != 0, "exchange", jstr(x.p, x.len), "routing_key", jstr(rk.p, rk.len),
-                            "message_count", (json_int_t)left, "properties", props_json(msg_props(shown)), "payload",
-                            payload, "payload_encoding", pe));
+        json_array_append_new(rows,
+                              json_pack("{s:I,s:b,s:o,s:o,s:I,s:o,s:o,s:s}", "payload_bytes", (json_int_t)len,
+                                        "redelivered", qe.redelivered != 0, "exchange", jstr(x.p, x.len), "routing_key",
+                                        jstr(rk.p, rk.len), "message_count", (json_int_t)left, "properties",
+                                        props_json(msg_props(shown)), "payload", payload, "payload_encoding", pe));
         msg_unref(&counted);
         if (mode == ACK_REQUEUE_FALSE) { /* no_ack */
             store_ack(q, qe.m);
@@ -750,7 +748,7 @@ static void q_get(const mgmt_req *rq, mgmt_resp *rs) {
     json_t *rows = json_array();
     get_messages(q, count, mode, !strcmp(es, "base64"), trunc, rows);
     queue_unref(&q);
-    vhost_thread_cleanup(); /* dead-lettering (reject_requeue_false) routes on this thread */
+    vhost_thread_cleanup();                         /* dead-lettering (reject_requeue_false) routes on this thread */
     if (mode != ACK_REQUEUE_TRUE && !mw_sync(rs)) { /* acks and rejects are changes too */
         json_decref(rows);
         return;
@@ -891,7 +889,7 @@ static void b_get(const mgmt_req *rq, mgmt_resp *rs) {
     if (b_find(rq, rs, &v, f)) {
         rs->status = 200;
         rs->body = binding_json(vhost_name(v), f->src, f->dest, f->to_queue, (amq_bytes){f->key, f->key_len},
-                                     (amq_bytes){f->args, f->args_len});
+                                (amq_bytes){f->args, f->args_len});
     }
     free(f);
 }
@@ -976,7 +974,8 @@ static void aliveness(const mgmt_req *rq, mgmt_resp *rs) {
         acl_done(&a);
         return mgmt_error(rs, 401, "not_authorised", "Access refused.");
     }
-    if (!(rc = perm(&a, PERM_CONFIGURE, "queue", qn, &ve)) && !(rc = perm(&a, PERM_WRITE, "exchange", amq_cstr(""), &ve)))
+    if (!(rc = perm(&a, PERM_CONFIGURE, "queue", qn, &ve)) &&
+        !(rc = perm(&a, PERM_WRITE, "exchange", amq_cstr(""), &ve)))
         rc = perm(&a, PERM_READ, "queue", qn, &ve);
     acl_done(&a);
     if (!rc) rc = vhost_queue_declare(v, qn, false, false, false, false, (amq_bytes){0}, 0, &q, &ve);
