@@ -170,8 +170,8 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
         }
     }
 
-    /* name / use_regex (case-insensitive, as RabbitMQ) */
-    const char *name = rq->query(rq, "name");
+    /* name / use_regex (case-insensitive; as RabbitMQ, only in a paged request) */
+    const char *name = paged ? rq->query(rq, "name") : NULL;
     const char *use_regex = rq->query(rq, "use_regex");
     pcre2_code *re = NULL;
     pcre2_match_data *md = NULL;

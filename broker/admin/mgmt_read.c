@@ -739,8 +739,7 @@ typedef struct {
 static void collect_user(void *ctx, const char *name, int algo, const char *hash, const char *tags) {
     urows *l = ctx;
     if (l->only && strcmp(l->only, name)) return;
-    char alg[64];
-    snprintf(alg, sizeof alg, "rabbit_password_hashing_%s", access_hash_name(algo));
+    const char *alg = access_hash_name(algo); /* "rabbit_password_hashing_sha256" */
     json_array_append_new(l->rows, json_pack("{s:s,s:s,s:s,s:o,s:{}}", "name", name, "password_hash", hash,
                                              "hashing_algorithm", alg, "tags", tag_list(tags), "limits"));
 }
@@ -1217,12 +1216,12 @@ const mgmt_route mgmt_read_routes[] = {
     {"GET", "users/:user/permissions", get_user_permissions, ADM},
     {"GET", "permissions", get_permissions, ADM},
     {"GET", "permissions/:vhost/:user", get_permissions, ADM},
-    {"GET", "policies", get_policies, POL},
-    {"GET", "policies/:vhost", get_policies, POL},
-    {"GET", "policies/:vhost/:name", get_policies, POL},
-    {"GET", "operator-policies", get_policies, ADM},
-    {"GET", "operator-policies/:vhost", get_policies, ADM},
-    {"GET", "operator-policies/:vhost/:name", get_policies, ADM},
+    {"GET", "policies", get_policies, M},
+    {"GET", "policies/:vhost", get_policies, M},
+    {"GET", "policies/:vhost/:name", get_policies, M},
+    {"GET", "operator-policies", get_policies, M},
+    {"GET", "operator-policies/:vhost", get_policies, M},
+    {"GET", "operator-policies/:vhost/:name", get_policies, M},
     {"GET", "healthchecks/node", get_healthcheck_node, M},
     {"GET", "health/checks/alarms", get_health_alarms, M},
     {"GET", "health/checks/local-alarms", get_health_alarms, M},
