@@ -502,6 +502,7 @@ int mgmt_start(void) {
         log_warn("management HTTP API: cannot start the HTTP server; running without it");
         return 0;
     }
+    mgmt_sampler_start();
     log_info("management HTTP API on %s port %d", where, config.mgmt_port);
     return 0;
 }
@@ -510,6 +511,7 @@ bool mgmt_running(void) { return daemon_ != NULL; }
 
 void mgmt_stop(void) {
     if (!daemon_) return;
+    mgmt_sampler_stop();
     MHD_stop_daemon(daemon_); /* joins its threads, closes the listening socket */
     daemon_ = NULL;
 }
