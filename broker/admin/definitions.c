@@ -109,6 +109,16 @@ static amq_bytes args_of(json_t *o, amq_wr *w, const char **bad) {
     return (amq_bytes){w->data + 4, w->len - 4};
 }
 
+amq_bytes defs_json_table(json_t *obj, amq_wr *w, const char **bad) {
+    amq_wr_init(w);
+    *bad = NULL;
+    if (!json_is_object(obj) || json_object_size(obj) == 0) return (amq_bytes){0};
+    size_t b = amq_table_begin(w);
+    put_json_table(w, obj, bad);
+    amq_table_end(w, b);
+    return (amq_bytes){w->data + 4, w->len - 4};
+}
+
 static json_t *field_json(const amq_field *f, int depth);
 
 static json_t *table_json(amq_bytes t, int depth) {
@@ -533,7 +543,7 @@ static void ex_policy(void *ctx, vhost *v, const policy_info *p) {
 
 static void ex_vhost(void *ctx, vhost *v) {
     ex_ctx *x = ctx;
-    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy};
+    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy, NULL};
     json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", vhost_name(v), "limits"));
     vhost_walk(v, &walk, x);
 }

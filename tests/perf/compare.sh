@@ -361,7 +361,14 @@ L.append("PORT is the broker's side port (Warren started as \`warren --port PORT
 L.append("")
 for k in sorted(cmds): L.append("- %s: \`%s\`" % (k, cmds[k]))
 L.append("")
-open(out, "w").write("\n".join(L))
+# Sections written by other tools (after the marker line) are kept as they are.
+MARK = "<!-- kept by compare.sh: sections below are written by other tools -->"
+tail = ""
+if os.path.exists(out):
+    old = open(out).read()
+    if MARK in old:
+        tail = "\n" + old[old.index(MARK):]
+open(out, "w").write("\n".join(L) + tail)
 print("\n".join(L))
 EOF
 log "wrote $out (raw results in $work/res)"
