@@ -35,7 +35,6 @@
 static uint64_t started_ms;
 void mgmt_read_init(void) { started_ms = now_ms(); }
 
-static const char *node_name(void) { return config.cluster_name; }
 
 bool mgmt_vhost_allowed(const mgmt_req *rq, const char *vh) {
     vhost *v = vhost_find(amq_cstr(vh));
