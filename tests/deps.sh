@@ -16,4 +16,16 @@ echo "tests/deps.sh: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
+# rabbitmq-server must not start as a service (it would take 5672 and 15672 from the
+# tests): invoke-rc.d asks policy-rc.d, and 101 means "not now".
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d
+  guard=1
+fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+# A systemd machine may have started it anyway: stop it and keep it off.
+if command -v systemctl >/dev/null && systemctl is-active -q rabbitmq-server 2>/dev/null; then
+  $SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+fi

@@ -107,6 +107,8 @@ def main():
     api = Api(mport)
     try:
         run(api, amqp, admin, reference)
+        if not reference:
+            port_rules(warren, mport)
     finally:
         if broker:
             broker.stop()
@@ -472,6 +474,61 @@ def run(api, amqp, admin, reference):
             chc.queue_delete(qn)
         chc.exchange_delete(x1)
         c.close()
+
+
+def port_rules(warren, taken):
+    """management.tcp.port set to a port in use: a fatal start-up error naming the
+    key; the default port (15672) in use: a warning, the broker runs without the API;
+    management.enabled = false: no listener."""
+    b = Broker(warren, mgmt_port=taken)
+    try:
+        b.start()
+        started = True
+    except RuntimeError:
+        started = False
+    log = b.log()
+    b.cleanup()
+    check(not started and "management.tcp.port = %d" % taken in log and "in use" in log,
+          "an explicit management.tcp.port in use: start-up fails naming the key")
+    hold = socket.socket()
+    try:
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hold.bind(("", 15672))
+        hold.listen(1)
+    except OSError:
+        hold.close()
+        hold = None  # someone else holds 15672: the same condition for this check
+    b = Broker(warren)
+    try:
+        b.start()
+        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port))
+        c.close()
+        b.stop()
+        log = b.log()
+        check("management HTTP API: cannot listen on all interfaces port 15672" in log and "running without it" in log,
+              "the default port 15672 in use: a warning, and AMQP is served")
+    finally:
+        b.cleanup()
+        if hold:
+            hold.close()
+    port = free_port()
+    b = Broker(warren)
+    conf = os.path.normpath(os.path.join(b.data_dir, "..", os.path.basename(b.data_dir) + ".off.conf"))
+    with open(conf, "w") as f:
+        f.write("management.enabled = false\nmanagement.tcp.port = %d\n" % port)
+    b.binary_args += ["--config", conf]
+    try:
+        b.start()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            listening = True
+        except OSError:
+            listening = False
+        b.stop()
+        check(not listening, "management.enabled = false: no HTTP listener")
+    finally:
+        b.cleanup()
+        os.unlink(conf)
 
 
 def non_loopback_address():
