@@ -22,6 +22,7 @@
 #include "definitions.h"
 #include "delayed.h"
 #include "diskmon.h"
+#include "mgmt.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -202,6 +203,7 @@ int main(int argc, char **argv) {
     wconns_install(); /* the loop's hooks: what a worker does with connections and consumer mail */
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
+    if (mgmt_start()) return 1; /* an explicitly set management.tcp.port that cannot bind */
     if (start_listening()) return 1;
     log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
              config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port,
@@ -268,7 +270,8 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
-    ctl_stop(); /* before the workers go: it may be waiting on them */
+    mgmt_stop(); /* joins the HTTP threads; they may be waiting on the workers */
+    ctl_stop();  /* before the workers go: it may be waiting on them */
     for (int i = 0; i < config.threads; i++) {
         mail m = {.kind = MAIL_SHUTDOWN};
         worker_post(ws[i], &m);

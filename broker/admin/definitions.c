@@ -109,6 +109,16 @@ static amq_bytes args_of(json_t *o, amq_wr *w, const char **bad) {
     return (amq_bytes){w->data + 4, w->len - 4};
 }
 
+amq_bytes defs_json_table(json_t *obj, amq_wr *w, const char **bad) {
+    amq_wr_init(w);
+    *bad = NULL;
+    if (!json_is_object(obj) || json_object_size(obj) == 0) return (amq_bytes){0};
+    size_t b = amq_table_begin(w);
+    put_json_table(w, obj, bad);
+    amq_table_end(w, b);
+    return (amq_bytes){w->data + 4, w->len - 4};
+}
+
 static json_t *field_json(const amq_field *f, int depth);
 
 static json_t *table_json(amq_bytes t, int depth) {

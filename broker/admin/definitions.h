@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "amq/buf.h"
+
 /* Import a JSON text. Returns 0 if everything was applied, 1 if something
  * was skipped (each skip logged and listed in report), -1 if the text is not
  * a definitions document (reason in report). report may be NULL. */
@@ -19,6 +21,11 @@ int defs_import_file(const char *path, char *report, size_t cap);
 /* An AMQP field table as a new JSON object (for listings; {} when empty). */
 struct json_t;
 struct json_t *defs_table_json(const uint8_t *p, size_t len);
+/* A JSON object as an AMQP field table (strings, integers, floats, booleans,
+ * lists, objects; null as void): the table's body in w (initialised here;
+ * the caller destroys it), returned as a slice, empty for {} or a non-object.
+ * *bad: the first key (at any depth) over 255 bytes, else NULL. */
+amq_bytes defs_json_table(struct json_t *obj, amq_wr *w, const char **bad);
 /* The current definitions as a malloc'd JSON text (caller frees). */
 char *defs_export(void);
 #endif

@@ -32,6 +32,8 @@ typedef struct mgmt_req {
     unsigned tags;    /* its MGMT_TAG_* bits, implications applied */
     /* A query parameter (decoded), or NULL. */
     const char *(*query)(const struct mgmt_req *rq, const char *key);
+    /* A request header (name in lower case), or NULL; may itself be NULL. */
+    const char *(*header)(const struct mgmt_req *rq, const char *name);
     void *impl; /* the server's */
 } mgmt_req;
 
