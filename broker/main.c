@@ -183,6 +183,7 @@ int main(int argc, char **argv) {
     if (config.tls_port && tls_init()) return 1;
     if (open_listeners(config.bind, config.port, false)) return 1;
     if (config.tls_port && open_listeners(config.tls_bind, config.tls_port, true)) return 1;
+    stat_set_init(&stats_global); /* the node's message counters (stats.h) */
     vhosts_init();
     store_set_listener(durable_advanced, durable_failed);
     store_set_first_boot(seed_defaults);

@@ -22,6 +22,7 @@
 
 #include "amq/buf.h"
 #include "message.h"
+#include "stats.h"
 
 struct vhost;
 struct worker;
@@ -130,6 +131,7 @@ typedef struct queue {
         bool unordered;     /* some entry expires before one ahead of it */
         uint64_t last_used; /* x-expires: last consumer, basic.get or declare */
     } tm;
+    _Atomic uint64_t st[QST_N]; /* message_stats (stats.h): written under lock, read relaxed */
 } queue;
 
 /* A new queue with refs = 1 (the vhost's). Copies name and args. */
