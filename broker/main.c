@@ -22,6 +22,8 @@
 #include "definitions.h"
 #include "delayed.h"
 #include "diskmon.h"
+#include "mstats.h"
+#include "prom.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -203,6 +205,8 @@ int main(int argc, char **argv) {
     wconns_install(); /* the loop's hooks: what a worker does with connections and consumer mail */
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
+    mstats_start(); /* the sampler: rates and the overview's history (mstats.h) */
+    if (prom_start()) return 1;
     if (start_listening()) return 1;
     log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
              config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port,
@@ -269,7 +273,9 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
-    ctl_stop(); /* before the workers go: it may be waiting on them */
+    prom_stop();   /* its scrapes walk the vhosts */
+    mstats_stop(); /* it samples connections on the workers */
+    ctl_stop();    /* before the workers go: it may be waiting on them */
     for (int i = 0; i < config.threads; i++) {
         mail m = {.kind = MAIL_SHUTDOWN};
         worker_post(ws[i], &m);

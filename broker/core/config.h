@@ -46,6 +46,11 @@ typedef struct {
     unsigned ssl_versions;  /* bit 2 = TLS 1.2, bit 3 = TLS 1.3; 0 = both */
     bool ssl_cert_login_cn; /* ssl_cert_login_from = common_name (default distinguished_name) */
     uint32_t ssl_handshake_timeout_ms;
+    /* Prometheus (admin/prom.c): prometheus.tcp.port / .ip, prometheus.enabled (Warren's own). */
+    bool prom_enabled;
+    int prom_port;
+    bool prom_port_explicit; /* set in the config file: failing to bind it is fatal */
+    char prom_ip[128];       /* "" = all interfaces */
 } warren_config;
 
 extern warren_config config;

@@ -43,6 +43,8 @@ enum stat_ctr {
     STAT_Q_DECLARED,         /* queue.declare (and the HTTP API's PUT) that succeeded */
     STAT_Q_CREATED,          /* queues created */
     STAT_Q_DELETED,          /* queues deleted */
+    STAT_PUBLISHERS_UP,      /* channels that published for the first time */
+    STAT_PUBLISHERS_DOWN,    /* ... and were closed (the difference: rabbitmq_global_publishers) */
     STAT_N
 };
 

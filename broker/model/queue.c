@@ -813,6 +813,13 @@ msg *queue_got(const queue *q, const msg *m) { return q->type->got ? q->type->go
 uint32_t queue_purge(queue *q) { return q->type->purge(q); }
 uint32_t queue_delete(queue *q) { return q->type->del(q); }
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) { q->type->stats(q, messages, consumers); }
+uint32_t queue_unacked(queue *q) {
+    uint32_t n = 0;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->nconsumers; i++) n += atomic_load_explicit(&q->consumers[i]->unacked, memory_order_relaxed);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
 void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
     q->type->restore(q, pos, full, redelivered, exp);
 }

@@ -192,6 +192,8 @@ void queue_set_config(queue *q, struct qfeat *feat, int64_t delivery_limit);
 /* Drop all ready messages; returns how many. */
 uint32_t queue_purge(queue *q);
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers);
+/* Messages delivered to its consumers and not yet acknowledged (any thread). */
+uint32_t queue_unacked(queue *q);
 /* Run dispatch under the lock. Any thread. */
 void queue_dispatch(queue *q);
 

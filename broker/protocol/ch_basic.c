@@ -271,6 +271,10 @@ static void count_publish(channel *ch, size_t routed, bool mandatory) {
     stat_add2(vs, STAT_PUBLISH, 1);
     if (ch->confirm) stat_add2(vs, STAT_PUBLISH_CONFIRM, 1);
     ch->st[CHST_PUBLISH]++;
+    if (!ch->publisher) {
+        ch->publisher = true;
+        stat_add(&stats_global, STAT_PUBLISHERS_UP, 1);
+    }
     if (routed) stat_add2(vs, STAT_ROUTED, routed);
     else if (!mandatory) {
         stat_add2(vs, STAT_DROP_UNROUTABLE, 1);

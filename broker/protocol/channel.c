@@ -227,6 +227,7 @@ void channel_free(channel *ch) {
     channel_cleanup(ch);
     conn *c = ch->conn;
     stat_add2(c->vh ? &c->vh->st : NULL, STAT_CH_CLOSED, 1);
+    if (ch->publisher) stat_add(&stats_global, STAT_PUBLISHERS_DOWN, 1);
     if (ch->dirty) { /* unlink from the connection's dirty list */
         channel **pp = &c->dirty;
         while (*pp && *pp != ch) pp = &(*pp)->dirty_next;

@@ -78,6 +78,7 @@ typedef struct channel {
     char reply_name[64];
     route_set rs;
     uint64_t st[CHST_N]; /* message_stats (stats.h), owner worker only */
+    bool publisher;      /* has published (counted in STAT_PUBLISHERS_UP) */
 } channel;
 
 /* A reply that waits for the log: a confirm (seq > 0) or tx.commit-ok (seq 0). */
