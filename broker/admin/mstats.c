@@ -317,7 +317,8 @@ void mstats_sample_now(void) {
         pm_put(&pm_queue, vkey(key, sizeof key, qs[i].vhost, qs[i].name), gen, t, v);
     }
     h->v[GV_MESSAGES] = h->v[GV_READY] + h->v[GV_UNACKED];
-    for (size_t i = 0; i < xr.n; i++) pm_put(&pm_exch, vkey(key, sizeof key, xr.v[i].vhost, xr.v[i].name), gen, t, xr.v[i].v);
+    for (size_t i = 0; i < xr.n; i++)
+        pm_put(&pm_exch, vkey(key, sizeof key, xr.v[i].vhost, xr.v[i].name), gen, t, xr.v[i].v);
     for (size_t i = 0; i < vr.n; i++) pm_put(&pm_vhost, amq_cstr(vr.v[i].name), gen, t, vr.v[i].v);
     if (cj) {
         pthread_mutex_lock(&cj->mu);
@@ -399,7 +400,8 @@ typedef struct {
     int idx; /* in the kind's counters; -1: deliver_get (a sum) */
 } field;
 
-#define END {NULL, 0}
+#define END                                                                                                            \
+    { NULL, 0 }
 static const field f_node[] = {{"ack", STAT_ACK},
                                {"confirm", STAT_CONFIRM},
                                {"deliver", STAT_DELIVER},
@@ -479,10 +481,7 @@ static double obj_rate(enum mstats_kind kind, const char *vhost, const char *nam
 
 json_t *mstats_message_stats(enum mstats_kind kind, const char *vhost, const char *name, uint64_t id,
                              const uint64_t *counts) {
-    const field *fs = kind == MS_QUEUE      ? f_queue
-                      : kind == MS_EXCHANGE ? f_exch
-                      : kind == MS_CHANNEL  ? f_chan
-                                            : f_node;
+    const field *fs = kind == MS_QUEUE ? f_queue : kind == MS_EXCHANGE ? f_exch : kind == MS_CHANNEL ? f_chan : f_node;
     int dg[4];
     dg_idx(kind, dg);
     json_t *o = json_object();
@@ -553,8 +552,7 @@ json_t *mstats_queue_totals_json(void) {
 }
 
 void mstats_queue_depth_details(json_t *obj, const char *vhost, const char *name) {
-    static const char *const keys[] = {"messages_details", "messages_ready_details",
-                                       "messages_unacknowledged_details"};
+    static const char *const keys[] = {"messages_details", "messages_ready_details", "messages_unacknowledged_details"};
     static const unsigned idx[] = {QV_MESSAGES, QV_READY, QV_UNACKED};
     char key[600];
     pthread_mutex_lock(&mu);
@@ -575,10 +573,8 @@ static const hsample *sample_at(uint64_t t) {
 }
 
 void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
-    static const field f_len[] = {{"messages", GV_MESSAGES},
-                                  {"messages_ready", GV_READY},
-                                  {"messages_unacknowledged", GV_UNACKED},
-                                  END};
+    static const field f_len[] = {
+        {"messages", GV_MESSAGES}, {"messages_ready", GV_READY}, {"messages_unacknowledged", GV_UNACKED}, END};
     if (age_s <= 0 || incr_s <= 0) return;
     if (age_s > 600) age_s = 600;
     if (incr_s > age_s) incr_s = age_s;
@@ -603,9 +599,9 @@ void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
             uint64_t ts = newest - i * incr;
             const hsample *h = sample_at(ts);
             if (!h) break;
-            uint64_t v = f->idx < 0 ? h->v[STAT_DELIVER] + h->v[STAT_DELIVER_NO_ACK] + h->v[STAT_GET] +
-                                          h->v[STAT_GET_NO_ACK]
-                                    : h->v[f->idx];
+            uint64_t v = f->idx < 0
+                             ? h->v[STAT_DELIVER] + h->v[STAT_DELIVER_NO_ACK] + h->v[STAT_GET] + h->v[STAT_GET_NO_ACK]
+                             : h->v[f->idx];
             json_array_append_new(arr, json_pack("{s:I,s:I}", "sample", (json_int_t)v, "timestamp", (json_int_t)ts));
             sum += (double)v;
             if (!got) last = v;
@@ -614,10 +610,9 @@ void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
         }
         json_object_set_new(d, "samples", arr);
         json_object_set_new(d, "avg", json_real(got ? sum / (double)got : 0.0));
-        json_object_set_new(d, "avg_rate",
-                            json_real(got > 1 && last >= first ? (double)(last - first) * 1000.0 /
-                                                                     (double)((got - 1) * incr)
-                                                               : 0.0));
+        json_object_set_new(
+            d, "avg_rate",
+            json_real(got > 1 && last >= first ? (double)(last - first) * 1000.0 / (double)((got - 1) * incr) : 0.0));
         if (!json_object_get(d, "rate")) {
             double r = f->idx < 0 ? hist_rate(STAT_DELIVER) + hist_rate(STAT_DELIVER_NO_ACK) + hist_rate(STAT_GET) +
                                         hist_rate(STAT_GET_NO_ACK)

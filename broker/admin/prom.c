@@ -100,8 +100,8 @@ static uint64_t open_fds(void) {
 /* The node's counters with RabbitMQ's names: (name, help, counter, labels). */
 typedef struct {
     const char *name, *help;
-    int ctr;     /* STAT_*, or -1 for a sum given below */
-    bool qtype;  /* labelled queue_type="rabbit_classic_queue" as well as protocol */
+    int ctr;    /* STAT_*, or -1 for a sum given below */
+    bool qtype; /* labelled queue_type="rabbit_classic_queue" as well as protocol */
 } gmetric;
 
 enum { SUM_DELIVERED = -2 };
@@ -136,8 +136,8 @@ static const gmetric globals[] = {
      true},
     {"rabbitmq_global_messages_get_empty_total", "Total number of times basic.get operations fetched no message",
      STAT_GET_EMPTY, true},
-    {"rabbitmq_global_messages_redelivered_total", "Total number of messages redelivered to consumers",
-     STAT_REDELIVER, true},
+    {"rabbitmq_global_messages_redelivered_total", "Total number of messages redelivered to consumers", STAT_REDELIVER,
+     true},
     {"rabbitmq_global_messages_acknowledged_total", "Total number of messages acknowledged by consumers", STAT_ACK,
      true},
 };
@@ -223,16 +223,15 @@ char *prom_render(bool per_object, size_t *len) {
     sb_label(&b, config.product_version);
     sb_printf(&b, "\",prometheus_plugin_version=\"%s\",prometheus_client_version=\"%s\",erlang_version=\"none\"} 1\n",
               WARREN_VERSION, WARREN_VERSION);
-    metric_d(&b, "rabbitmq_erlang_uptime_seconds", "gauge", "Node uptime",
-             (double)(now_ms() - start_mono_ms) / 1000.0);
+    metric_d(&b, "rabbitmq_erlang_uptime_seconds", "gauge", "Node uptime", (double)(now_ms() - start_mono_ms) / 1000.0);
     metric_u(&b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
              start_wall_ms / 1000);
 
     /* resources and alarms */
     int64_t limit = config.memory_limit;
     bool disk_alarm = disk_alarm_on();
-    metric_u(&b, "rabbitmq_alarms_file_descriptor_limit", "untyped",
-             "is 1 if file descriptor limit alarm is in effect", 0);
+    metric_u(&b, "rabbitmq_alarms_file_descriptor_limit", "untyped", "is 1 if file descriptor limit alarm is in effect",
+             0);
     metric_u(&b, "rabbitmq_alarms_free_disk_space_watermark", "untyped",
              "is 1 if free disk space watermark alarm is in effect", disk_alarm);
     metric_u(&b, "rabbitmq_alarms_memory_used_watermark", "untyped", "is 1 if VM memory watermark alarm is in effect",

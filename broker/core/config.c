@@ -545,7 +545,9 @@ static int set_prom_enabled(const char *what, const char *k, const char *v) { /*
     (void)k;
     return set_choice(what, v, "true", "false", &config.prom_enabled);
 }
-static void print_prom_enabled(FILE *f) { fprintf(f, "prometheus.enabled = %s\n", config.prom_enabled ? "true" : "false"); }
+static void print_prom_enabled(FILE *f) {
+    fprintf(f, "prometheus.enabled = %s\n", config.prom_enabled ? "true" : "false");
+}
 static int set_prom_port(const char *what, const char *k, const char *v) {
     (void)k;
     long n;

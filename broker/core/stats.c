@@ -9,7 +9,9 @@
 stat_set stats_global;
 __thread int stats_tslot;
 
-void stats_set_thread_slot(int worker_id) { stats_tslot = worker_id >= 0 && worker_id + 1 < STAT_SLOTS ? worker_id + 1 : 0; }
+void stats_set_thread_slot(int worker_id) {
+    stats_tslot = worker_id >= 0 && worker_id + 1 < STAT_SLOTS ? worker_id + 1 : 0;
+}
 
 void stat_set_init(stat_set *s) {
     if (s->slot) return;

@@ -19,32 +19,32 @@
 #include <stdint.h>
 
 enum stat_ctr {
-    STAT_PUBLISH,            /* messages received from publishers (basic.publish) */
-    STAT_PUBLISH_CONFIRM,    /* ... of them on channels in confirm mode */
-    STAT_ROUTED,             /* copies routed into queues (one per queue reached) */
-    STAT_CONFIRM,            /* basic.ack confirms sent to publishers */
-    STAT_RETURN_UNROUTABLE,  /* mandatory messages returned (no queue) */
-    STAT_DROP_UNROUTABLE,    /* messages routed to no queue and dropped */
-    STAT_DELIVER,            /* basic.deliver, manual ack */
-    STAT_DELIVER_NO_ACK,     /* basic.deliver, no_ack */
-    STAT_GET,                /* basic.get-ok, manual ack */
-    STAT_GET_NO_ACK,         /* basic.get-ok, no_ack */
-    STAT_GET_EMPTY,          /* basic.get-empty */
-    STAT_REDELIVER,          /* deliveries and gets with redelivered set */
-    STAT_ACK,                /* messages acknowledged by consumers */
-    STAT_RECV_OCT,           /* bytes read from client sockets */
-    STAT_RECV_CNT,           /* reads */
-    STAT_SEND_OCT,           /* bytes written to client sockets */
-    STAT_SEND_CNT,           /* writes */
-    STAT_CONN_OPENED,        /* connections accepted */
-    STAT_CONN_CLOSED,        /* ... and gone */
-    STAT_CH_OPENED,          /* channels opened */
-    STAT_CH_CLOSED,          /* ... and closed */
-    STAT_Q_DECLARED,         /* queue.declare (and the HTTP API's PUT) that succeeded */
-    STAT_Q_CREATED,          /* queues created */
-    STAT_Q_DELETED,          /* queues deleted */
-    STAT_PUBLISHERS_UP,      /* channels that published for the first time */
-    STAT_PUBLISHERS_DOWN,    /* ... and were closed (the difference: rabbitmq_global_publishers) */
+    STAT_PUBLISH,           /* messages received from publishers (basic.publish) */
+    STAT_PUBLISH_CONFIRM,   /* ... of them on channels in confirm mode */
+    STAT_ROUTED,            /* copies routed into queues (one per queue reached) */
+    STAT_CONFIRM,           /* basic.ack confirms sent to publishers */
+    STAT_RETURN_UNROUTABLE, /* mandatory messages returned (no queue) */
+    STAT_DROP_UNROUTABLE,   /* messages routed to no queue and dropped */
+    STAT_DELIVER,           /* basic.deliver, manual ack */
+    STAT_DELIVER_NO_ACK,    /* basic.deliver, no_ack */
+    STAT_GET,               /* basic.get-ok, manual ack */
+    STAT_GET_NO_ACK,        /* basic.get-ok, no_ack */
+    STAT_GET_EMPTY,         /* basic.get-empty */
+    STAT_REDELIVER,         /* deliveries and gets with redelivered set */
+    STAT_ACK,               /* messages acknowledged by consumers */
+    STAT_RECV_OCT,          /* bytes read from client sockets */
+    STAT_RECV_CNT,          /* reads */
+    STAT_SEND_OCT,          /* bytes written to client sockets */
+    STAT_SEND_CNT,          /* writes */
+    STAT_CONN_OPENED,       /* connections accepted */
+    STAT_CONN_CLOSED,       /* ... and gone */
+    STAT_CH_OPENED,         /* channels opened */
+    STAT_CH_CLOSED,         /* ... and closed */
+    STAT_Q_DECLARED,        /* queue.declare (and the HTTP API's PUT) that succeeded */
+    STAT_Q_CREATED,         /* queues created */
+    STAT_Q_DELETED,         /* queues deleted */
+    STAT_PUBLISHERS_UP,     /* channels that published for the first time */
+    STAT_PUBLISHERS_DOWN,   /* ... and were closed (the difference: rabbitmq_global_publishers) */
     STAT_N
 };
 

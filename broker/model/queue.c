@@ -816,7 +816,8 @@ void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) { q->type->
 uint32_t queue_unacked(queue *q) {
     uint32_t n = 0;
     pthread_mutex_lock(&q->lock);
-    for (size_t i = 0; i < q->nconsumers; i++) n += atomic_load_explicit(&q->consumers[i]->unacked, memory_order_relaxed);
+    for (size_t i = 0; i < q->nconsumers; i++)
+        n += atomic_load_explicit(&q->consumers[i]->unacked, memory_order_relaxed);
     pthread_mutex_unlock(&q->lock);
     return n;
 }

@@ -277,8 +277,9 @@ Test(model, stats_count_declares_routing_enqueues_and_deliveries) {
     cr_assert_eq(g1[STAT_Q_CREATED] - g0[STAT_Q_CREATED], 1);
     cr_assert_eq(v1[STAT_Q_DECLARED] - v0[STAT_Q_DECLARED], 2);
     verr e;
-    cr_assert_eq(vhost_exchange_declare(v, amq_cstr("sx"), amq_cstr("fanout"), false, false, false, false, (amq_bytes){0}, &e),
-                 0);
+    cr_assert_eq(
+        vhost_exchange_declare(v, amq_cstr("sx"), amq_cstr("fanout"), false, false, false, false, (amq_bytes){0}, &e),
+        0);
     cr_assert_eq(vhost_queue_bind(v, amq_cstr("counted"), amq_cstr("sx"), amq_cstr(""), (amq_bytes){0}, false, 1, &e),
                  0);
     cr_assert_eq(publish("sx", "", "a"), 1);
