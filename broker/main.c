@@ -22,6 +22,7 @@
 #include "definitions.h"
 #include "delayed.h"
 #include "diskmon.h"
+#include "mgmt.h"
 #include "mstats.h"
 #include "prom.h"
 #include "qsched.h"
@@ -207,6 +208,7 @@ int main(int argc, char **argv) {
     ctl_start(config.data_dir);
     mstats_start(); /* the sampler: rates and the overview's history (mstats.h) */
     if (prom_start()) return 1;
+    if (mgmt_start()) return 1; /* an explicitly set management.tcp.port that cannot bind */
     if (start_listening()) return 1;
     log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
              config.product_version, config.bind[0] ? config.bind : "all interfaces (IPv4 and IPv6)", config.port,
@@ -273,6 +275,7 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
+    mgmt_stop();   /* joins the HTTP threads; they may be waiting on the workers */
     prom_stop();   /* its scrapes walk the vhosts */
     mstats_stop(); /* it samples connections on the workers */
     ctl_stop();    /* before the workers go: it may be waiting on them */

@@ -24,8 +24,7 @@
 #include "amq/methods.h"
 #include "transport.h"
 #include "config.h"
-#include "conn.h"
-#include "channel.h"
+#include "conn_info.h"
 #include "definitions.h"
 #include "names.h"
 #include "policy.h"
@@ -355,154 +354,21 @@ static json_t *list_bindings(const char *vh) {
     return r;
 }
 
-/* ---- connections (on the workers) ---- */
-
-/* One list_connections row, as plain data: a worker fills these, the control
- * thread alone builds (and frees) the JSON, so no jansson object is ever seen
- * by two threads (jansson objects are not safe to share between threads). */
-typedef struct {
-    uint64_t id;
-    char user[256];
-    char vhost[256];
-    char host[80];
-    int port;
-    const char *state; /* a string constant */
-    uint32_t nchans;
-    bool tls;
-} conn_row;
-
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs;       /* workers still to answer + the control thread */
-    int pending;    /* workers still to answer */
-    conn_row *rows; /* under mu */
-    size_t nrows, caprows;
-    uint64_t target; /* close_connection: the id */
-    char reason[256];
-    bool found;
-} wjob;
-
-static void wjob_unref(wjob *j) {
-    pthread_mutex_lock(&j->mu);
-    bool last = --j->refs == 0;
-    pthread_mutex_unlock(&j->mu);
-    if (!last) return;
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-    free(j->rows);
-    free(j);
-}
-
-static const char *conn_state_name(const conn *c) {
-    switch (c->state) {
-    case CONN_AWAIT_HEADER:
-    case CONN_AWAIT_START_OK: return "starting";
-    case CONN_AWAIT_TUNE_OK: return "tuning";
-    case CONN_AWAIT_OPEN: return "opening";
-    case CONN_OPEN: return c->mem_blocked ? "blocked" : "running";
-    default: return "closing";
-    }
-}
-
-static void on_worker_list(worker *w, void *arg) {
-    wjob *j = arg;
-    size_t n = 0, cap = 0;
-    conn_row *mine = NULL;
-    for (conn *c = wconns_list(w); c; c = c->next) {
-        if (c->state == CONN_DEAD) continue;
-        if (n == cap) mine = xrealloc(mine, (cap = cap ? cap * 2 : 16) * sizeof *mine);
-        conn_row *r = &mine[n++];
-        const char *colon = strrchr(c->peer, ':');
-        size_t hl = colon ? (size_t)(colon - c->peer) : strlen(c->peer);
-        const char *h = c->peer;
-        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
-        r->id = c->id;
-        snprintf(r->user, sizeof r->user, "%s", c->user);
-        snprintf(r->vhost, sizeof r->vhost, "%s", c->vh ? vhost_name(c->vh) : "");
-        snprintf(r->host, sizeof r->host, "%.*s", (int)hl, h);
-        r->port = colon ? atoi(colon + 1) : 0;
-        r->state = conn_state_name(c);
-        r->nchans = c->nchans;
-        r->tls = !strcmp(c->tr->name, "tls");
-    }
-    pthread_mutex_lock(&j->mu);
-    if (n) {
-        if (j->nrows + n > j->caprows) {
-            j->caprows = j->nrows + n;
-            j->rows = xrealloc(j->rows, j->caprows * sizeof *j->rows);
-        }
-        memcpy(j->rows + j->nrows, mine, n * sizeof *mine);
-        j->nrows += n;
-    }
-    j->pending--;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    free(mine);
-    wjob_unref(j);
-}
-
-static void on_worker_close(worker *w, void *arg) {
-    wjob *j = arg;
-    bool found = false;
-    for (conn *c = wconns_list(w); c; c = c->next) {
-        if (c->id != j->target || c->state >= CONN_CLOSING) continue;
-        found = true;
-        log_info("closing connection %s (id %llu) on request: %s", c->peer, (unsigned long long)c->id, j->reason);
-        conn_error(c, AMQ_CONNECTION_FORCED, 0, "CONNECTION_FORCED - %s", j->reason);
-        wconns_want_flush(w, c);
-    }
-    pthread_mutex_lock(&j->mu);
-    j->found |= found;
-    j->pending--;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    wjob_unref(j);
-}
-
-/* Run fn on every worker and wait (5 s at most) for all of them. */
-static wjob *on_all_workers(worker_fn fn, uint64_t target, const char *reason, bool *ok) {
-    int n = workers_count();
-    wjob *j = xcalloc(1, sizeof *j);
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    j->refs = n + 1;
-    j->pending = n;
-    j->target = target;
-    snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
-    for (int i = 0; i < n; i++) worker_call(worker_at(i), fn, j);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 5;
-    pthread_mutex_lock(&j->mu);
-    while (j->pending > 0)
-        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl) == ETIMEDOUT) break;
-    *ok = j->pending == 0;
-    pthread_mutex_unlock(&j->mu);
-    return j;
-}
+/* ---- connections (on the workers: conn_info.h) ---- */
 
 static json_t *list_connections(void) {
-    bool ok;
-    wjob *j = on_all_workers(on_worker_list, 0, NULL, &ok);
-    json_t *r;
-    if (!ok) {
-        r = fail("timed out waiting for the worker threads");
-    } else {
-        static const char *const cols[] = {"pid",   "user",     "vhost", "peer_host", "peer_port",
-                                           "state", "channels", "ssl",   NULL};
-        json_t *rows;
-        r = table(&rows, cols);
-        pthread_mutex_lock(&j->mu);
-        for (size_t i = 0; i < j->nrows; i++) {
-            const conn_row *c = &j->rows[i];
-            json_array_append_new(rows, json_pack("[I,s,s,s,i,s,I,b]", (json_int_t)c->id, c->user, c->vhost, c->host,
-                                                  c->port, c->state, (json_int_t)c->nchans, c->tls));
-        }
-        pthread_mutex_unlock(&j->mu);
-        json_decref(rows);
+    ci_snapshot s;
+    if (ci_snapshot_take(&s, 0)) return fail("timed out waiting for the worker threads");
+    static const char *const cols[] = {"pid",   "user",     "vhost", "peer_host", "peer_port",
+                                       "state", "channels", "ssl",   NULL};
+    json_t *rows, *r = table(&rows, cols);
+    for (size_t i = 0; i < s.nconns; i++) {
+        const ci_conn *c = &s.conns[i];
+        json_array_append_new(rows, json_pack("[I,s,s,s,i,s,I,b]", (json_int_t)c->id, c->user, c->vhost, c->peer_host,
+                                              c->peer_port, c->state, (json_int_t)c->nchans, c->tls));
     }
-    wjob_unref(j);
+    json_decref(rows);
+    ci_snapshot_free(&s);
     return r;
 }
 
@@ -511,13 +377,7 @@ static json_t *close_connection(const char *id, const char *reason) {
     errno = 0;
     unsigned long long n = strtoull(id, &end, 10);
     if (errno || end == id || *end || !n) return fail("'%s' is not a connection pid (see list_connections)", id);
-    bool ok;
-    wjob *j = on_all_workers(on_worker_close, n, reason, &ok);
-    pthread_mutex_lock(&j->mu);
-    bool found = j->found;
-    pthread_mutex_unlock(&j->mu);
-    wjob_unref(j);
-    if (!found) return fail("no open connection with pid %s", id);
+    if (!ci_close(n, reason)) return fail("no open connection with pid %s", id);
     return done();
 }
 

@@ -65,7 +65,9 @@ static void defaults(void) {
     config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
     config.disk_free_limit = 50000000;      /* RabbitMQ's default: 50MB */
     config.prom_enabled = true;
-    config.prom_port = 15692; /* RabbitMQ's prometheus.tcp.port */
+    config.prom_port = 15692;   /* RabbitMQ's prometheus.tcp.port */
+    config.mgmt_enabled = true; /* as in the rabbitmq:3-management image */
+    config.mgmt_port = 15672;
 }
 
 static double ram_bytes(void) {
@@ -570,6 +572,33 @@ static void print_prom_ip(FILE *f) {
     if (config.prom_ip[0]) fprintf(f, "prometheus.tcp.ip = %s\n", config.prom_ip);
     else fprintf(f, "# prometheus.tcp.ip = (all interfaces)\n");
 }
+static int set_mgmt_enabled(const char *what, const char *k, const char *v) { /* Warren's own */
+    (void)k;
+    return set_choice(what, v, "true", "false", &config.mgmt_enabled);
+}
+static void print_mgmt_enabled(FILE *f) {
+    fprintf(f, "management.enabled = %s\n", config.mgmt_enabled ? "true" : "false");
+}
+static int set_mgmt_port(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (parse_int(what, v, 1, 65535, &n)) return -1;
+    config.mgmt_port = (int)n;
+    config.mgmt_port_set = true;
+    return 0;
+}
+static void print_mgmt_port(FILE *f) { fprintf(f, "management.tcp.port = %d\n", config.mgmt_port); }
+static int set_mgmt_ip(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (!*v || strlen(v) >= sizeof config.mgmt_ip || strpbrk(v, " \t[]"))
+        return bad_value(what, v, "an IP address such as 127.0.0.1 or ::");
+    snprintf(config.mgmt_ip, sizeof config.mgmt_ip, "%s", v);
+    return 0;
+}
+static void print_mgmt_ip(FILE *f) {
+    if (config.mgmt_ip[0]) fprintf(f, "management.tcp.ip = %s\n", config.mgmt_ip);
+    else fprintf(f, "# management.tcp.ip = (all interfaces)\n");
+}
 
 /* The rabbitmq.conf keys Warren reads, one row each: the key (ending in '.',
  * a prefix: the rest is a name or an index), its setter, and the printer of
@@ -620,6 +649,9 @@ static const config_key keys[] = {
     {"prometheus.enabled", set_prom_enabled, print_prom_enabled},
     {"prometheus.tcp.port", set_prom_port, print_prom_port},
     {"prometheus.tcp.ip", set_prom_ip, print_prom_ip},
+    {"management.enabled", set_mgmt_enabled, print_mgmt_enabled},
+    {"management.tcp.port", set_mgmt_port, print_mgmt_port},
+    {"management.tcp.ip", set_mgmt_ip, print_mgmt_ip},
 };
 
 static const config_key *find_key(const char *k) {

@@ -46,6 +46,13 @@ typedef struct {
     unsigned ssl_versions;  /* bit 2 = TLS 1.2, bit 3 = TLS 1.3; 0 = both */
     bool ssl_cert_login_cn; /* ssl_cert_login_from = common_name (default distinguished_name) */
     uint32_t ssl_handshake_timeout_ms;
+    /* The management HTTP API (mgmt.h): management.enabled (Warren's own),
+     * management.tcp.port / management.tcp.ip (RabbitMQ's). A port left at its
+     * default that is in use only warns; one set explicitly must bind. */
+    bool mgmt_enabled;
+    int mgmt_port;
+    bool mgmt_port_set;
+    char mgmt_ip[128]; /* "" = all interfaces */
     /* Prometheus (admin/prom.c): prometheus.tcp.port / .ip, prometheus.enabled (Warren's own). */
     bool prom_enabled;
     int prom_port;

@@ -135,10 +135,10 @@ load_definitions = /etc/warren/definitions.json
 
 
 def unknown_and_bad():
-    path = conf("heartbeat = 10\n\nno_such_key = 1\nmanagement.tcp.port = 15672\n")
+    path = conf("heartbeat = 10\n\nno_such_key = 1\nmqtt.listeners.tcp.default = 1883\n")
     rc, out, err = run(["--config", path, "--print-config"])
     check(rc == 0 and "unknown config key 'no_such_key'" in err and "line 3" in err and
-          "'management.tcp.port'" in err and "line 4" in err, "unknown keys warned with key and line (%r)" % err)
+          "'mqtt.listeners.tcp.default'" in err and "line 4" in err, "unknown keys warned with key and line (%r)" % err)
     bad = {
         "heartbeat = -1": "heartbeat", "heartbeat = ten": "heartbeat", "frame_max = 100": "frame_max",
         "channel_max = 70000": "channel_max", "max_message_size = 0": "max_message_size",
