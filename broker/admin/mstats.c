@@ -202,8 +202,8 @@ static double pm_rate(const prev_map *pm, amq_bytes key, unsigned i) {
 
 /* ---- the sampler ---- */
 
-enum { QV_READY = QST_N, QV_UNACKED, QV_MESSAGES, QV_N }; /* a queue's values: counters then depths */
-enum { GV_READY = STAT_N, GV_UNACKED, GV_MESSAGES, GV_N };
+enum { QV_READY = QST_N, QV_UNACKED, QV_MESSAGES, QV_N };  /* a queue's values: counters then depths */
+enum { GV_READY = STAT_N, GV_UNACKED, GV_MESSAGES, GV_N }; /* the node's and a vhost's values */
 
 typedef struct {
     uint64_t ts; /* wall ms */
@@ -226,7 +226,7 @@ static bool stopping;
 static void maps_init(void) {
     if (maps_ready) return;
     prev_map *pms[] = {&pm_vhost, &pm_queue, &pm_exch, &pm_conn, &pm_chan};
-    unsigned nvs[] = {STAT_N, QV_N, XST_N, 4, CHST_N};
+    unsigned nvs[] = {GV_N, QV_N, XST_N, 4, CHST_N};
     for (int i = 0; i < 5; i++) {
         strmap_init(&pms[i]->m);
         pms[i]->nv = nvs[i];
@@ -270,7 +270,7 @@ static void walk_exchanges(void *ctx, vhost *v) {
 
 typedef struct {
     char name[256];
-    uint64_t v[STAT_N];
+    uint64_t v[GV_N];
 } v_row;
 typedef struct {
     v_row *v;
@@ -282,7 +282,7 @@ static void on_vhost(void *ctx, vhost *vh) {
     v_row *row = &r->v[r->n++];
     snprintf(row->name, sizeof row->name, "%s", vhost_name(vh));
     memset(row->v, 0, sizeof row->v);
-    stat_set_sum(&vh->st, row->v);
+    stat_set_sum(vhost_stats(vh), row->v); /* the depths are added from the queues' rows */
 }
 
 void mstats_sample_now(void) {
@@ -317,6 +317,17 @@ void mstats_sample_now(void) {
         pm_put(&pm_queue, vkey(key, sizeof key, qs[i].vhost, qs[i].name), gen, t, v);
     }
     h->v[GV_MESSAGES] = h->v[GV_READY] + h->v[GV_UNACKED];
+    for (size_t i = 0, j = 0; i < nq; i++) { /* a vhost's depths: its queues' (rows come vhost by vhost) */
+        if (j < vr.n && strcmp(vr.v[j].name, qs[i].vhost))
+            for (j = 0; j < vr.n && strcmp(vr.v[j].name, qs[i].vhost); j++) {}
+        if (j == vr.n) {
+            j = 0;
+            continue;
+        }
+        vr.v[j].v[GV_READY] += qs[i].ready;
+        vr.v[j].v[GV_UNACKED] += qs[i].unacked;
+        vr.v[j].v[GV_MESSAGES] += (uint64_t)qs[i].ready + qs[i].unacked;
+    }
     for (size_t i = 0; i < xr.n; i++)
         pm_put(&pm_exch, vkey(key, sizeof key, xr.v[i].vhost, xr.v[i].name), gen, t, xr.v[i].v);
     for (size_t i = 0; i < vr.n; i++) pm_put(&pm_vhost, amq_cstr(vr.v[i].name), gen, t, vr.v[i].v);
@@ -407,6 +418,8 @@ static const field f_node[] = {{"ack", STAT_ACK},
                                {"deliver", STAT_DELIVER},
                                {"deliver_get", -1},
                                {"deliver_no_ack", STAT_DELIVER_NO_ACK},
+                               {"disk_reads", -2},
+                               {"disk_writes", -2},
                                {"drop_unroutable", STAT_DROP_UNROUTABLE},
                                {"get", STAT_GET},
                                {"get_empty", STAT_GET_EMPTY},
@@ -491,7 +504,10 @@ json_t *mstats_message_stats(enum mstats_kind kind, const char *vhost, const cha
     for (const field *f = fs; f->key; f++) {
         uint64_t v;
         double r = 0.0;
-        if (f->idx < 0) {
+        if (f->idx == -2 && kind != MS_OVERVIEW) continue; /* as RabbitMQ: the overview's only */
+        if (f->idx == -2) {
+            v = 0; /* disk_reads/disk_writes: not counted (the log is read and written by its own threads) */
+        } else if (f->idx < 0) {
             v = counts[dg[0]] + counts[dg[1]] + counts[dg[2]] + counts[dg[3]];
             for (int i = 0; i < 4 && ready; i++) r += obj_rate(kind, vhost, name, id, (unsigned)dg[i]);
         } else {
@@ -572,13 +588,17 @@ static const hsample *sample_at(uint64_t t) {
     return NULL;
 }
 
-void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
+void mstats_history(json_t *obj, enum mstats_hist which, long age_s, long incr_s) {
     static const field f_len[] = {
         {"messages", GV_MESSAGES}, {"messages_ready", GV_READY}, {"messages_unacknowledged", GV_UNACKED}, END};
+    static const field f_churn[] = {{"channel_closed", STAT_CH_CLOSED},      {"channel_created", STAT_CH_OPENED},
+                                    {"connection_closed", STAT_CONN_CLOSED}, {"connection_created", STAT_CONN_OPENED},
+                                    {"queue_created", STAT_Q_CREATED},       {"queue_declared", STAT_Q_DECLARED},
+                                    {"queue_deleted", STAT_Q_DELETED},       END};
     if (age_s <= 0 || incr_s <= 0) return;
     if (age_s > 600) age_s = 600;
     if (incr_s > age_s) incr_s = age_s;
-    const field *fs = lengths ? f_len : f_node;
+    const field *fs = which == MSTATS_H_LENGTHS ? f_len : which == MSTATS_H_CHURN ? f_churn : f_node;
     uint64_t incr = (uint64_t)incr_s * 1000, now = wall_ms();
     uint64_t newest = now / incr * incr;
     size_t n = (size_t)(age_s / incr_s) + 1;
@@ -599,7 +619,8 @@ void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
             uint64_t ts = newest - i * incr;
             const hsample *h = sample_at(ts);
             if (!h) break;
-            uint64_t v = f->idx < 0
+            uint64_t v = f->idx == -2 ? 0
+                         : f->idx < 0
                              ? h->v[STAT_DELIVER] + h->v[STAT_DELIVER_NO_ACK] + h->v[STAT_GET] + h->v[STAT_GET_NO_ACK]
                              : h->v[f->idx];
             json_array_append_new(arr, json_pack("{s:I,s:I}", "sample", (json_int_t)v, "timestamp", (json_int_t)ts));
@@ -614,11 +635,21 @@ void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s) {
             d, "avg_rate",
             json_real(got > 1 && last >= first ? (double)(last - first) * 1000.0 / (double)((got - 1) * incr) : 0.0));
         if (!json_object_get(d, "rate")) {
-            double r = f->idx < 0 ? hist_rate(STAT_DELIVER) + hist_rate(STAT_DELIVER_NO_ACK) + hist_rate(STAT_GET) +
-                                        hist_rate(STAT_GET_NO_ACK)
-                                  : hist_rate((unsigned)f->idx);
+            double r = f->idx == -2 ? 0.0
+                       : f->idx < 0 ? hist_rate(STAT_DELIVER) + hist_rate(STAT_DELIVER_NO_ACK) + hist_rate(STAT_GET) +
+                                          hist_rate(STAT_GET_NO_ACK)
+                                    : hist_rate((unsigned)f->idx);
             json_object_set_new(d, "rate", json_real(r));
         }
     }
+    pthread_mutex_unlock(&mu);
+}
+
+void mstats_vhost_depth_details(json_t *obj, const char *vhost) {
+    static const char *const keys[] = {"messages_details", "messages_ready_details", "messages_unacknowledged_details"};
+    static const unsigned idx[] = {GV_MESSAGES, GV_READY, GV_UNACKED};
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < 3; i++)
+        json_object_set_new(obj, keys[i], details(maps_ready ? pm_rate(&pm_vhost, amq_cstr(vhost), idx[i]) : 0.0));
     pthread_mutex_unlock(&mu);
 }

@@ -72,7 +72,10 @@ json_t *mstats_queue_totals_json(void);
  * added to obj. */
 void mstats_queue_depth_details(json_t *obj, const char *vhost, const char *name);
 /* /api/overview's history: for age_s seconds at incr_s steps, the samples of
- * the message rates (msg_rates) or the queue lengths (lengths):
+ * the message rates (msg_rates), the queue lengths (lengths) or the churn rates:
  * {"publish_details": {"rate":..,"samples":[{"sample":n,"timestamp":ms},...], "avg":..,"avg_rate":..}} */
-void mstats_history(json_t *obj, bool lengths, long age_s, long incr_s);
+enum mstats_hist { MSTATS_H_RATES, MSTATS_H_LENGTHS, MSTATS_H_CHURN };
+void mstats_history(json_t *obj, enum mstats_hist which, long age_s, long incr_s);
+/* A vhost's messages/messages_ready/messages_unacknowledged _details rates, added to obj. */
+void mstats_vhost_depth_details(json_t *obj, const char *vhost);
 #endif

@@ -46,6 +46,8 @@ typedef struct vhost {
  * (its lock and maps are the model's business). */
 static inline const char *vhost_name(const vhost *v) { return v->name; }
 static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
+/* The vhost's message counters (stats.h); NULL-safe (a connection before connection.open). */
+static inline stat_set *vhost_stats(vhost *v) { return v ? &v->st : NULL; }
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {

@@ -200,7 +200,7 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
     if (!queue_get(q, &qe, &left)) {
         amq_basic_get_empty ge = {.reserved_1 = {0}};
         ch_send(ch, AMQ_BASIC_GET_EMPTY, &ge);
-        stat_add2(&ch->conn->vh->st, STAT_GET_EMPTY, 1);
+        stat_add2(vhost_stats(ch->conn->vh), STAT_GET_EMPTY, 1);
         ch->st[CHST_GET_EMPTY]++;
         ctr_add(&q->st[QST_GET_EMPTY], 1);
         queue_unref(&q);
@@ -231,11 +231,11 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
                     qe.m->body_len, c->frame_max);
     msg_unref(&counted);
     conn_output_added(c);
-    stat_add2(&c->vh->st, m->no_ack ? STAT_GET_NO_ACK : STAT_GET, 1);
+    stat_add2(vhost_stats(c->vh), m->no_ack ? STAT_GET_NO_ACK : STAT_GET, 1);
     ch->st[m->no_ack ? CHST_GET_NO_ACK : CHST_GET]++;
     ctr_add(&q->st[m->no_ack ? QST_GET_NO_ACK : QST_GET], 1);
     if (qe.redelivered) {
-        stat_add2(&c->vh->st, STAT_REDELIVER, 1);
+        stat_add2(vhost_stats(c->vh), STAT_REDELIVER, 1);
         ch->st[CHST_REDELIVER]++;
         ctr_add(&q->st[QST_REDELIVER], 1);
     }
@@ -260,14 +260,14 @@ static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
     amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_RETURN, &r);
     amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
-    stat_add2(&c->vh->st, STAT_RETURN_UNROUTABLE, 1);
+    stat_add2(vhost_stats(c->vh), STAT_RETURN_UNROUTABLE, 1);
     ch->st[CHST_RETURN_UNROUTABLE]++;
 }
 
 /* One message accepted from a publisher: routed into `routed` queues (none:
  * returned if mandatory, else dropped). */
 static void count_publish(channel *ch, size_t routed, bool mandatory) {
-    stat_set *vs = &ch->conn->vh->st;
+    stat_set *vs = vhost_stats(ch->conn->vh);
     stat_add2(vs, STAT_PUBLISH, 1);
     if (ch->confirm) stat_add2(vs, STAT_PUBLISH_CONFIRM, 1);
     ch->st[CHST_PUBLISH]++;

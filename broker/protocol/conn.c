@@ -611,8 +611,8 @@ void conn_on_readable(conn *c) {
         c->last_recv_ms = now_ms();
         c->recv_oct += (uint64_t)n;
         c->recv_cnt++;
-        stat_add2(c->vh ? &c->vh->st : NULL, STAT_RECV_OCT, (uint64_t)n);
-        stat_add2(c->vh ? &c->vh->st : NULL, STAT_RECV_CNT, 1);
+        stat_add2(vhost_stats(c->vh), STAT_RECV_OCT, (uint64_t)n);
+        stat_add2(vhost_stats(c->vh), STAT_RECV_CNT, 1);
         budget = budget > (size_t)n ? budget - (size_t)n : 0;
         process_input(c);
         if (c->out.len > CONN_OUT_HIGH || c->reply_wait) pause_reading(c, true);
@@ -640,8 +640,8 @@ void conn_flush(conn *c) {
         c->last_send_ms = now_ms();
         c->send_oct += (uint64_t)n;
         c->send_cnt++;
-        stat_add2(c->vh ? &c->vh->st : NULL, STAT_SEND_OCT, (uint64_t)n);
-        stat_add2(c->vh ? &c->vh->st : NULL, STAT_SEND_CNT, 1);
+        stat_add2(vhost_stats(c->vh), STAT_SEND_OCT, (uint64_t)n);
+        stat_add2(vhost_stats(c->vh), STAT_SEND_CNT, 1);
     }
     bool want_out = c->out.len > 0 || c->tr->wants_write(c);
     if (want_out != c->want_out) {
