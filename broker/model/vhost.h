@@ -29,6 +29,7 @@ typedef struct exchange {
     char *alt;           /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
     char *policy[2];     /* names of the policy and operator policy applied (policy.c) */
     uint32_t bound_as_source;
+    _Atomic uint64_t st[XST_N]; /* publish_in/out (stats.h), relaxed atomics */
 } exchange;
 
 typedef struct vhost {
@@ -38,12 +39,15 @@ typedef struct vhost {
     strmap queues;               /* name -> queue* */
     struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted;        /* removed from the table: its connections are closed */
+    stat_set st;                 /* message_stats of the vhost, per worker (stats.h) */
 } vhost;
 
 /* Read-only accessors: code above the model reads a vhost only through these
  * (its lock and maps are the model's business). */
 static inline const char *vhost_name(const vhost *v) { return v->name; }
 static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
+/* The vhost's message counters (stats.h); NULL-safe (a connection before connection.open). */
+static inline stat_set *vhost_stats(vhost *v) { return v ? &v->st : NULL; }
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {

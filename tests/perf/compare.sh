@@ -361,7 +361,15 @@ L.append("PORT is the broker's side port (Warren started as \`warren --port PORT
 L.append("")
 for k in sorted(cmds): L.append("- %s: \`%s\`" % (k, cmds[k]))
 L.append("")
-open(out, "w").write("\n".join(L))
+# Sections other scripts write (scrape_cost.sh) sit below this marker and are kept.
+KEEP = "<!-- compare.sh keeps what follows -->"
+kept = ""
+try:
+    prev = open(out).read()
+    if KEEP in prev: kept = "\n" + prev[prev.index(KEEP):]
+except OSError:
+    pass
+open(out, "w").write("\n".join(L) + kept)
 print("\n".join(L))
 EOF
 log "wrote $out (raw results in $work/res)"
