@@ -185,6 +185,8 @@ const rowWith = text => page.locator('tr', { hasText: text });
     await rowWith(u).first().waitFor();
     const r = await apiOk('GET', '/users/' + u);
     assert([].concat(r.tags).join(',') === 'monitoring', 'tags are ' + JSON.stringify(r.tags));
+    // The UI changes tags by sending back the hash and algorithm it read.
+    assert(/^rabbit_password_hashing_(sha256|sha512|md5)$/.test(r.hashing_algorithm), 'hashing_algorithm is ' + r.hashing_algorithm);
   });
 
   await step('user tags', async () => {
@@ -309,9 +311,12 @@ except Exception as e:
 `], { stdio: ['ignore', 'pipe', 'inherit'] });
   let holderOut = '';
   holder.stdout.on('data', d => { holderOut += d; });
+  // The test's connection: the one whose channel has prefetch 7 (not every broker
+  // lists client_properties' connection_name).
+  let theConn = null;
   const connName = async () => {
     const cs = await apiOk('GET', '/connections');
-    const c = (Array.isArray(cs) ? cs : cs.items).find(c => (c.client_properties || {}).connection_name === 'ui-test-conn');
+    const c = (Array.isArray(cs) ? cs : cs.items).find(c => c.name === theConn);
     return c && c.name;
   };
 
@@ -319,8 +324,10 @@ except Exception as e:
     await until(() => holderOut.includes('open'), 'the pika client to connect');
     await until(async () => {
       const ch = await apiOk('GET', '/channels');
-      return (Array.isArray(ch) ? ch : ch.items).some(c => c.prefetch_count === 7);
-    }, 'the channel in the API');
+      const c = (Array.isArray(ch) ? ch : ch.items).find(c => c.prefetch_count === 7);
+      theConn = c && c.connection_details && c.connection_details.name;
+      return theConn;
+    }, 'the channel (prefetch 7) and its connection_details in the API');
     await go('#/channels');
     await rowWith('(1)').first().waitFor();
     await shot('channels');
