@@ -40,6 +40,27 @@ def wait_port(port, timeout=20.0, proc=None):
     return False
 
 
+def check_files(port):
+    """The UI's files come out of the binary with their Content-Type; others are 404."""
+    import urllib.error
+    import urllib.request
+    want = {"/": "text/html", "/index.html": "text/html", "/app.js": "text/javascript", "/app.css": "text/css",
+            "/favicon.svg": "image/svg+xml", "/app.js?v=1": "text/javascript", "/no-such-file.js": 404, "/../app.js": 404}
+    bad = []
+    for p, t in want.items():
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, p), timeout=5) as r:
+                got, body = r.headers.get("Content-Type", ""), r.read()
+                if t == 404 or not got.startswith(t) or not body:
+                    bad.append("%s: %s, %d bytes" % (p, got, len(body)))
+                elif p in ("/", "/index.html") and b"app.js" not in body:
+                    bad.append(p + ": not the UI's index.html")
+        except urllib.error.HTTPError as e:
+            if e.code != t:
+                bad.append("%s: HTTP %d" % (p, e.code))
+    return bad
+
+
 def npm_ci(node_dir):
     """Install playwright-core (pinned by package-lock.json) into node_dir once."""
     lock = os.path.join(HERE, "package-lock.json")
@@ -91,6 +112,10 @@ def main():
                 print("FAIL: warren serves nothing on management.tcp.port %d; its log:\n%s" % (mport, b.log()[-3000:]))
                 return 1
             env.update(UI_URL="http://127.0.0.1:%d/" % mport, AMQP_PORT=str(b.port))
+            bad = check_files(mport)
+            if bad:
+                print("FAIL: the UI's files as served: " + "; ".join(bad))
+                return 1
         rc = subprocess.run(["node", os.path.join(HERE, "ui.test.js")], env=env, timeout=400).returncode
         if b is not None:
             b.stop()  # must still shut down cleanly after everything the UI did

@@ -84,7 +84,8 @@ async function step(name, fn) {
 }
 
 async function go(hash) {
-  await page.evaluate(h => { location.hash = h; }, hash);
+  // The same hash fires no hashchange: render the page afresh then.
+  await page.evaluate(h => { if (location.hash === h) route(); else location.hash = h; }, hash);
   await page.waitForLoadState('domcontentloaded');
 }
 // Fill a form's named fields: {name: value} (checkbox: boolean).

@@ -240,6 +240,7 @@ function drawChart(box, series, opts) {
     c.strokeStyle = col; c.lineWidth = 1.5; c.beginPath();
     pts.forEach((p, j) => (j ? c.lineTo(x(p[0]), y(p[1])) : c.moveTo(x(p[0]), y(p[1]))));
     c.stroke();
+    if (pts.length === 1) { c.fillStyle = col; c.fillRect(x(pts[0][0]) - 2, y(pts[0][1]) - 2, 4, 4); }
     const last = pts.length ? pts[pts.length - 1][1] : undefined;
     legend.appendChild(h('span', null, h('i', { style: 'background:' + col }), s.label + ' ', h('b', null, last === undefined ? '–' : fmtNum(Math.round(last * 10) / 10) + (opts.unit || ''))));
   });
