@@ -205,6 +205,29 @@ const rowWith = text => page.locator('tr', { hasText: text });
     await shot('users');
   });
 
+  await step('non-administrator', async () => {
+    // A management user sees the overview; the Admin pages answer 401, which
+    // must show as an error and not log the user out.
+    const p2 = await ctx.browser().newPage({ httpCredentials: { username: 'no-such-user-ui-test', password: 'x' } });
+    p2.setDefaultTimeout(T);
+    p2.on('pageerror', e => jsErrors.push(e.message));
+    try {
+      await p2.goto(base);
+      await p2.locator('#login-user').fill(u);
+      await p2.locator('#login-pass').fill('secret-1');
+      await p2.locator('.login button[type=submit]').click();
+      await p2.locator('#whoami', { hasText: u }).waitFor();
+      await p2.locator('.total', { hasText: 'Queues' }).waitFor();
+      await p2.evaluate(() => { location.hash = '#/admin/users'; });
+      await p2.locator('#flash .error').first().waitFor();
+      await sleep(300);
+      assert(await p2.locator('#whoami', { hasText: u }).isVisible(), 'the user was logged out');
+      assert(await p2.evaluate(() => !!sessionStorage.getItem('warren.auth')), 'credentials dropped');
+    } finally {
+      await p2.close();
+    }
+  });
+
   await step('permission set', async () => {
     await go('#/admin/permissions');
     await fill('#set-permission', { user: u, vhost: vh, configure: '^ui-.*', write: '.*', read: '' });

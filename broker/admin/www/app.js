@@ -79,7 +79,12 @@ async function api(method, path, body, headers) {
   const opt = { method, headers: Object.assign({ Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' }, headers || {}) };
   if (body !== undefined) { opt.headers['Content-Type'] = 'application/json'; opt.body = JSON.stringify(body); }
   const r = await fetch('api' + path, opt);
-  if (r.status === 401 && path !== '/whoami') { logout('Your session is no longer valid: log in again.'); throw new ApiError(401, 'not authorised'); }
+  // 401 means wrong credentials, or a user whose tags do not allow this request
+  // (a management user asking for /api/users): only the first logs out.
+  if (r.status === 401 && path !== '/whoami') {
+    const who = await fetch('api/whoami', { headers: { Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' } });
+    if (who.status === 401) { logout('Your session is no longer valid: log in again.'); throw new ApiError(401, 'not authorised'); }
+  }
   const text = await r.text();
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch (e) { data = text; } }
@@ -99,7 +104,7 @@ async function act(label, fn, after) {
     if (after) await after(res); else route();
     return res;
   } catch (e) {
-    if (e.status !== 401) flash(label + ' failed: ' + e.message, true);
+    if (auth()) flash(label + ' failed: ' + e.message, true);
     return undefined;
   }
 }
@@ -187,7 +192,7 @@ function route() {
 function every(gen, update) {
   const run = async () => {
     if (gen !== pageGen) return;
-    try { await update(); } catch (e) { if (e.status !== 401) flash(e.message, true); }
+    try { await update(); } catch (e) { if (auth()) flash(e.message, true); }
   };
   run();
   const secs = +$('#refresh').value;
@@ -841,7 +846,7 @@ function adminDefinitions(gen, body) {
       document.body.appendChild(a); a.click(); a.remove();
       setTimeout(() => URL.revokeObjectURL(a.href), 10000);
       flash('Definitions exported');
-    } catch (e) { if (e.status !== 401) flash('Export failed: ' + e.message, true); }
+    } catch (e) { if (auth()) flash('Export failed: ' + e.message, true); }
   } }, 'Download broker definitions');
   const imp = h('form.inline#import', { onsubmit: e => {
     e.preventDefault();
