@@ -239,7 +239,8 @@ function drawChart(box, series, opts) {
     c.fillText(i === 5 ? 'now' : '-' + Math.round((tmax - t) / 60000 * 10) / 10 + ' min', x(t), T + ph + 4);
   }
   put(legend);
-  series.forEach((s, i) => {
+  // The first series (publish, total) is drawn last, on top of equal ones (confirm, ready).
+  series.map((s, i) => [s, i]).reverse().forEach(([s, i]) => {
     const col = COLORS[i % COLORS.length];
     const pts = s.points.filter(p => p[0] >= tmin).sort((a, b) => a[0] - b[0]);
     c.strokeStyle = col; c.lineWidth = 1.5; c.beginPath();
@@ -247,7 +248,7 @@ function drawChart(box, series, opts) {
     c.stroke();
     if (pts.length === 1) { c.fillStyle = col; c.fillRect(x(pts[0][0]) - 2, y(pts[0][1]) - 2, 4, 4); }
     const last = pts.length ? pts[pts.length - 1][1] : undefined;
-    legend.appendChild(h('span', null, h('i', { style: 'background:' + col }), s.label + ' ', h('b', null, last === undefined ? '–' : fmtNum(Math.round(last * 10) / 10) + (opts.unit || ''))));
+    legend.insertBefore(h('span', null, h('i', { style: 'background:' + col }), s.label + ' ', h('b', null, last === undefined ? '–' : fmtNum(Math.round(last * 10) / 10) + (opts.unit || ''))), legend.firstChild);
   });
   if (!series.some(s => s.points.length)) {
     c.fillStyle = '#999'; c.textAlign = 'center'; c.textBaseline = 'middle'; c.fillText('no data yet', L + pw / 2, T + ph / 2);
