@@ -9,13 +9,10 @@
 extern const mgmt_file mgmt_www_files[];
 
 const mgmt_file *mgmt_www_find(const char *path) {
-    if (!path || path[0] != '/')
-        return NULL;
+    if (!path || path[0] != '/') return NULL;
     size_t n = strcspn(path, "?#"); /* a query string or fragment is not part of the file's name */
-    if (n == 1)
-        path = "/index.html", n = strlen(path);
+    if (n == 1) path = "/index.html", n = strlen(path);
     for (const mgmt_file *f = mgmt_www_files; f->path; f++)
-        if (strlen(f->path) == n && memcmp(f->path, path, n) == 0)
-            return f;
+        if (strlen(f->path) == n && memcmp(f->path, path, n) == 0) return f;
     return NULL;
 }
