@@ -60,6 +60,7 @@ let promptAnswer = null;
 
 async function shot(name) {
   nshot++;
+  await page.evaluate(() => window.scrollTo(0, 0)).catch(() => {}); // else the sticky header lands mid-page
   await page.screenshot({ path: path.join(shots, String(nshot).padStart(2, '0') + '-' + name.replace(/\W+/g, '-') + '.png'), fullPage: true }).catch(() => {});
 }
 

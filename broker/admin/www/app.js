@@ -387,7 +387,7 @@ function pagedList(gen, key, opts) {
     if (st.page > pc) st.page = pc;
     prev.disabled = st.page <= 1; next.disabled = st.page >= pc;
     info.textContent = 'page ' + st.page + ' of ' + pc + ' · ' + fmtNum(r.filtered_count !== undefined ? r.filtered_count : items.length) +
-      ' shown of ' + fmtNum(r.total_count !== undefined ? r.total_count : items.length);
+      ' matching of ' + fmtNum(r.total_count !== undefined ? r.total_count : items.length);
     put(body, opts.render ? opts.render(items) : table(opts.cols, items, opts.empty));
   }
   return { el: h('div', null, bar, body), update: upd };
