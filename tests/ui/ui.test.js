@@ -287,6 +287,16 @@ const rowWith = text => page.locator('tr', { hasText: text });
     await shot('exchange');
   });
 
+  await step('publish via the default exchange', async () => {
+    await go('#/exchanges/' + encodeURIComponent('/') + '/');
+    await page.locator('h1', { hasText: '(AMQP default)' }).waitFor();
+    const before = (await apiOk('GET', '/queues' + vq + '/ui-traffic')).messages;
+    await fill('#publish', { routing_key: 'ui-traffic', payload: 'via the default exchange' });
+    await page.locator('#publish button[type=submit]').click();
+    await page.locator('#publish-result', { hasText: 'published and routed' }).waitFor();
+    await until(async () => (await apiOk('GET', '/queues' + vq + '/ui-traffic')).messages === before + 1, 'one more message in ui-traffic');
+  });
+
   await step('get messages', async () => {
     await go('#/queues/' + encodeURIComponent('/') + '/' + q);
     await fill('#get-messages', { ackmode: 'ack_requeue_true', count: '5' });

@@ -570,7 +570,7 @@ function bindForm(fixed) {
 }
 
 async function pageExchange(gen, vhost, name) {
-  const base = '/exchanges/' + enc(vhost) + '/' + enc(name);
+  const base = '/exchanges/' + enc(vhost) + '/' + enc(name || 'amq.default'); // the API's name for the default exchange
   const info = h('div'), chart = h('div.chart#chart-exchange'), src = h('div'), dst = h('div'), pubResult = h('p.muted#publish-result');
   const memory = {};
   const headers = argsEditor('headers');
@@ -601,7 +601,7 @@ async function pageExchange(gen, vhost, name) {
     isDefault || name.startsWith('amq.') ? null : [h('h2', null, 'Delete this exchange'),
       h('p', null, confirmBtn('Delete', 'Delete exchange ' + name + '?', () => act('Exchange deleted', () => api('DELETE', base), () => { location.hash = '#/exchanges'; })))]);
   every(gen, async () => {
-    const [x, bs, bd] = await Promise.all([get(base + '?' + SAMPLE_Q), get(base + '/bindings/source'), get(base + '/bindings/destination')]);
+    const [x, bs, bd] = await Promise.all([get(base + '?' + SAMPLE_Q), isDefault ? [] : get(base + '/bindings/source'), get(base + '/bindings/destination')]);
     if (gen !== pageGen) return;
     const kv = [['Type', x.type], ['Durable', x.durable], ['Auto-delete', x.auto_delete], ['Internal', x.internal],
       ['Arguments', JSON.stringify(x.arguments || {})], ['Policy', x.policy || '']];
