@@ -699,10 +699,9 @@ typedef struct {
 static void collect_user(void *ctx, const char *name, int algo, const char *hash, const char *tags) {
     urows *l = ctx;
     if (l->only && strcmp(l->only, name)) return;
-    /* access_hash_name() is already RabbitMQ's full name (rabbit_password_hashing_sha256) */
-    json_array_append_new(l->rows,
-                          json_pack("{s:s,s:s,s:s,s:o,s:{}}", "name", name, "password_hash", hash, "hashing_algorithm",
-                                    access_hash_name(algo), "tags", tag_list(tags), "limits"));
+    const char *alg = access_hash_name(algo); /* "rabbit_password_hashing_sha256" */
+    json_array_append_new(l->rows, json_pack("{s:s,s:s,s:s,s:o,s:{}}", "name", name, "password_hash", hash,
+                                             "hashing_algorithm", alg, "tags", tag_list(tags), "limits"));
 }
 
 typedef struct {
