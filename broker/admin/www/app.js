@@ -287,6 +287,19 @@ function seriesFrom(obj, fields, kind, memory) {
   });
 }
 
+// Values remembered at each poll, per object, for charts whose API object has no
+// samples; kept across page visits (at most the last 50 objects).
+const chartMemories = new Map();
+function chartMemory(key) {
+  let m = chartMemories.get(key);
+  if (!m) {
+    m = {};
+    chartMemories.set(key, m);
+    if (chartMemories.size > 50) chartMemories.delete(chartMemories.keys().next().value);
+  }
+  return m;
+}
+
 const RATE_FIELDS = [['message_stats.publish', 'Publish'], ['message_stats.deliver_get', 'Deliver / get'],
   ['message_stats.ack', 'Ack'], ['message_stats.redeliver', 'Redeliver'], ['message_stats.confirm', 'Confirm']];
 const QRATE_FIELDS = [['message_stats.publish', 'Publish'], ['message_stats.deliver_get', 'Deliver / get'],
@@ -396,10 +409,10 @@ function pagedList(gen, key, opts) {
 /* ---------- overview ---------- */
 
 function pageOverview(gen) {
+  const memory = chartMemory('overview');
   const totals = h('div.totals');
   const rateChart = h('div.chart#chart-rates'), lenChart = h('div.chart#chart-lengths');
   const nodes = h('div'), listeners = h('div'), alarms = h('div');
-  const memory = {};
   put(main(), h('h1', null, 'Overview'), totals,
     h('div.row', null,
       h('div.box', null, h('h3', null, 'Queued messages (last ten minutes)'), lenChart),
@@ -572,7 +585,7 @@ function bindForm(fixed) {
 async function pageExchange(gen, vhost, name) {
   const base = '/exchanges/' + enc(vhost) + '/' + enc(name || 'amq.default'); // the API's name for the default exchange
   const info = h('div'), chart = h('div.chart#chart-exchange'), src = h('div'), dst = h('div'), pubResult = h('p.muted#publish-result');
-  const memory = {};
+  const memory = chartMemory(base);
   const headers = argsEditor('headers');
   const props = argsEditor('properties', [['content_type', 'string'], ['correlation_id', 'string'], ['reply_to', 'string'], ['expiration', 'string'], ['message_id', 'string'], ['priority', 'number']]);
   const pub = h('form#publish', { onsubmit: e => {
@@ -658,7 +671,7 @@ function pageQueue(gen, vhost, name) {
   const base = '/queues/' + enc(vhost) + '/' + enc(name);
   const info = h('div'), rateChart = h('div.chart#chart-queue-rates'), lenChart = h('div.chart#chart-queue-lengths');
   const cons = h('div'), binds = h('div'), got = h('div#get-result');
-  const memory = {};
+  const memory = chartMemory(base);
   const getForm = h('form.inline#get-messages', { onsubmit: e => {
     e.preventDefault();
     const f = fields(getForm);
