@@ -76,13 +76,16 @@ class ApiError extends Error {
 }
 
 async function api(method, path, body, headers) {
-  const opt = { method, headers: Object.assign({ Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' }, headers || {}) };
+  // credentials 'omit': the Authorization header still goes, but a 401 carrying
+  // WWW-Authenticate (the API sends it on a failed login) does not make the browser
+  // pop up its own login dialog.
+  const opt = { method, credentials: 'omit', headers: Object.assign({ Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' }, headers || {}) };
   if (body !== undefined) { opt.headers['Content-Type'] = 'application/json'; opt.body = JSON.stringify(body); }
   const r = await fetch('api' + path, opt);
   // 401 means wrong credentials, or a user whose tags do not allow this request
   // (a management user asking for /api/users): only the first logs out.
   if (r.status === 401 && path !== '/whoami') {
-    const who = await fetch('api/whoami', { headers: { Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' } });
+    const who = await fetch('api/whoami', { credentials: 'omit', headers: { Authorization: 'Basic ' + auth(), 'X-Requested-With': 'XMLHttpRequest' } });
     if (who.status === 401) { logout('Your session is no longer valid: log in again.'); throw new ApiError(401, 'not authorised'); }
   }
   const text = await r.text();
