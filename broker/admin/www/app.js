@@ -451,7 +451,7 @@ function pageOverview(gen) {
       { title: 'Name', cell: n => n.name },
       { title: 'Running', cell: n => (n.running === false ? h('span.pill.bad', null, 'down') : h('span.pill.ok', null, 'running')) },
       { title: 'Memory', cell: n => [bar(n.mem_used, n.mem_limit, n.mem_alarm), fmtBytes(n.mem_used) + ' of ' + fmtBytes(n.mem_limit) + ' limit'] },
-      { title: 'Disk free', cell: n => [fmtBytes(n.disk_free), ' (limit ', fmtBytes(n.disk_free_limit), ')', n.disk_free_alarm ? h('span.pill.bad', null, ' alarm') : ''] },
+      { title: 'Disk free', cell: n => [fmtBytes(n.disk_free), ' (limit ', fmtBytes(n.disk_free_limit), ')', n.disk_free_alarm ? [' ', h('span.pill.bad', null, 'alarm')] : ''] },
       { title: 'File descriptors', num: true, cell: n => (n.fd_used !== undefined ? fmtNum(n.fd_used) + ' / ' + fmtNum(n.fd_total) : '') },
       { title: 'Uptime', num: true, cell: n => (n.uptime ? Math.round(n.uptime / 60000) + ' min' : '') }], ns, 'No node information.'));
   });
