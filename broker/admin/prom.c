@@ -50,14 +50,26 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+static void sb_put(sbuf *b, const char *p, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
 /* A label value, escaped as the text format wants (\\, \", \n). */
 static void sb_label(sbuf *b, const char *s) {
+    const char *run = s;
     for (; *s; s++) {
-        if (*s == '\\') sb_printf(b, "\\\\");
-        else if (*s == '"') sb_printf(b, "\\\"");
-        else if (*s == '\n') sb_printf(b, "\\n");
-        else sb_printf(b, "%c", *s);
+        const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+        if (!esc) continue;
+        sb_put(b, run, (size_t)(s - run));
+        sb_put(b, esc, 2);
+        run = s + 1;
     }
+    sb_put(b, run, (size_t)(s - run));
 }
 
 static void head(sbuf *b, const char *name, const char *type, const char *help) {

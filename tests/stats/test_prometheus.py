@@ -213,6 +213,14 @@ def traffic_and_checks(amqp_port, prom_port, gauge_wait):
             check(False, "%s%s present before and after" % (name, lab))
             continue
         check(a - b == want, "%s moved by %d (%d)" % (name, want, a - b))
+    odd = 'odd"name\\with-escapes-%d' % os.getpid()  # the text format escapes " and \ in labels
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", amqp_port))
+    c.channel().queue_declare(odd)
+    c.channel().basic_publish("", odd, b"x")
+    check(wait_gauge(prom_port, odd, "rabbitmq_queue_messages_ready", 1, gauge_wait) == 1,
+          "a queue name with a quote, a backslash and a newline comes back intact from the parser")
+    c.channel().queue_delete(odd)
+    c.close()
     per, ptypes, _ = parse(scrape(prom_port, "/metrics/per-object")[0])
     check(all(set(lab) >= {"vhost", "queue"} for lab, _ in per.get("rabbitmq_queue_messages_ready", [])),
           "per-object queue samples carry vhost and queue labels")
