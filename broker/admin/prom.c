@@ -59,6 +59,16 @@ static void sb_put(sbuf *b, const char *p, size_t n) {
     b->n += n;
 }
 
+/* A decimal number and a newline. */
+static void sb_u64(sbuf *b, uint64_t v) {
+    char t[24];
+    int i = (int)sizeof t;
+    t[--i] = '\n';
+    do t[--i] = (char)('0' + v % 10);
+    while (v /= 10);
+    sb_put(b, t + i, sizeof t - (size_t)i);
+}
+
 /* A label value, escaped as the text format wants (\\, \", \n). */
 static void sb_label(sbuf *b, const char *s) {
     const char *run = s;
@@ -277,7 +287,24 @@ char *prom_render(bool per_object, size_t *len) {
     metric_u(&b, "rabbitmq_queues_created_total", "counter", "Total number of queues created", g[STAT_Q_CREATED]);
     metric_u(&b, "rabbitmq_queues_deleted_total", "counter", "Total number of queues deleted", g[STAT_Q_DELETED]);
 
-    /* queues: summed (aggregated) or one sample per queue (per-object) */
+    /* queues: summed (aggregated) or one sample per queue (per-object); a queue's
+     * escaped labels are formatted once and copied into each of its samples */
+    sbuf lab = {0};
+    size_t *lab_off = NULL;
+    if (per_object && nq) {
+        lab.cap = nq * 48;
+        lab.p = xmalloc(lab.cap);
+        lab_off = xmalloc((nq + 1) * sizeof *lab_off);
+        for (size_t i = 0; i < nq; i++) {
+            lab_off[i] = lab.n;
+            sb_put(&lab, "{vhost=\"", 8);
+            sb_label(&lab, rows[i].vhost);
+            sb_put(&lab, "\",queue=\"", 9);
+            sb_label(&lab, rows[i].name);
+            sb_put(&lab, "\"} ", 3);
+        }
+        lab_off[nq] = lab.n;
+    }
     for (size_t m = 0; m < sizeof qmetrics / sizeof qmetrics[0]; m++) {
         head(&b, qmetrics[m].name, qmetrics[m].type, qmetrics[m].help);
         if (!per_object) {
@@ -286,14 +313,15 @@ char *prom_render(bool per_object, size_t *len) {
             sb_printf(&b, "%s %llu\n", qmetrics[m].name, (unsigned long long)sum);
             continue;
         }
+        size_t nl = strlen(qmetrics[m].name);
         for (size_t i = 0; i < nq; i++) {
-            sb_printf(&b, "%s{vhost=\"", qmetrics[m].name);
-            sb_label(&b, rows[i].vhost);
-            sb_printf(&b, "\",queue=\"");
-            sb_label(&b, rows[i].name);
-            sb_printf(&b, "\"} %llu\n", (unsigned long long)qfield(&rows[i], qmetrics[m].field));
+            sb_put(&b, qmetrics[m].name, nl);
+            sb_put(&b, lab.p + lab_off[i], lab_off[i + 1] - lab_off[i]);
+            sb_u64(&b, qfield(&rows[i], qmetrics[m].field));
         }
     }
+    free(lab.p);
+    free(lab_off);
     /* channels and connections, summed over the node */
     for (size_t m = 0; m < sizeof channel_totals / sizeof channel_totals[0]; m++)
         metric_u(&b, channel_totals[m].name, "counter", channel_totals[m].help, g[channel_totals[m].ctr]);
@@ -433,8 +461,7 @@ int prom_start(void) {
 }
 
 void prom_stop(void) {
-    if (daemon_) MHD_stop_daemon(daemon_);
+    if (daemon_) MHD_stop_daemon(daemon_); /* closes the listening socket it was given */
     daemon_ = NULL;
-    if (listen_fd >= 0) close(listen_fd);
     listen_fd = -1;
 }
