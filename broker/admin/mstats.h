@@ -45,6 +45,8 @@ enum mstats_kind { MS_OVERVIEW, MS_VHOST, MS_QUEUE, MS_EXCHANGE, MS_CHANNEL, MS_
 /* Start / stop the sampler thread (main.c). */
 int mstats_start(void);
 void mstats_stop(void);
+/* The number of samples taken so far (changes every interval while the sampler runs). */
+uint64_t mstats_generation(void);
 /* Take one sample now (tests; the thread calls it every interval). */
 void mstats_sample_now(void);
 

@@ -318,7 +318,7 @@ def main():
         b.binary_args += ["--config", conf]
         b.start()
         try:
-            traffic_and_checks(b.port, prom, gauge_wait=3, reference=False)
+            traffic_and_checks(b.port, prom, gauge_wait=7, reference=False)  # per-object: up to 5 s old
             b.stop()
         finally:
             b.cleanup()
