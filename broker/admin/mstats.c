@@ -657,3 +657,11 @@ void mstats_vhost_depth_details(json_t *obj, const char *vhost) {
 }
 
 uint64_t mstats_generation(void) { return atomic_load(&gen_public); }
+
+void mstats_queue_totals_details(json_t *obj) {
+    static const char *const keys[] = {"messages_details", "messages_ready_details", "messages_unacknowledged_details"};
+    static const unsigned idx[] = {GV_MESSAGES, GV_READY, GV_UNACKED};
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < 3; i++) json_object_set_new(obj, keys[i], details(hist_rate(idx[i])));
+    pthread_mutex_unlock(&mu);
+}

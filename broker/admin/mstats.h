@@ -68,8 +68,11 @@ void mstats_conn_octets(json_t *obj, uint64_t conn_id, uint64_t recv_oct, uint64
                         uint64_t send_cnt);
 /* The rate of one of a vhost's or the node's counters (vhost NULL). */
 double mstats_rate(const char *vhost, enum stat_ctr c);
-/* Queue totals for /api/overview: {messages, messages_details, messages_ready, ...}. */
+/* Queue totals for /api/overview: {messages, messages_details, messages_ready, ...} (walks every queue). */
 json_t *mstats_queue_totals_json(void);
+/* Their messages/messages_ready/messages_unacknowledged _details rates only, from the
+ * sampler's history (no walk), added to obj. */
+void mstats_queue_totals_details(json_t *obj);
 /* A queue's messages/messages_ready/messages_unacknowledged _details rates,
  * added to obj. */
 void mstats_queue_depth_details(json_t *obj, const char *vhost, const char *name);

@@ -142,7 +142,7 @@ $py - "$work" "$out" "$nq" "$T" "$runs" "$(git -C "$root" rev-parse --short HEAD
 import glob, json, os, statistics, sys, time
 work, out, nq, T, runs, rev, rver, load = sys.argv[1:]
 BEGIN, END = "<!-- scrape_cost.sh begin -->", "<!-- scrape_cost.sh end -->"
-KEEP = "<!-- compare.sh keeps what follows -->"
+KEEP = "<!-- kept by compare.sh: sections below are written by other tools -->"
 def med(b, mode, key):
     v = []
     for f in glob.glob(os.path.join(work, "res_%s_%s_*.json" % (b, mode))):

@@ -159,7 +159,9 @@ def settled(prom_port):
     while True:
         text, ctype = scrape(prom_port, "/metrics")
         s, _, _ = parse(text)
-        if value(s, "rabbitmq_connections") == 0 or time.time() - t0 > 3:
+        # the start-up probe's connection has been accepted (counted as opened) and is gone
+        if (value(s, "rabbitmq_connections") == 0 and (value(s, "rabbitmq_connections_opened_total") or 0) >= 1) \
+                or time.time() - t0 > 3:
             return text, ctype
         time.sleep(0.1)
 
