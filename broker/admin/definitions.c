@@ -543,7 +543,7 @@ static void ex_policy(void *ctx, vhost *v, const policy_info *p) {
 
 static void ex_vhost(void *ctx, vhost *v) {
     ex_ctx *x = ctx;
-    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy};
+    static const vhost_walker walk = {ex_exchange, ex_queue, ex_binding, ex_policy, NULL};
     json_array_append_new(x->vhosts, json_pack("{s:s,s:{}}", "name", vhost_name(v), "limits"));
     vhost_walk(v, &walk, x);
 }

@@ -54,8 +54,9 @@ typedef struct req_state {
     struct MHD_Connection *conn;
     char *body;
     size_t len, cap;
-    bool too_large;
-    strnode *strs; /* decoded strings handed out (segments, query values) */
+    bool too_large;              /* the body is not kept (over MGMT_MAX_BODY, or not logged in) */
+    bool auth_checked, may_send; /* credentials looked at once a body comes */
+    strnode *strs;               /* decoded strings handed out (segments, query values) */
 } req_state;
 
 static char *keep(req_state *st, const char *p, size_t n) {
@@ -306,6 +307,24 @@ static enum MHD_Result serve_file(struct MHD_Connection *c, const char *url) {
     return ret;
 }
 
+/* The request's credentials: 1 valid (user, tags filled), 0 none given, -1 wrong. */
+static int credentials(struct MHD_Connection *c, char *user, size_t cap) {
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth) return 0;
+    while (*auth == ' ') auth++;
+    if (strncasecmp(auth, "Basic ", 6)) return -1;
+    char cred[1024];
+    long cl = b64_decode(auth + 6, cred, sizeof cred);
+    char *colon = cl > 0 ? memchr(cred, ':', (size_t)cl) : NULL;
+    if (!colon) return -1;
+    *colon = 0;
+    const char *pass = colon + 1;
+    bool ok =
+        access_authenticate(amq_cstr(cred), (amq_bytes){(const uint8_t *)pass, (size_t)(cl - (colon + 1 - cred))});
+    snprintf(user, cap, "%s", cred);
+    return ok ? 1 : -1;
+}
+
 static enum MHD_Result serve(req_state *st, const char *url, const char *method) {
     struct MHD_Connection *c = st->conn;
     const char *m = !strcmp(method, "HEAD") ? "GET" : method;
@@ -348,18 +367,10 @@ static enum MHD_Result serve(req_state *st, const char *url, const char *method)
     }
 
     /* HTTP basic auth: Warren's users, RabbitMQ's replies. */
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!auth) return send_text(c, 401, "", 0, NULL, NULL, NULL, true);
-    while (*auth == ' ') auth++;
-    if (strncasecmp(auth, "Basic ", 6)) return send_error(c, 401, "not_authorized", "Login failed", true);
-    char cred[1024];
-    long cl = b64_decode(auth + 6, cred, sizeof cred);
-    char *colon = cl > 0 ? memchr(cred, ':', (size_t)cl) : NULL;
-    if (!colon) return send_error(c, 401, "not_authorized", "Login failed", true);
-    *colon = 0;
-    const char *user = cred, *pass = colon + 1;
-    if (!access_authenticate(amq_cstr(user), (amq_bytes){(const uint8_t *)pass, (size_t)(cl - (colon + 1 - cred))}))
-        return send_error(c, 401, "not_authorized", "Login failed", true);
+    char user[1024];
+    int cr = credentials(c, user, sizeof user);
+    if (cr == 0) return send_text(c, 401, "", 0, NULL, NULL, NULL, true);
+    if (cr < 0) return send_error(c, 401, "not_authorized", "Login failed", true);
     if (config_is_loopback_user(user) && !peer_is_loopback(c))
         return send_error(c, 401, "not_authorised", "User can only log in via localhost", false);
     char tags[1024];
@@ -395,7 +406,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (st->len + *upload_size > MGMT_MAX_BODY) st->too_large = true;
+        /* A body is kept only for a client that logged in: others get their
+         * 401 without the broker holding what they sent. */
+        if (!st->auth_checked) {
+            char user[1024];
+            st->auth_checked = true;
+            st->may_send = credentials(c, user, sizeof user) == 1;
+        }
+        if (st->len + *upload_size > MGMT_MAX_BODY || !st->may_send) st->too_large = true;
         if (!st->too_large) {
             if (st->len + *upload_size > st->cap) {
                 st->cap = st->len + *upload_size > st->cap * 2 ? st->len + *upload_size : st->cap * 2;
@@ -502,6 +520,7 @@ int mgmt_start(void) {
         log_warn("management HTTP API: cannot start the HTTP server; running without it");
         return 0;
     }
+    mgmt_sampler_start();
     log_info("management HTTP API on %s port %d", where, config.mgmt_port);
     return 0;
 }
@@ -510,6 +529,7 @@ bool mgmt_running(void) { return daemon_ != NULL; }
 
 void mgmt_stop(void) {
     if (!daemon_) return;
+    mgmt_sampler_stop();
     MHD_stop_daemon(daemon_); /* joins its threads, closes the listening socket */
     daemon_ = NULL;
 }

@@ -13,6 +13,9 @@ bool mgmt_user_tags(const char *user, char *out, size_t cap);
 bool mgmt_running(void);
 /* Start-up time for the nodes' uptime (mgmt_start calls it). */
 void mgmt_read_init(void);
+/* The thread that samples the overview's totals once a second. */
+void mgmt_sampler_start(void);
+void mgmt_sampler_stop(void);
 /* A binding's properties_key as RabbitMQ forms it ("a.%23"; "~DIGEST" added
  * when args is a non-empty object): what /api/bindings/V/e/X/q/Q/KEY takes. */
 void mgmt_props_key(const char *rk, size_t rklen, json_t *args, char *out, size_t cap);
@@ -26,6 +29,9 @@ typedef struct mgmt_rowtype {
     int (*sortval)(const void *row, const char *key, double *num, const char **str);
     json_t *(*json)(const void *row); /* the row's full object (new reference) */
     const char *const *dflt_sort;     /* keys the list is sorted by without ?sort=, NULL-terminated, or NULL */
+    /* Called with the rows about to be returned, before their JSON is built
+     * (optional): a kind whose rows are cheap until shown gets them ready. */
+    void (*prepare)(const void *const *rows, size_t n);
 } mgmt_rowtype;
 
 /* mgmt_reply_list over n rows of type t: filter (name, use_regex), sort

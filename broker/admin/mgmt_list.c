@@ -34,7 +34,7 @@ typedef struct item {
     const void *row;
     json_t *js; /* built lazily */
     size_t idx; /* position before sorting: the sort is stable */
-    skey k[MAX_KEYS];
+    skey *k;    /* its sort keys (nk of them) */
 } item;
 
 static json_t *item_json(item *it, const mgmt_rowtype *t) {
@@ -67,13 +67,42 @@ static int cmp_key(const skey *a, const skey *b) {
 static _Thread_local int sort_nkeys;
 static _Thread_local bool sort_rev;
 
-static int cmp_items(const void *pa, const void *pb) {
-    const item *a = pa, *b = pb;
+static int cmp_items(const item *a, const item *b) {
     for (int i = 0; i < sort_nkeys; i++) {
         int c = cmp_key(&a->k[i], &b->k[i]);
         if (c) return sort_rev ? -c : c;
     }
     return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static int cmp_ptrs(const void *pa, const void *pb) { return cmp_items(*(item *const *)pa, *(item *const *)pb); }
+
+/* The first k of n items in order, into out (k pointers), with a bounded
+ * max-heap: about n comparisons when k is small (a page of a long list). */
+static void heap_down(item **h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && cmp_items(h[l], h[m]) > 0) m = l;
+        if (r < n && cmp_items(h[r], h[m]) > 0) m = r;
+        if (m == i) return;
+        item *x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+static void first_k(item **v, size_t n, size_t k) {
+    /* v[0..k) becomes a max-heap of the k smallest; the rest is left unordered */
+    for (size_t i = k / 2; i-- > 0;) heap_down(v, k, i);
+    for (size_t i = k; i < n; i++)
+        if (cmp_items(v[i], v[0]) < 0) {
+            item *x = v[0];
+            v[0] = v[i];
+            v[i] = x;
+            heap_down(v, k, 0);
+        }
+    qsort(v, k, sizeof *v, cmp_ptrs);
 }
 
 /* Copy the dotted column key of src into dst. */
@@ -141,8 +170,8 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
         }
     }
 
-    /* name / use_regex (case-insensitive, as RabbitMQ) */
-    const char *name = rq->query(rq, "name");
+    /* name / use_regex (case-insensitive; as RabbitMQ, only in a paged request) */
+    const char *name = paged ? rq->query(rq, "name") : NULL;
     const char *use_regex = rq->query(rq, "use_regex");
     pcre2_code *re = NULL;
     pcre2_match_data *md = NULL;
@@ -178,19 +207,28 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
     if (sort && *sort) keys[nk++] = sort;
     else if (t->dflt_sort)
         for (int i = 0; t->dflt_sort[i] && nk < MAX_KEYS; i++) keys[nk++] = t->dflt_sort[i];
+    item **order = xmalloc((m ? m : 1) * sizeof *order);
+    for (size_t i = 0; i < m; i++) order[i] = &items[i];
+    /* only the rows up to the end of the page asked for need their order */
+    size_t need = m;
+    if (paged && (size_t)page * (size_t)psize < m) need = (size_t)page * (size_t)psize;
+    skey *kv = NULL;
     if (nk && m > 1) {
+        kv = xmalloc(m * (size_t)nk * sizeof *kv);
         for (size_t i = 0; i < m; i++) {
             items[i].idx = i;
+            items[i].k = kv + i * (size_t)nk;
             for (int k = 0; k < nk; k++) sort_value(&items[i], t, keys[k], &items[i].k[k]);
         }
         sort_nkeys = nk;
         sort_rev = rev;
-        qsort(items, m, sizeof *items, cmp_items);
+        if (need < m / 4) first_k(order, m, need);
+        else qsort(order, m, sizeof *order, cmp_ptrs);
     } else if (rev) /* RabbitMQ reverses the (default-ordered) list */
         for (size_t i = 0; i < m / 2; i++) {
-            item x = items[i];
-            items[i] = items[m - 1 - i];
-            items[m - 1 - i] = x;
+            item *x = order[i];
+            order[i] = order[m - 1 - i];
+            order[m - 1 - i] = x;
         }
 
     /* page */
@@ -204,11 +242,17 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
         from = (size_t)(page - 1) * (size_t)psize;
         to = from + (size_t)psize < m ? from + (size_t)psize : m;
     }
+    if (t->prepare && to > from) {
+        const void **page_rows = xmalloc((to - from) * sizeof *page_rows);
+        for (size_t i = from; i < to; i++) page_rows[i - from] = order[i]->row;
+        t->prepare(page_rows, to - from);
+        free(page_rows);
+    }
     const char *columns = rq->query(rq, "columns");
     json_t *arr = json_array();
     for (size_t i = from; i < to; i++) {
-        json_t *o = item_json(&items[i], t);
-        items[i].js = NULL;
+        json_t *o = item_json(order[i], t);
+        order[i]->js = NULL;
         json_array_append_new(arr, apply_columns(o, columns));
     }
     if (paged)
@@ -220,6 +264,8 @@ void mgmt_reply_rows(const mgmt_req *rq, mgmt_resp *rs, const void *const *rows,
     rs->status = 200;
 out:
     for (size_t i = 0; i < m; i++) json_decref(items[i].js);
+    free(kv);
+    free(order);
     free(items);
 }
 
@@ -236,7 +282,7 @@ static int json_row_sortval(const void *row, const char *key, double *num, const
 static json_t *json_row_json(const void *row) { return json_incref((json_t *)row); }
 
 void mgmt_reply_list(const mgmt_req *rq, mgmt_resp *rs, json_t *rows) {
-    static const mgmt_rowtype jt = {json_row_name, json_row_sortval, json_row_json, NULL};
+    static const mgmt_rowtype jt = {json_row_name, json_row_sortval, json_row_json, NULL, NULL};
     size_t n = json_array_size(rows);
     const void **v = xmalloc((n ? n : 1) * sizeof *v);
     for (size_t i = 0; i < n; i++) v[i] = json_array_get(rows, i);

@@ -6,6 +6,8 @@
  * Model state is read through vhost_walk / vhost_foreach / access_foreach_*;
  * connections and channels through a worker job (conn_info.h). */
 #include <dirent.h>
+#include <stdatomic.h>
+#include <pthread.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -156,19 +158,41 @@ static json_t *exchange_types_json(void) {
 
 typedef struct qrow {
     const char *vhost; /* vhost_name(): stable while the broker runs */
-    queue *q;          /* reference held */
+    const char *name;  /* a copy (the request's arena) */
+    const queue *q;    /* identity only: dereferenced only inside a walk of its vhost */
     uint32_t ready, consumers, unacked;
     uint64_t ready_bytes;
-    bool quorum;
-    char *policy[2];   /* copies, NULL = none */
-    json_t *effective; /* only when a policy applies */
+    json_t *js; /* the row's object, built inside a walk of its vhost */
 } qrow;
+
+typedef struct arena {
+    struct arena *next;
+    size_t used, cap;
+    char data[];
+} arena;
 
 typedef struct {
     qrow *v;
     size_t n, cap;
     const char *only; /* a queue name, or NULL */
+    bool counts;      /* sample the counts in the walk (the list is sorted by one) */
+    bool json;        /* build every row's object in the walk (sorted by a key only JSON has) */
+    arena *ar;
 } qrows;
+
+static const char *arena_copy(arena **ar, const char *p, size_t n) {
+    if (!*ar || (*ar)->used + n + 1 > (*ar)->cap) {
+        size_t cap = 1 << 16;
+        arena *a = xmalloc(sizeof *a + cap);
+        a->next = *ar, a->used = 0, a->cap = cap;
+        *ar = a;
+    }
+    char *d = (*ar)->data + (*ar)->used;
+    memcpy(d, p, n);
+    d[n] = 0;
+    (*ar)->used += n + 1;
+    return d;
+}
 
 static void queue_sample(queue *q, uint32_t *ready, uint32_t *consumers, uint32_t *unacked, uint64_t *bytes) {
     queue_counts(q, ready, consumers);
@@ -181,66 +205,28 @@ static void queue_sample(queue *q, uint32_t *ready, uint32_t *consumers, uint32_
     *unacked = ua;
 }
 
-static void collect_queue(void *ctx, vhost *v, queue *q) {
-    qrows *l = ctx;
-    if (l->only && (strlen(l->only) != q->name_len || memcmp(l->only, q->name, q->name_len))) return;
-    if (l->n == l->cap) l->v = xrealloc(l->v, (l->cap = l->cap ? l->cap * 2 : 64) * sizeof *l->v);
-    qrow *r = &l->v[l->n++];
-    memset(r, 0, sizeof *r);
-    r->vhost = vhost_name(v);
-    queue_ref(q);
-    r->q = q;
-    queue_sample(q, &r->ready, &r->consumers, &r->unacked, &r->ready_bytes);
-    r->quorum = q->type == &queue_type_quorum;
-    for (int k = 0; k < 2; k++) {
-        const char *p = policy_name_of_queue(q, k == 1);
-        r->policy[k] = p ? xstrdup(p) : NULL;
-    }
-    if (r->policy[0] || r->policy[1]) r->effective = policy_effective_queue(v, q);
-}
-
-static void qrows_free(qrows *l) {
-    for (size_t i = 0; i < l->n; i++) {
-        queue_unref(&l->v[i].q);
-        free(l->v[i].policy[0]);
-        free(l->v[i].policy[1]);
-        json_decref(l->v[i].effective);
-    }
-    free(l->v);
-}
-
-static const char *qrow_name(const void *row) { return ((const qrow *)row)->q->name; }
-
-static int qrow_sortval(const void *row, const char *key, double *num, const char **str) {
-    const qrow *r = row;
-    if (!strcmp(key, "name")) return *str = r->q->name, 2;
-    if (!strcmp(key, "vhost")) return *str = r->vhost, 2;
-    if (!strcmp(key, "messages")) return *num = (double)r->ready + r->unacked, 1;
-    if (!strcmp(key, "messages_ready")) return *num = r->ready, 1;
-    if (!strcmp(key, "messages_unacknowledged")) return *num = r->unacked, 1;
-    if (!strcmp(key, "consumers")) return *num = r->consumers, 1;
-    if (!strcmp(key, "message_bytes_ready")) return *num = (double)r->ready_bytes, 1;
-    return 0;
-}
-
-static json_t *qrow_json(const void *row) {
-    const qrow *r = row;
-    const queue *q = r->q;
+/* A queue's object; inside a walk of v (its policies are read under v's lock). */
+static json_t *queue_json(vhost *v, queue *q) {
+    uint32_t ready, consumers, unacked;
+    uint64_t bytes;
+    queue_sample(q, &ready, &consumers, &unacked, &bytes);
+    bool quorum = q->type == &queue_type_quorum;
+    const char *pol = policy_name_of_queue(q, false), *op = policy_name_of_queue(q, true);
+    json_t *eff = pol || op ? policy_effective_queue(v, q) : NULL;
     json_t *o = json_pack(
         "{s:o,s:s,s:b,s:b,s:b,s:o,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:n}", "name",
-        str_n(q->name, q->name_len), "vhost", r->vhost, "durable", q->durable, "auto_delete", q->auto_delete,
+        str_n(q->name, q->name_len), "vhost", vhost_name(v), "durable", q->durable, "auto_delete", q->auto_delete,
         "exclusive", q->exclusive, "arguments", defs_table_json(q->args.p, q->args.len), "node", node_name(), "type",
-        r->quorum ? "quorum" : "classic", "state", "running", "consumers", (json_int_t)r->consumers, "messages",
-        (json_int_t)r->ready + r->unacked, "messages_ready", (json_int_t)r->ready, "messages_unacknowledged",
-        (json_int_t)r->unacked, "message_bytes_ready", (json_int_t)r->ready_bytes, "policy", str_or_null(r->policy[0]),
-        "operator_policy", str_or_null(r->policy[1]), "effective_policy_definition",
-        r->effective ? json_incref(r->effective) : json_object(), "exclusive_consumer_tag");
+        quorum ? "quorum" : "classic", "state", "running", "consumers", (json_int_t)consumers, "messages",
+        (json_int_t)ready + unacked, "messages_ready", (json_int_t)ready, "messages_unacknowledged",
+        (json_int_t)unacked, "message_bytes_ready", (json_int_t)bytes, "policy", str_or_null(pol), "operator_policy",
+        str_or_null(op), "effective_policy_definition", eff ? eff : json_object(), "exclusive_consumer_tag");
     uint64_t st[QST_N];
     for (int i = 0; i < QST_N; i++) st[i] = ctr_get(&q->st[i]);
     if (any_nonzero(st, QST_N)) /* RabbitMQ shows message_stats once a queue has seen traffic */
-        json_object_set_new(o, "message_stats", mstats_message_stats(MS_QUEUE, r->vhost, q->name, 0, st));
-    mstats_queue_depth_details(o, r->vhost, q->name);
-    if (r->quorum) {
+        json_object_set_new(o, "message_stats", mstats_message_stats(MS_QUEUE, vhost_name(v), q->name, 0, st));
+    mstats_queue_depth_details(o, vhost_name(v), q->name);
+    if (quorum) {
         json_object_set_new(o, "leader", json_string(node_name()));
         json_object_set_new(o, "members", json_pack("[s]", node_name()));
         json_object_set_new(o, "online", json_pack("[s]", node_name()));
@@ -248,15 +234,122 @@ static json_t *qrow_json(const void *row) {
     return o;
 }
 
+static void collect_queue(void *ctx, vhost *v, queue *q, amq_bytes name) {
+    qrows *l = ctx;
+    if (l->only && (strlen(l->only) != name.len || memcmp(l->only, name.p, name.len))) return;
+    if (l->n == l->cap) l->v = xrealloc(l->v, (l->cap = l->cap ? l->cap * 2 : 64) * sizeof *l->v);
+    qrow *r = &l->v[l->n++];
+    memset(r, 0, sizeof *r);
+    r->vhost = vhost_name(v);
+    r->name = arena_copy(&l->ar, (const char *)name.p, name.len);
+    r->q = q;
+    if (l->counts) queue_sample(q, &r->ready, &r->consumers, &r->unacked, &r->ready_bytes);
+    if (l->json) r->js = queue_json(v, q);
+}
+
+static void qrows_free(qrows *l) {
+    for (size_t i = 0; i < l->n; i++) json_decref(l->v[i].js);
+    free(l->v);
+    while (l->ar) {
+        arena *a = l->ar;
+        l->ar = a->next;
+        free(a);
+    }
+}
+
+static const char *qrow_name(const void *row) { return ((const qrow *)row)->name; }
+
+static bool count_key(const char *key) {
+    return !strcmp(key, "messages") || !strcmp(key, "messages_ready") || !strcmp(key, "messages_unacknowledged") ||
+           !strcmp(key, "consumers") || !strcmp(key, "message_bytes_ready");
+}
+
+static int qrow_sortval(const void *row, const char *key, double *num, const char **str) {
+    const qrow *r = row;
+    if (!strcmp(key, "name")) return *str = r->name, 2;
+    if (!strcmp(key, "vhost")) return *str = r->vhost, 2;
+    if (r->js) return 0; /* from the object */
+    if (!strcmp(key, "messages")) return *num = (double)r->ready + r->unacked, 1;
+    if (!strcmp(key, "messages_ready")) return *num = r->ready, 1;
+    if (!strcmp(key, "messages_unacknowledged")) return *num = r->unacked, 1;
+    if (!strcmp(key, "consumers")) return *num = r->consumers, 1;
+    if (!strcmp(key, "message_bytes_ready")) return *num = (double)r->ready_bytes, 1;
+    return -1;
+}
+
+static json_t *qrow_json(const void *row) {
+    const qrow *r = row;
+    if (r->js) return json_incref(r->js);
+    /* deleted between the walks */
+    return json_pack("{s:s,s:s}", "name", r->name, "vhost", r->vhost);
+}
+
+/* The returned page's rows get their objects: one more walk of each vhost
+ * they are in, matching queues by identity (a queue deleted meanwhile is not
+ * met, so no pointer is followed that is not in the vhost's tables). */
+typedef struct {
+    qrow **rows; /* sorted by q */
+    size_t n;
+} page_set;
+
+static int cmp_qrow_q(const void *a, const void *b) {
+    const queue *x = (*(qrow *const *)a)->q, *y = (*(qrow *const *)b)->q;
+    return x < y ? -1 : x > y;
+}
+
+static void fill_page_row(void *ctx, vhost *v, queue *q) {
+    page_set *ps = ctx;
+    size_t lo = 0, hi = ps->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ps->rows[mid]->q < q) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < ps->n && ps->rows[lo]->q == q; lo++)
+        if (!ps->rows[lo]->js) ps->rows[lo]->js = queue_json(v, q);
+}
+
+static void qrow_prepare(const void *const *rows, size_t n) {
+    page_set ps = {xmalloc((n ? n : 1) * sizeof *ps.rows), 0};
+    for (size_t i = 0; i < n; i++)
+        if (!((const qrow *)rows[i])->js) ps.rows[ps.n++] = (qrow *)rows[i];
+    qsort(ps.rows, ps.n, sizeof *ps.rows, cmp_qrow_q);
+    const char *done[64];
+    size_t ndone = 0;
+    for (size_t i = 0; i < ps.n; i++) {
+        const char *vh = ps.rows[i]->vhost;
+        bool seen = false;
+        for (size_t k = 0; k < ndone && !seen; k++) seen = done[k] == vh;
+        if (seen) continue;
+        if (ndone < 64) done[ndone++] = vh;
+        vhost *v = vhost_find(amq_cstr(vh));
+        if (v) vhost_walk(v, &(vhost_walker){.queue = fill_page_row}, &ps);
+    }
+    free(ps.rows);
+}
+
 static const char *const by_vhost_name[] = {"vhost", "name", NULL};
-static const mgmt_rowtype qrow_type = {qrow_name, qrow_sortval, qrow_json, by_vhost_name};
+static const mgmt_rowtype qrow_type = {qrow_name, qrow_sortval, qrow_json, by_vhost_name, qrow_prepare};
+
+static _Atomic size_t last_queue_count; /* sizes the next list's rows up front */
 
 static void take_queues(const mgmt_req *rq, const char *only_vh, const char *only_q, qrows *l) {
     vhost **vs;
     visible_vhosts(rq, only_vh, &vs);
+    if (!only_q) {
+        l->cap = atomic_load(&last_queue_count) + 64;
+        l->v = xmalloc(l->cap * sizeof *l->v);
+    }
     l->only = only_q;
-    for (size_t i = 0; vs[i]; i++) vhost_walk(vs[i], &(vhost_walker){.queue = collect_queue}, l);
+    const char *sort = rq->query(rq, "sort");
+    if (sort && *sort && strcmp(sort, "name") && strcmp(sort, "vhost")) {
+        if (count_key(sort)) l->counts = true;
+        else l->json = true;
+    }
+    if (only_q) l->json = true;
+    for (size_t i = 0; vs[i]; i++) vhost_walk(vs[i], &(vhost_walker){.queue_named = collect_queue}, l);
     free(vs);
+    if (!only_q && !only_vh) atomic_store(&last_queue_count, l->n);
 }
 
 static void reply_qrows(const mgmt_req *rq, mgmt_resp *rs, qrows *l) {
@@ -352,7 +445,7 @@ static json_t *json_self(const void *row) { return json_incref((json_t *)row); }
 
 /* A JSON list sorted by default on keys (RabbitMQ's default order). */
 static void reply_json_sorted(const mgmt_req *rq, mgmt_resp *rs, json_t *rows, const char *const *keys) {
-    const mgmt_rowtype t = {json_name, json_sortval, json_self, keys};
+    const mgmt_rowtype t = {json_name, json_sortval, json_self, keys, NULL};
     size_t n = json_array_size(rows);
     const void **v = xmalloc((n ? n : 1) * sizeof *v);
     for (size_t i = 0; i < n; i++) v[i] = json_array_get(rows, i);
@@ -826,13 +919,116 @@ static void count_exchange(void *ctx, vhost *v, const exchange *x) {
     ((uint64_t *)ctx)[4]++;
 }
 
+/* Per-vhost totals for the overview, sampled once a second by a thread of
+ * the management plane (RabbitMQ's are up to 5 s old): walking 100,000
+ * queues costs milliseconds, which /api/overview must not. */
+typedef struct vtot {
+    char name[256];
+    uint64_t t[5]; /* ready, unacked, queues, consumers, exchanges */
+} vtot;
+
+static pthread_mutex_t tot_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tot_cv = PTHREAD_COND_INITIALIZER;
+static vtot *tots; /* under tot_mu */
+static size_t ntots;
+static bool tots_valid, sampler_stop, sampler_on;
+static pthread_t sampler;
+
+typedef struct {
+    vtot *v;
+    size_t n, cap;
+} vtots;
+
+static void sample_vhost(void *ctx, vhost *v) {
+    vtots *l = ctx;
+    if (vhost_is_deleted(v)) return;
+    if (l->n == l->cap) l->v = xrealloc(l->v, (l->cap = l->cap ? l->cap * 2 : 8) * sizeof *l->v);
+    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
+    snprintf(l->v[l->n].name, sizeof l->v[l->n].name, "%s", vhost_name(v));
+    l->n++;
+}
+
+static void sample_totals(void) {
+    vtots l = {0};
+    vhost_foreach(sample_vhost, &l); /* names first: the walks run outside the vhost table's lock */
+    for (size_t i = 0; i < l.n; i++) {
+        vhost *v = vhost_find(amq_cstr(l.v[i].name));
+        if (v) vhost_walk(v, &(vhost_walker){.queue = count_objects, .exchange = count_exchange}, l.v[i].t);
+    }
+    pthread_mutex_lock(&tot_mu);
+    free(tots);
+    tots = l.v;
+    ntots = l.n;
+    tots_valid = true;
+    pthread_mutex_unlock(&tot_mu);
+}
+
+static void *sampler_run(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&tot_mu);
+    while (!sampler_stop) {
+        pthread_mutex_unlock(&tot_mu);
+        uint64_t t0 = now_ms();
+        sample_totals();
+        /* every second, or 20 times as long as a walk takes: at most 5 % of a core */
+        uint64_t pause = (now_ms() - t0) * 20;
+        if (pause < 1000) pause = 1000;
+        pthread_mutex_lock(&tot_mu);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += (time_t)(pause / 1000);
+        dl.tv_nsec += (long)(pause % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+        while (!sampler_stop && pthread_cond_timedwait(&tot_cv, &tot_mu, &dl) == 0) {}
+    }
+    pthread_mutex_unlock(&tot_mu);
+    return NULL;
+}
+
+void mgmt_sampler_start(void) {
+    sampler_stop = false;
+    sampler_on = !pthread_create(&sampler, NULL, sampler_run, NULL);
+}
+
+void mgmt_sampler_stop(void) {
+    if (!sampler_on) return;
+    pthread_mutex_lock(&tot_mu);
+    sampler_stop = true;
+    pthread_cond_broadcast(&tot_cv);
+    pthread_mutex_unlock(&tot_mu);
+    pthread_join(sampler, NULL);
+    sampler_on = false;
+    pthread_mutex_lock(&tot_mu);
+    free(tots);
+    tots = NULL;
+    ntots = 0;
+    tots_valid = false;
+    pthread_mutex_unlock(&tot_mu);
+}
+
 static void get_overview(const mgmt_req *rq, mgmt_resp *rs) {
-    vhost **vs;
-    visible_vhosts(rq, NULL, &vs);
     uint64_t t[5] = {0};
-    for (size_t i = 0; vs[i]; i++)
-        vhost_walk(vs[i], &(vhost_walker){.queue = count_objects, .exchange = count_exchange}, t);
-    free(vs);
+    pthread_mutex_lock(&tot_mu);
+    bool have = tots_valid;
+    vtot *copy = NULL;
+    size_t n = ntots;
+    if (have && n) {
+        copy = xmalloc(n * sizeof *copy);
+        memcpy(copy, tots, n * sizeof *copy);
+    }
+    pthread_mutex_unlock(&tot_mu);
+    if (have) {
+        for (size_t i = 0; i < n; i++)
+            if (mgmt_vhost_allowed(rq, copy[i].name))
+                for (int k = 0; k < 5; k++) t[k] += copy[i].t[k];
+        free(copy);
+    } else {
+        vhost **vs;
+        visible_vhosts(rq, NULL, &vs);
+        for (size_t i = 0; vs[i]; i++)
+            vhost_walk(vs[i], &(vhost_walker){.queue = count_objects, .exchange = count_exchange}, t);
+        free(vs);
+    }
     ci_snapshot s;
     size_t nconn = 0, nchan = 0;
     if (!ci_snapshot_take(&s, CI_CHANNELS)) {
@@ -858,16 +1054,14 @@ static void get_overview(const mgmt_req *rq, mgmt_resp *rs) {
     uint64_t st[STAT_N] = {0};
     if (sees_all(rq)) stat_set_sum(&stats_global, st);
     else {
+        vhost **vs;
         visible_vhosts(rq, NULL, &vs);
         for (size_t i = 0; vs[i]; i++) stat_set_sum(vhost_stats(vs[i]), st);
         free(vs);
     }
     json_object_set_new(o, "message_stats", mstats_message_stats(MS_OVERVIEW, NULL, NULL, 0, st));
     json_t *qt = json_object_get(o, "queue_totals");
-    static const char *const qtk[] = {"messages_details", "messages_ready_details", "messages_unacknowledged_details"};
-    json_t *qtr = mstats_queue_totals_json();
-    for (int i = 0; i < 3; i++) json_object_set(qt, qtk[i], json_object_get(qtr, qtk[i]));
-    json_decref(qtr);
+    mstats_queue_totals_details(qt); /* from the sampler's history: no walk of the queues here */
     static const struct {
         const char *key;
         enum stat_ctr c;
@@ -1111,12 +1305,12 @@ const mgmt_route mgmt_read_routes[] = {
     {"GET", "users/:user/permissions", get_user_permissions, ADM},
     {"GET", "permissions", get_permissions, ADM},
     {"GET", "permissions/:vhost/:user", get_permissions, ADM},
-    {"GET", "policies", get_policies, POL},
-    {"GET", "policies/:vhost", get_policies, POL},
-    {"GET", "policies/:vhost/:name", get_policies, POL},
-    {"GET", "operator-policies", get_policies, ADM},
-    {"GET", "operator-policies/:vhost", get_policies, ADM},
-    {"GET", "operator-policies/:vhost/:name", get_policies, ADM},
+    {"GET", "policies", get_policies, M},
+    {"GET", "policies/:vhost", get_policies, M},
+    {"GET", "policies/:vhost/:name", get_policies, M},
+    {"GET", "operator-policies", get_policies, M},
+    {"GET", "operator-policies/:vhost", get_policies, M},
+    {"GET", "operator-policies/:vhost/:name", get_policies, M},
     {"GET", "healthchecks/node", get_healthcheck_node, M},
     {"GET", "health/checks/alarms", get_health_alarms, M},
     {"GET", "health/checks/local-alarms", get_health_alarms, M},

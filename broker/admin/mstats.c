@@ -215,6 +215,7 @@ static hsample hist[MSTATS_HISTORY];
 static size_t hn, hhead; /* hist[(hhead + i) % N], i < hn, oldest first */
 static prev_map pm_vhost, pm_queue, pm_exch, pm_conn, pm_chan;
 static uint64_t gen;
+static _Atomic uint64_t gen_public; /* gen, for mstats_generation() */
 static bool maps_ready;
 
 static pthread_t thread;
@@ -301,6 +302,7 @@ void mstats_sample_now(void) {
     pthread_mutex_lock(&mu);
     maps_init();
     gen++;
+    atomic_store(&gen_public, gen);
     hsample *h = &hist[(hhead + hn) % MSTATS_HISTORY];
     if (hn == MSTATS_HISTORY) hhead = (hhead + 1) % MSTATS_HISTORY;
     else hn++;
@@ -651,5 +653,15 @@ void mstats_vhost_depth_details(json_t *obj, const char *vhost) {
     pthread_mutex_lock(&mu);
     for (int i = 0; i < 3; i++)
         json_object_set_new(obj, keys[i], details(maps_ready ? pm_rate(&pm_vhost, amq_cstr(vhost), idx[i]) : 0.0));
+    pthread_mutex_unlock(&mu);
+}
+
+uint64_t mstats_generation(void) { return atomic_load(&gen_public); }
+
+void mstats_queue_totals_details(json_t *obj) {
+    static const char *const keys[] = {"messages_details", "messages_ready_details", "messages_unacknowledged_details"};
+    static const unsigned idx[] = {GV_MESSAGES, GV_READY, GV_UNACKED};
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < 3; i++) json_object_set_new(obj, keys[i], details(hist_rate(idx[i])));
     pthread_mutex_unlock(&mu);
 }

@@ -45,6 +45,8 @@ enum mstats_kind { MS_OVERVIEW, MS_VHOST, MS_QUEUE, MS_EXCHANGE, MS_CHANNEL, MS_
 /* Start / stop the sampler thread (main.c). */
 int mstats_start(void);
 void mstats_stop(void);
+/* The number of samples taken so far (changes every interval while the sampler runs). */
+uint64_t mstats_generation(void);
 /* Take one sample now (tests; the thread calls it every interval). */
 void mstats_sample_now(void);
 
@@ -66,8 +68,11 @@ void mstats_conn_octets(json_t *obj, uint64_t conn_id, uint64_t recv_oct, uint64
                         uint64_t send_cnt);
 /* The rate of one of a vhost's or the node's counters (vhost NULL). */
 double mstats_rate(const char *vhost, enum stat_ctr c);
-/* Queue totals for /api/overview: {messages, messages_details, messages_ready, ...}. */
+/* Queue totals for /api/overview: {messages, messages_details, messages_ready, ...} (walks every queue). */
 json_t *mstats_queue_totals_json(void);
+/* Their messages/messages_ready/messages_unacknowledged _details rates only, from the
+ * sampler's history (no walk), added to obj. */
+void mstats_queue_totals_details(json_t *obj);
 /* A queue's messages/messages_ready/messages_unacknowledged _details rates,
  * added to obj. */
 void mstats_queue_depth_details(json_t *obj, const char *vhost, const char *name);

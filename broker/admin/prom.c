@@ -26,6 +26,9 @@
 static struct MHD_Daemon *daemon_;
 static int listen_fd = -1;
 static uint64_t start_wall_ms, start_mono_ms;
+static char *cache; /* the last /metrics/per-object text, of sample cache_gen (the server's thread only) */
+static size_t cache_len;
+static uint64_t cache_gen;
 
 /* ---- a growing text buffer ---- */
 
@@ -50,14 +53,36 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+static void sb_put(sbuf *b, const char *p, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+/* A decimal number and a newline. */
+static void sb_u64(sbuf *b, uint64_t v) {
+    char t[24];
+    int i = (int)sizeof t;
+    t[--i] = '\n';
+    do t[--i] = (char)('0' + v % 10);
+    while (v /= 10);
+    sb_put(b, t + i, sizeof t - (size_t)i);
+}
+
 /* A label value, escaped as the text format wants (\\, \", \n). */
 static void sb_label(sbuf *b, const char *s) {
+    const char *run = s;
     for (; *s; s++) {
-        if (*s == '\\') sb_printf(b, "\\\\");
-        else if (*s == '"') sb_printf(b, "\\\"");
-        else if (*s == '\n') sb_printf(b, "\\n");
-        else sb_printf(b, "%c", *s);
+        const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+        if (!esc) continue;
+        sb_put(b, run, (size_t)(s - run));
+        sb_put(b, esc, 2);
+        run = s + 1;
     }
+    sb_put(b, run, (size_t)(s - run));
 }
 
 static void head(sbuf *b, const char *name, const char *type, const char *help) {
@@ -265,7 +290,24 @@ char *prom_render(bool per_object, size_t *len) {
     metric_u(&b, "rabbitmq_queues_created_total", "counter", "Total number of queues created", g[STAT_Q_CREATED]);
     metric_u(&b, "rabbitmq_queues_deleted_total", "counter", "Total number of queues deleted", g[STAT_Q_DELETED]);
 
-    /* queues: summed (aggregated) or one sample per queue (per-object) */
+    /* queues: summed (aggregated) or one sample per queue (per-object); a queue's
+     * escaped labels are formatted once and copied into each of its samples */
+    sbuf lab = {0};
+    size_t *lab_off = NULL;
+    if (per_object && nq) {
+        lab.cap = nq * 48;
+        lab.p = xmalloc(lab.cap);
+        lab_off = xmalloc((nq + 1) * sizeof *lab_off);
+        for (size_t i = 0; i < nq; i++) {
+            lab_off[i] = lab.n;
+            sb_put(&lab, "{vhost=\"", 8);
+            sb_label(&lab, rows[i].vhost);
+            sb_put(&lab, "\",queue=\"", 9);
+            sb_label(&lab, rows[i].name);
+            sb_put(&lab, "\"} ", 3);
+        }
+        lab_off[nq] = lab.n;
+    }
     for (size_t m = 0; m < sizeof qmetrics / sizeof qmetrics[0]; m++) {
         head(&b, qmetrics[m].name, qmetrics[m].type, qmetrics[m].help);
         if (!per_object) {
@@ -274,14 +316,15 @@ char *prom_render(bool per_object, size_t *len) {
             sb_printf(&b, "%s %llu\n", qmetrics[m].name, (unsigned long long)sum);
             continue;
         }
+        size_t nl = strlen(qmetrics[m].name);
         for (size_t i = 0; i < nq; i++) {
-            sb_printf(&b, "%s{vhost=\"", qmetrics[m].name);
-            sb_label(&b, rows[i].vhost);
-            sb_printf(&b, "\",queue=\"");
-            sb_label(&b, rows[i].name);
-            sb_printf(&b, "\"} %llu\n", (unsigned long long)qfield(&rows[i], qmetrics[m].field));
+            sb_put(&b, qmetrics[m].name, nl);
+            sb_put(&b, lab.p + lab_off[i], lab_off[i + 1] - lab_off[i]);
+            sb_u64(&b, qfield(&rows[i], qmetrics[m].field));
         }
     }
+    free(lab.p);
+    free(lab_off);
     /* channels and connections, summed over the node */
     for (size_t m = 0; m < sizeof channel_totals / sizeof channel_totals[0]; m++)
         metric_u(&b, channel_totals[m].name, "counter", channel_totals[m].help, g[channel_totals[m].ctr]);
@@ -337,10 +380,24 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Allow", "GET, HEAD");
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
-    } else if (!strcmp(url, "/metrics") || !strcmp(url, "/metrics/per-object")) {
+    } else if (!strcmp(url, "/metrics")) {
         size_t len;
-        char *text = prom_render(!strcmp(url, "/metrics/per-object"), &len);
+        char *text = prom_render(false, &len);
         r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+        status = MHD_HTTP_OK;
+    } else if (!strcmp(url, "/metrics/per-object")) {
+        /* As RabbitMQ's per-object metrics are refreshed every collect_statistics_interval,
+         * one rendering serves every scrape until the sampler's next sample (at most 5 s
+         * old): a scraper hitting it every second over 10,000 queues costs one walk per 5 s.
+         * Only this thread touches the cache. */
+        uint64_t g = mstats_generation();
+        if (!cache || !g || g != cache_gen) {
+            free(cache);
+            cache = prom_render(true, &cache_len);
+            cache_gen = g;
+        }
+        r = MHD_create_response_from_buffer(cache_len, cache, MHD_RESPMEM_MUST_COPY);
         MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
         status = MHD_HTTP_OK;
     } else {
@@ -421,8 +478,9 @@ int prom_start(void) {
 }
 
 void prom_stop(void) {
-    if (daemon_) MHD_stop_daemon(daemon_);
+    if (daemon_) MHD_stop_daemon(daemon_); /* closes the listening socket it was given */
     daemon_ = NULL;
-    if (listen_fd >= 0) close(listen_fd);
+    free(cache);
+    cache = NULL;
     listen_fd = -1;
 }

@@ -878,8 +878,11 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
         while ((x = strmap_next(&v->exchanges, &it, NULL))) w->exchange(ctx, v, x);
     it = 0;
     queue *q;
+    amq_bytes qn;
     if (w->queue)
         while ((q = strmap_next(&v->queues, &it, NULL))) w->queue(ctx, v, q);
+    else if (w->queue_named)
+        while ((q = strmap_next(&v->queues, &it, &qn))) w->queue_named(ctx, v, q, qn);
     it = 0;
     walk_state ws = {w, ctx, v, NULL};
     if (w->binding)

@@ -146,7 +146,7 @@ static void emit_queue(void *ctx, vhost *v, queue *q) {
 /* One vhost's policies (first: the queues declared next get them), durable
  * exchanges, queues and bindings. */
 static void emit_vhost_defs(void *ctx, vhost *v) {
-    static const vhost_walker walk = {emit_exchange, emit_queue, emit_binding, emit_policy};
+    static const vhost_walker walk = {emit_exchange, emit_queue, emit_binding, emit_policy, NULL};
     vhost_walk(v, &walk, ctx);
 }
 

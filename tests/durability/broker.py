@@ -32,10 +32,14 @@ atexit.register(kill_all)
 
 
 class Broker:
-    def __init__(self, binary, data_dir=None, port=None, env=None):
+    def __init__(self, binary, data_dir=None, port=None, env=None, mgmt_port=None):
         self.binary = binary
         self.extra_env = env or {}
         self.binary_args = list(EXTRA_ARGS)
+        # The management HTTP API on a port of its own (a config file with
+        # management.tcp.port); without it the broker tries the default 15672
+        # and runs without the API if that is taken.
+        self.mgmt_port = mgmt_port
         ALL.append(self)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="warren-durability-")
         self.port = port or free_port()
@@ -43,6 +47,11 @@ class Broker:
         self.log_path = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".log")
 
     def start(self, timeout=15.0):
+        if self.mgmt_port and "--config" not in self.binary_args:
+            conf = os.path.join(self.data_dir, "..", os.path.basename(self.data_dir) + ".conf")
+            with open(conf, "w") as f:
+                f.write("management.tcp.port = %d\n" % self.mgmt_port)
+            self.binary_args += ["--config", conf]
         log = open(self.log_path, "ab")
         env = dict(os.environ, LSAN_OPTIONS="leak_check_at_exit=1", **self.extra_env)
         self.proc = subprocess.Popen(

@@ -361,15 +361,14 @@ L.append("PORT is the broker's side port (Warren started as \`warren --port PORT
 L.append("")
 for k in sorted(cmds): L.append("- %s: \`%s\`" % (k, cmds[k]))
 L.append("")
-# Sections other scripts write (scrape_cost.sh) sit below this marker and are kept.
-KEEP = "<!-- compare.sh keeps what follows -->"
-kept = ""
-try:
-    prev = open(out).read()
-    if KEEP in prev: kept = "\n" + prev[prev.index(KEEP):]
-except OSError:
-    pass
-open(out, "w").write("\n".join(L) + kept)
+# Sections written by other tools (after the marker line) are kept as they are.
+MARK = "<!-- kept by compare.sh: sections below are written by other tools -->"
+tail = ""
+if os.path.exists(out):
+    old = open(out).read()
+    if MARK in old:
+        tail = "\n" + old[old.index(MARK):]
+open(out, "w").write("\n".join(L) + tail)
 print("\n".join(L))
 EOF
 log "wrote $out (raw results in $work/res)"

@@ -152,8 +152,22 @@ def wait_gauge(prom_port, q, name, want, timeout):
         time.sleep(0.5)
 
 
-def traffic_and_checks(amqp_port, prom_port, gauge_wait):
-    text, ctype = scrape(prom_port, "/metrics")
+def settled(prom_port):
+    """Wait (3 s at most) until no connection is open, so that a connection still
+    being set up or torn down (a start-up probe) does not count in the deltas."""
+    t0 = time.time()
+    while True:
+        text, ctype = scrape(prom_port, "/metrics")
+        s, _, _ = parse(text)
+        # the start-up probe's connection has been accepted (counted as opened) and is gone
+        if (value(s, "rabbitmq_connections") == 0 and (value(s, "rabbitmq_connections_opened_total") or 0) >= 1) \
+                or time.time() - t0 > 3:
+            return text, ctype
+        time.sleep(0.1)
+
+
+def traffic_and_checks(amqp_port, prom_port, gauge_wait, reference):
+    text, ctype = settled(prom_port)
     check(ctype.startswith("text/plain"), "/metrics is text/plain (%s)" % ctype)
     before, types, helps = parse(text)
     for name, (typ, hlp) in EXPECTED.items():
@@ -213,6 +227,18 @@ def traffic_and_checks(amqp_port, prom_port, gauge_wait):
             check(False, "%s%s present before and after" % (name, lab))
             continue
         check(a - b == want, "%s moved by %d (%d)" % (name, want, a - b))
+    odd = 'odd"name\\with-escapes-%d' % os.getpid()  # the text format escapes " and \ in labels
+    if reference:  # RabbitMQ 3.10.8 writes such a label unescaped: its output then fails the parser
+        print("skipped on the reference: a queue name with a quote (RabbitMQ does not escape label values)")
+        odd = None
+    c = None if odd is None else pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", amqp_port))
+    if c:
+        c.channel().queue_declare(odd)
+        c.channel().basic_publish("", odd, b"x")
+        check(wait_gauge(prom_port, odd, "rabbitmq_queue_messages_ready", 1, gauge_wait) == 1,
+              "a queue name with a quote and a backslash comes back intact from the parser")
+        c.channel().queue_delete(odd)
+        c.close()
     per, ptypes, _ = parse(scrape(prom_port, "/metrics/per-object")[0])
     check(all(set(lab) >= {"vhost", "queue"} for lab, _ in per.get("rabbitmq_queue_messages_ready", [])),
           "per-object queue samples carry vhost and queue labels")
@@ -282,7 +308,7 @@ def listener_rules(binary):
 
 def main():
     if sys.argv[1] == "--reference":
-        traffic_and_checks(int(sys.argv[2]), int(sys.argv[3]), gauge_wait=12)
+        traffic_and_checks(int(sys.argv[2]), int(sys.argv[3]), gauge_wait=12, reference=True)
     else:
         binary = sys.argv[1]
         tmp = tempfile.mkdtemp(prefix="warren-prom-")
@@ -294,7 +320,7 @@ def main():
         b.binary_args += ["--config", conf]
         b.start()
         try:
-            traffic_and_checks(b.port, prom, gauge_wait=3)
+            traffic_and_checks(b.port, prom, gauge_wait=7, reference=False)  # per-object: up to 5 s old
             b.stop()
         finally:
             b.cleanup()
