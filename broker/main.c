@@ -23,6 +23,8 @@
 #include "delayed.h"
 #include "diskmon.h"
 #include "mgmt.h"
+#include "mstats.h"
+#include "prom.h"
 #include "qsched.h"
 #include "store.h"
 #include "transport.h"
@@ -184,6 +186,7 @@ int main(int argc, char **argv) {
     if (config.tls_port && tls_init()) return 1;
     if (open_listeners(config.bind, config.port, false)) return 1;
     if (config.tls_port && open_listeners(config.tls_bind, config.tls_port, true)) return 1;
+    stat_set_init(&stats_global); /* the node's message counters (stats.h) */
     vhosts_init();
     store_set_listener(durable_advanced, durable_failed);
     store_set_first_boot(seed_defaults);
@@ -203,6 +206,8 @@ int main(int argc, char **argv) {
     wconns_install(); /* the loop's hooks: what a worker does with connections and consumer mail */
     for (int i = 0; i < config.threads; i++) worker_start(ws[i]);
     ctl_start(config.data_dir);
+    mstats_start(); /* the sampler: rates and the overview's history (mstats.h) */
+    if (prom_start()) return 1;
     if (mgmt_start()) return 1; /* an explicitly set management.tcp.port that cannot bind */
     if (start_listening()) return 1;
     log_info("%s %s listening on %s port %d with %d worker thread%s, data in %s", config.product_name,
@@ -270,8 +275,10 @@ int main(int argc, char **argv) {
         }
     }
     for (int i = 0; i < nlisteners; i++) close(listeners[i]);
-    mgmt_stop(); /* joins the HTTP threads; they may be waiting on the workers */
-    ctl_stop();  /* before the workers go: it may be waiting on them */
+    mgmt_stop();   /* joins the HTTP threads; they may be waiting on the workers */
+    prom_stop();   /* its scrapes walk the vhosts */
+    mstats_stop(); /* it samples connections on the workers */
+    ctl_stop();    /* before the workers go: it may be waiting on them */
     for (int i = 0; i < config.threads; i++) {
         mail m = {.kind = MAIL_SHUTDOWN};
         worker_post(ws[i], &m);

@@ -2,9 +2,9 @@
 # Install what building and testing Warren needs, from Debian's packages.
 # Does nothing when everything is already there; needs root otherwise.
 set -euo pipefail
-pkgs=(cmake make gcc clang clang-format libssl-dev libjansson-dev libpcre2-dev libmicrohttpd-dev libcriterion-dev librabbitmq-dev python3-pika amqp-specs pkg-config
+pkgs=(cmake make gcc clang clang-format libssl-dev libjansson-dev libpcre2-dev libmicrohttpd-dev libcriterion-dev librabbitmq-dev python3-pika python3-prometheus-client amqp-specs pkg-config
       golang-go golang-github-rabbitmq-amqp091-go-dev bc openssl iproute2 util-linux procps
-      rabbitmq-server) # rabbitmq-server: for /usr/bin/rabbitmqadmin (tests/mgmt), and the reference broker
+      chromium fonts-liberation rabbitmq-server) # chromium and a font: the web UI's browser test (tests/ui); rabbitmq-server: for /usr/bin/rabbitmqadmin (tests/mgmt), and the reference broker
 # The amqplib suite needs node and npm; use the machine's if it has them.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()

@@ -112,6 +112,7 @@ static void on_worker_list(worker *w, void *arg) {
         r->heartbeat = c->heartbeat;
         r->tls = !strcmp(c->tr->name, "tls");
         r->connected_at = wall - (mono - c->created_ms);
+        r->recv_oct = c->recv_oct, r->recv_cnt = c->recv_cnt, r->send_oct = c->send_oct, r->send_cnt = c->send_cnt;
         if (!(j->what & (CI_CHANNELS | CI_CONSUMERS))) continue;
         for (uint32_t i = 0; i < c->nchans; i++) {
             channel *chn = c->chans[i];
@@ -127,6 +128,7 @@ static void on_worker_list(worker *w, void *arg) {
                            .confirm = chn->confirm,
                            .tx = chn->tx,
                            .closing = chn->state != CH_OPEN};
+            memcpy(h->st, chn->st, sizeof h->st);
             if (!(j->what & CI_CONSUMERS)) continue;
             for (size_t k = 0; k < chn->nconsumers; k++) {
                 consumer *cs = chn->consumers[k];

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "stats.h"
+
 typedef struct ci_conn {
     uint64_t id;
     char user[256];
@@ -22,7 +24,8 @@ typedef struct ci_conn {
     uint32_t nchans, channel_max, frame_max;
     uint16_t heartbeat;
     bool tls;
-    uint64_t connected_at; /* wall-clock ms */
+    uint64_t connected_at;                           /* wall-clock ms */
+    uint64_t recv_oct, recv_cnt, send_oct, send_cnt; /* socket bytes and calls (stats.h) */
 } ci_conn;
 
 typedef struct ci_chan {
@@ -30,6 +33,7 @@ typedef struct ci_chan {
     uint16_t number;
     uint32_t prefetch, global_prefetch, consumers, unacked, unconfirmed;
     bool confirm, tx, closing;
+    uint64_t st[CHST_N]; /* message_stats counters (stats.h) */
 } ci_chan;
 
 typedef struct ci_cons {

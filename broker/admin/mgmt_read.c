@@ -23,6 +23,7 @@
 #include "conn_info.h"
 #include "definitions.h"
 #include "mgmt_int.h"
+#include "mstats.h"
 #include "policy.h"
 #include "queue.h"
 #include "queue_type.h"
@@ -47,6 +48,12 @@ bool mgmt_vhost_allowed(const mgmt_req *rq, const char *vh) {
 }
 
 static bool sees_all(const mgmt_req *rq) { return rq->tags & (MGMT_TAG_ADMINISTRATOR | MGMT_TAG_MONITORING); }
+
+static bool any_nonzero(const uint64_t *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i]) return true;
+    return false;
+}
 
 /* The vhost of a /V route: 404 if there is none, 401 if the user may not see it. */
 static vhost *route_vhost(const mgmt_req *rq, mgmt_resp *rs, const char *vh) {
@@ -213,6 +220,11 @@ static json_t *queue_json(vhost *v, queue *q) {
         (json_int_t)ready + unacked, "messages_ready", (json_int_t)ready, "messages_unacknowledged",
         (json_int_t)unacked, "message_bytes_ready", (json_int_t)bytes, "policy", str_or_null(pol), "operator_policy",
         str_or_null(op), "effective_policy_definition", eff ? eff : json_object(), "exclusive_consumer_tag");
+    uint64_t st[QST_N];
+    for (int i = 0; i < QST_N; i++) st[i] = ctr_get(&q->st[i]);
+    if (any_nonzero(st, QST_N)) /* RabbitMQ shows message_stats once a queue has seen traffic */
+        json_object_set_new(o, "message_stats", mstats_message_stats(MS_QUEUE, vhost_name(v), q->name, 0, st));
+    mstats_queue_depth_details(o, vhost_name(v), q->name);
     if (quorum) {
         json_object_set_new(o, "leader", json_string(node_name()));
         json_object_set_new(o, "members", json_pack("[s]", node_name()));
@@ -398,6 +410,14 @@ static void collect_exchange(void *ctx, vhost *v, const exchange *x) {
     if (p) json_object_set_new(o, "policy", json_string(p));
     if (op) json_object_set_new(o, "operator_policy", json_string(op));
     if (!x->name_len) json_object_set_new(o, "user_who_performed_action", json_string("rmq-internal"));
+    uint64_t st[XST_N];
+    for (int i = 0; i < XST_N; i++) st[i] = ctr_get(&x->st[i]);
+    if (any_nonzero(st, XST_N)) {
+        char name[256];
+        memcpy(name, x->name, x->name_len);
+        name[x->name_len] = 0;
+        json_object_set_new(o, "message_stats", mstats_message_stats(MS_EXCHANGE, vhost_name(v), name, 0, st));
+    }
     json_array_append_new(l->rows, o);
 }
 
@@ -576,29 +596,35 @@ static void get_exchange_bindings(const mgmt_req *rq, mgmt_resp *rs) {
 static bool conn_visible(const mgmt_req *rq, const ci_conn *c) { return sees_all(rq) || !strcmp(c->user, rq->user); }
 
 static json_t *conn_json(const ci_conn *c) {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:b,s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:s,s:I,s:I,s:I,"
-                     "s:I,s:I,s:{}}",
-                     "name", c->name, "node", node_name(), "type", "network", "user", c->user,
-                     "user_who_performed_action", c->user, "vhost", c->vhost, "protocol", "AMQP 0-9-1", "host", c->host,
-                     "port", c->port, "peer_host", c->peer_host, "peer_port", c->peer_port, "ssl", c->tls,
-                     "ssl_protocol", "ssl_key_exchange", "ssl_cipher", "ssl_hash", "peer_cert_subject",
-                     "peer_cert_issuer", "peer_cert_validity", "state", c->state, "channels", (json_int_t)c->nchans,
-                     "channel_max", (json_int_t)c->channel_max, "frame_max", (json_int_t)c->frame_max, "timeout",
-                     (json_int_t)c->heartbeat, "connected_at", (json_int_t)c->connected_at, "client_properties");
+    json_t *o = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:b,s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:s,s:I,s:I,s:I,"
+        "s:I,s:I,s:{}}",
+        "name", c->name, "node", node_name(), "type", "network", "user", c->user, "user_who_performed_action", c->user,
+        "vhost", c->vhost, "protocol", "AMQP 0-9-1", "host", c->host, "port", c->port, "peer_host", c->peer_host,
+        "peer_port", c->peer_port, "ssl", c->tls, "ssl_protocol", "ssl_key_exchange", "ssl_cipher", "ssl_hash",
+        "peer_cert_subject", "peer_cert_issuer", "peer_cert_validity", "state", c->state, "channels",
+        (json_int_t)c->nchans, "channel_max", (json_int_t)c->channel_max, "frame_max", (json_int_t)c->frame_max,
+        "timeout", (json_int_t)c->heartbeat, "connected_at", (json_int_t)c->connected_at, "client_properties");
+    mstats_conn_octets(o, c->id, c->recv_oct, c->recv_cnt, c->send_oct, c->send_cnt);
+    return o;
 }
 
 static json_t *chan_json(const ci_snapshot *s, const ci_chan *h) {
     const ci_conn *c = &s->conns[h->conn];
     char name[200];
     snprintf(name, sizeof name, "%s (%u)", c->name, h->number);
-    return json_pack("{s:s,s:s,s:i,s:{s:s,s:s,s:i},s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:b,s:b,s:i}", "name",
-                     name, "node", node_name(), "number", h->number, "connection_details", "name", c->name, "peer_host",
-                     c->peer_host, "peer_port", c->peer_port, "user", c->user, "user_who_performed_action", c->user,
-                     "vhost", c->vhost, "state", h->closing ? "closing" : "running", "prefetch_count",
-                     (json_int_t)h->prefetch, "global_prefetch_count", (json_int_t)h->global_prefetch, "consumer_count",
-                     (json_int_t)h->consumers, "messages_unacknowledged", (json_int_t)h->unacked,
-                     "messages_unconfirmed", (json_int_t)h->unconfirmed, "messages_uncommitted", 0, "acks_uncommitted",
-                     0, "confirm", h->confirm, "transactional", h->tx, "pending_raft_commands", 0);
+    json_t *o = json_pack(
+        "{s:s,s:s,s:i,s:{s:s,s:s,s:i},s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:b,s:b,s:i}", "name", name, "node",
+        node_name(), "number", h->number, "connection_details", "name", c->name, "peer_host", c->peer_host, "peer_port",
+        c->peer_port, "user", c->user, "user_who_performed_action", c->user, "vhost", c->vhost, "state",
+        h->closing ? "closing" : "running", "prefetch_count", (json_int_t)h->prefetch, "global_prefetch_count",
+        (json_int_t)h->global_prefetch, "consumer_count", (json_int_t)h->consumers, "messages_unacknowledged",
+        (json_int_t)h->unacked, "messages_unconfirmed", (json_int_t)h->unconfirmed, "messages_uncommitted", 0,
+        "acks_uncommitted", 0, "confirm", h->confirm, "transactional", h->tx, "pending_raft_commands", 0);
+    if (any_nonzero(h->st, CHST_N))
+        json_object_set_new(o, "message_stats",
+                            mstats_message_stats(MS_CHANNEL, NULL, NULL, c->id << 16 | h->number, h->st));
+    return o;
 }
 
 static json_t *consumer_json(const ci_snapshot *s, const ci_cons *k) {
@@ -719,10 +745,24 @@ static json_t *vhost_json(vhost *v) {
     vhost_walk(v, &(vhost_walker){.queue = sum_queue}, t);
     const char *n = vhost_name(v);
     const char *desc = strcmp(n, "/") ? "" : "Default virtual host";
-    return json_pack("{s:s,s:s,s:[],s:s,s:{s:s,s:[]},s:b,s:{s:s},s:I,s:I,s:I}", "name", n, "description", desc, "tags",
-                     "default_queue_type", "undefined", "metadata", "description", desc, "tags", "tracing", 0,
-                     "cluster_state", node_name(), "running", "messages", (json_int_t)(t[0] + t[1]), "messages_ready",
-                     (json_int_t)t[0], "messages_unacknowledged", (json_int_t)t[1]);
+    json_t *o = json_pack("{s:s,s:s,s:[],s:s,s:{s:s,s:[]},s:b,s:{s:s},s:I,s:I,s:I}", "name", n, "description", desc,
+                          "tags", "default_queue_type", "undefined", "metadata", "description", desc, "tags", "tracing",
+                          0, "cluster_state", node_name(), "running", "messages", (json_int_t)(t[0] + t[1]),
+                          "messages_ready", (json_int_t)t[0], "messages_unacknowledged", (json_int_t)t[1]);
+    uint64_t st[STAT_N] = {0};
+    stat_set_sum(vhost_stats(v), st);
+    if (any_nonzero(st, STAT_N))
+        json_object_set_new(o, "message_stats", mstats_message_stats(MS_VHOST, n, NULL, 0, st));
+    mstats_vhost_depth_details(o, n);
+    static const char *const oct[] = {"recv_oct", "send_oct"};
+    const enum stat_ctr octc[] = {STAT_RECV_OCT, STAT_SEND_OCT};
+    char dk[32];
+    for (int i = 0; i < 2; i++) {
+        json_object_set_new(o, oct[i], json_integer((json_int_t)st[octc[i]]));
+        snprintf(dk, sizeof dk, "%s_details", oct[i]);
+        json_object_set_new(o, dk, json_pack("{s:f}", "rate", mstats_rate(n, octc[i])));
+    }
+    return o;
 }
 
 static void get_vhosts(const mgmt_req *rq, mgmt_resp *rs) {
@@ -1007,6 +1047,42 @@ static void get_overview(const mgmt_req *rq, mgmt_resp *rs) {
         (json_int_t)nchan, "connections", (json_int_t)nconn, "consumers", (json_int_t)t[3], "exchanges",
         (json_int_t)t[4], "queues", (json_int_t)t[2], "statistics_db_event_queue", 0, "node", node_name(), "listeners",
         listeners_json(), "contexts", contexts_json(true));
+    /* message_stats: the node's (or, for a user who sees only some vhosts, theirs) with
+     * rates; queue_totals and churn_rates with rates; the history the UI's charts ask
+     * for with lengths_age/lengths_incr and msg_rates_age/msg_rates_incr. */
+    uint64_t st[STAT_N] = {0};
+    if (sees_all(rq)) stat_set_sum(&stats_global, st);
+    else {
+        vhost **vs;
+        visible_vhosts(rq, NULL, &vs);
+        for (size_t i = 0; vs[i]; i++) stat_set_sum(vhost_stats(vs[i]), st);
+        free(vs);
+    }
+    json_object_set_new(o, "message_stats", mstats_message_stats(MS_OVERVIEW, NULL, NULL, 0, st));
+    json_t *qt = json_object_get(o, "queue_totals");
+    mstats_queue_totals_details(qt); /* from the sampler's history: no walk of the queues here */
+    static const struct {
+        const char *key;
+        enum stat_ctr c;
+    } churn[] = {{"channel_closed", STAT_CH_CLOSED},      {"channel_created", STAT_CH_OPENED},
+                 {"connection_closed", STAT_CONN_CLOSED}, {"connection_created", STAT_CONN_OPENED},
+                 {"queue_created", STAT_Q_CREATED},       {"queue_declared", STAT_Q_DECLARED},
+                 {"queue_deleted", STAT_Q_DELETED}};
+    json_t *cr = json_object();
+    char dk[64];
+    for (size_t i = 0; i < sizeof churn / sizeof churn[0]; i++) {
+        json_object_set_new(cr, churn[i].key, json_integer((json_int_t)st[churn[i].c]));
+        snprintf(dk, sizeof dk, "%s_details", churn[i].key);
+        json_object_set_new(cr, dk, json_pack("{s:f}", "rate", mstats_rate(NULL, churn[i].c)));
+    }
+    json_object_set_new(o, "churn_rates", cr);
+    const char *age, *incr;
+    if ((age = rq->query(rq, "msg_rates_age")) && (incr = rq->query(rq, "msg_rates_incr")))
+        mstats_history(json_object_get(o, "message_stats"), MSTATS_H_RATES, atol(age), atol(incr));
+    if ((age = rq->query(rq, "lengths_age")) && (incr = rq->query(rq, "lengths_incr")))
+        mstats_history(qt, MSTATS_H_LENGTHS, atol(age), atol(incr));
+    if ((age = rq->query(rq, "msg_rates_age")) && (incr = rq->query(rq, "msg_rates_incr")))
+        mstats_history(cr, MSTATS_H_CHURN, atol(age), atol(incr)); /* RabbitMQ samples churn with the message rates */
     rs->body = o;
 }
 

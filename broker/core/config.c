@@ -64,7 +64,9 @@ static void defaults(void) {
     config.ssl_depth = -1;
     config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
     config.disk_free_limit = 50000000;      /* RabbitMQ's default: 50MB */
-    config.mgmt_enabled = true;             /* as in the rabbitmq:3-management image */
+    config.prom_enabled = true;
+    config.prom_port = 15692;   /* RabbitMQ's prometheus.tcp.port */
+    config.mgmt_enabled = true; /* as in the rabbitmq:3-management image */
     config.mgmt_port = 15672;
 }
 
@@ -541,6 +543,35 @@ static void print_load_definitions(FILE *f) {
     else fprintf(f, "# load_definitions = (none)\n");
 }
 
+static int set_prom_enabled(const char *what, const char *k, const char *v) { /* Warren's own */
+    (void)k;
+    return set_choice(what, v, "true", "false", &config.prom_enabled);
+}
+static void print_prom_enabled(FILE *f) {
+    fprintf(f, "prometheus.enabled = %s\n", config.prom_enabled ? "true" : "false");
+}
+static int set_prom_port(const char *what, const char *k, const char *v) {
+    (void)k;
+    long n;
+    if (parse_int(what, v, 1, 65535, &n)) return -1;
+    config.prom_port = (int)n;
+    config.prom_port_explicit = true;
+    return 0;
+}
+static void print_prom_port(FILE *f) { fprintf(f, "prometheus.tcp.port = %d\n", config.prom_port); }
+static int set_prom_ip(const char *what, const char *k, const char *v) {
+    (void)k;
+    if (!*v || strlen(v) >= sizeof config.prom_ip) {
+        fprintf(stderr, "warren: invalid value for %s: '%s' (expected an IP address)\n", what, v);
+        return -1;
+    }
+    snprintf(config.prom_ip, sizeof config.prom_ip, "%s", v);
+    return 0;
+}
+static void print_prom_ip(FILE *f) {
+    if (config.prom_ip[0]) fprintf(f, "prometheus.tcp.ip = %s\n", config.prom_ip);
+    else fprintf(f, "# prometheus.tcp.ip = (all interfaces)\n");
+}
 static int set_mgmt_enabled(const char *what, const char *k, const char *v) { /* Warren's own */
     (void)k;
     return set_choice(what, v, "true", "false", &config.mgmt_enabled);
@@ -615,6 +646,9 @@ static const config_key keys[] = {
     {"disk_free_limit.relative", set_disk_relative, NULL},
     {"log.level", set_log_level, print_log_level},
     {"load_definitions", set_load_definitions, print_load_definitions},
+    {"prometheus.enabled", set_prom_enabled, print_prom_enabled},
+    {"prometheus.tcp.port", set_prom_port, print_prom_port},
+    {"prometheus.tcp.ip", set_prom_ip, print_prom_ip},
     {"management.enabled", set_mgmt_enabled, print_mgmt_enabled},
     {"management.tcp.port", set_mgmt_port, print_mgmt_port},
     {"management.tcp.ip", set_mgmt_ip, print_mgmt_ip},

@@ -53,6 +53,11 @@ typedef struct {
     int mgmt_port;
     bool mgmt_port_set;
     char mgmt_ip[128]; /* "" = all interfaces */
+    /* Prometheus (admin/prom.c): prometheus.tcp.port / .ip, prometheus.enabled (Warren's own). */
+    bool prom_enabled;
+    int prom_port;
+    bool prom_port_explicit; /* set in the config file: failing to bind it is fatal */
+    char prom_ip[128];       /* "" = all interfaces */
 } warren_config;
 
 extern warren_config config;

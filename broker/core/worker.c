@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "stats.h"
 #include "util.h"
 
 typedef struct mailbox {
@@ -168,6 +169,7 @@ static void send_wakes(void) {
 static void *run(void *arg) {
     worker *w = arg;
     current = w;
+    stats_set_thread_slot(w->id);
     struct epoll_event evs[256];
     bool more = false;
     w->next_tick = now_ms() + 1000;

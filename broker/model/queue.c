@@ -484,6 +484,8 @@ static void dispatch_locked(queue *q) {
         m.seq = e.seq;
         m.exp = e.exp;
         m.redelivered = (uint8_t)e.redelivered;
+        ctr_add_locked(&q->st[c->no_ack ? QST_DELIVER_NO_ACK : QST_DELIVER], 1);
+        if (e.redelivered) ctr_add_locked(&q->st[QST_REDELIVER], 1);
         if (!c->no_ack) {
             atomic_fetch_add_explicit(&c->unacked, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&c->cc->unacked, 1, memory_order_relaxed);
@@ -553,6 +555,7 @@ int queue_classic_enqueue(queue *q, msg *m) {
         q->ready_bytes += size;
     }
     if (exp) note_exp(q, exp);
+    ctr_add_locked(&q->st[QST_PUBLISH], 1);
     dispatch_locked(q);
     if (limited) drop_head_over_limit(q);
     pthread_mutex_unlock(&q->lock);
@@ -810,6 +813,14 @@ msg *queue_got(const queue *q, const msg *m) { return q->type->got ? q->type->go
 uint32_t queue_purge(queue *q) { return q->type->purge(q); }
 uint32_t queue_delete(queue *q) { return q->type->del(q); }
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers) { q->type->stats(q, messages, consumers); }
+uint32_t queue_unacked(queue *q) {
+    uint32_t n = 0;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->nconsumers; i++)
+        n += atomic_load_explicit(&q->consumers[i]->unacked, memory_order_relaxed);
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
 void queue_restore(queue *q, uint64_t pos, msg *full, bool redelivered, uint64_t exp) {
     q->type->restore(q, pos, full, redelivered, exp);
 }

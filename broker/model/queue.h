@@ -22,6 +22,7 @@
 
 #include "amq/buf.h"
 #include "message.h"
+#include "stats.h"
 
 struct vhost;
 struct worker;
@@ -130,6 +131,7 @@ typedef struct queue {
         bool unordered;     /* some entry expires before one ahead of it */
         uint64_t last_used; /* x-expires: last consumer, basic.get or declare */
     } tm;
+    _Atomic uint64_t st[QST_N]; /* message_stats (stats.h): written under lock, read relaxed */
 } queue;
 
 /* A new queue with refs = 1 (the vhost's). Copies name and args. */
@@ -190,6 +192,8 @@ void queue_set_config(queue *q, struct qfeat *feat, int64_t delivery_limit);
 /* Drop all ready messages; returns how many. */
 uint32_t queue_purge(queue *q);
 void queue_counts(queue *q, uint32_t *messages, uint32_t *consumers);
+/* Messages delivered to its consumers and not yet acknowledged (any thread). */
+uint32_t queue_unacked(queue *q);
 /* Run dispatch under the lock. Any thread. */
 void queue_dispatch(queue *q);
 

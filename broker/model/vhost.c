@@ -98,6 +98,7 @@ static vhost *vhost_new(const char *name) {
     snprintf(v->name, sizeof v->name, "%s", name);
     strmap_init(&v->exchanges);
     strmap_init(&v->queues);
+    stat_set_init(&v->st);
     predeclare(v, "", EXCH_DIRECT, false);
     predeclare(v, "amq.direct", EXCH_DIRECT, false);
     predeclare(v, "amq.fanout", EXCH_FANOUT, false);
@@ -138,6 +139,7 @@ static void vhost_free(vhost *v) {
     strmap_destroy(&v->queues);
     policy_free_all(v); /* policy.c */
     pthread_rwlock_destroy(&v->lock);
+    stat_set_free(&v->st);
     free(v);
 }
 
@@ -629,7 +631,9 @@ static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, b
     policy_apply_queue(v, q); /* policy.c: the matching policies' keys */
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);
+    if (how != DECL_RESTORE) stat_add2(&v->st, STAT_Q_CREATED, 1);
 out:
+    if (!rc && q && !passive && how != DECL_RESTORE) stat_add2(&v->st, STAT_Q_DECLARED, 1);
     if (!rc && q) {
         queue_touch(q);
         queue_ref(q);
@@ -684,6 +688,7 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
 }
 
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
+    stat_add2(&v->st, STAT_Q_DELETED, 1);
     store_queue_deleted(v, q);
     strmap_del(&v->queues, queue_name(q));
     unbind_everywhere(v, q);
@@ -826,8 +831,10 @@ int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, a
         return verr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
                         v->name);
+    ctr_add(&x->st[XST_PUBLISH_IN], 1);
     if (x->dedup && dedup_seen(x->dedup, headers)) return 0; /* a duplicate: routed nowhere */
     route_x(v, x, rks, nrk, headers, r, 0);
+    if (r->dests.n) ctr_add(&x->st[XST_PUBLISH_OUT], 1);
     return 0;
 }
 

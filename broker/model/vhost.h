@@ -29,6 +29,7 @@ typedef struct exchange {
     char *alt;           /* alternate-exchange name (argument, else policy) or NULL; vhost lock */
     char *policy[2];     /* names of the policy and operator policy applied (policy.c) */
     uint32_t bound_as_source;
+    _Atomic uint64_t st[XST_N]; /* publish_in/out (stats.h), relaxed atomics */
 } exchange;
 
 typedef struct vhost {
@@ -39,6 +40,7 @@ typedef struct vhost {
     struct policy_set *policies; /* policy.c; under lock */
     _Atomic bool deleted;        /* removed from the table: its connections are closed */
     _Atomic bool tracing;        /* firehose tracing on (trace_on); not persisted, as in RabbitMQ */
+    stat_set st;                 /* message_stats of the vhost, per worker (stats.h) */
 } vhost;
 
 /* Firehose tracing's exchange, in every vhost (topic, durable, internal). */
@@ -53,6 +55,8 @@ static inline bool vhost_tracing(const vhost *v) {
     return atomic_load_explicit(&((vhost *)v)->tracing, memory_order_relaxed);
 }
 void vhost_set_tracing(vhost *v, bool on);
+/* The vhost's message counters (stats.h); NULL-safe (a connection before connection.open). */
+static inline stat_set *vhost_stats(vhost *v) { return v ? &v->st : NULL; }
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {

@@ -201,6 +201,9 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
     if (!queue_get(q, &qe, &left)) {
         amq_basic_get_empty ge = {.reserved_1 = {0}};
         ch_send(ch, AMQ_BASIC_GET_EMPTY, &ge);
+        stat_add2(vhost_stats(ch->conn->vh), STAT_GET_EMPTY, 1);
+        ch->st[CHST_GET_EMPTY]++;
+        ctr_add(&q->st[QST_GET_EMPTY], 1);
         queue_unref(&q);
         return 0;
     }
@@ -229,6 +232,14 @@ static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
                     qe.m->body_len, c->frame_max);
     msg_unref(&counted);
     conn_output_added(c);
+    stat_add2(vhost_stats(c->vh), m->no_ack ? STAT_GET_NO_ACK : STAT_GET, 1);
+    ch->st[m->no_ack ? CHST_GET_NO_ACK : CHST_GET]++;
+    ctr_add(&q->st[m->no_ack ? QST_GET_NO_ACK : QST_GET], 1);
+    if (qe.redelivered) {
+        stat_add2(vhost_stats(c->vh), STAT_REDELIVER, 1);
+        ch->st[CHST_REDELIVER]++;
+        ctr_add(&q->st[QST_REDELIVER], 1);
+    }
     if (vhost_tracing(c->vh)) trace_deliver(ch, q, qe.m, qe.redelivered != 0);
     if (m->no_ack) {
         store_ack(q, qe.m);
@@ -251,6 +262,26 @@ static void send_return(channel *ch, msg *m, uint16_t code, const char *text) {
     amq_put_method_frame(&c->out, ch->id, AMQ_BASIC_RETURN, &r);
     amq_put_content(&c->out, ch->id, AMQ_CLASS_BASIC, msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
+    stat_add2(vhost_stats(c->vh), STAT_RETURN_UNROUTABLE, 1);
+    ch->st[CHST_RETURN_UNROUTABLE]++;
+}
+
+/* One message accepted from a publisher: routed into `routed` queues (none:
+ * returned if mandatory, else dropped). */
+static void count_publish(channel *ch, size_t routed, bool mandatory) {
+    stat_set *vs = vhost_stats(ch->conn->vh);
+    stat_add2(vs, STAT_PUBLISH, 1);
+    if (ch->confirm) stat_add2(vs, STAT_PUBLISH_CONFIRM, 1);
+    ch->st[CHST_PUBLISH]++;
+    if (!ch->publisher) {
+        ch->publisher = true;
+        stat_add(&stats_global, STAT_PUBLISHERS_UP, 1);
+    }
+    if (routed) stat_add2(vs, STAT_ROUTED, routed);
+    else if (!mandatory) {
+        stat_add2(vs, STAT_DROP_UNROUTABLE, 1);
+        ch->st[CHST_DROP_UNROUTABLE]++;
+    }
 }
 
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
@@ -297,6 +328,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
         /* x-delayed-message: held, routed later (CC/BCC then); like the plugin,
          * a mandatory publish is returned at once since nothing routes it now */
         *wait = delayed_hold(ch->conn->vh, m, delay, durable_x && m->delivery_mode == 2);
+        count_publish(ch, 1, true);
         if (mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         if (vhost_tracing(ch->conn->vh)) { /* as with the plugin: traced now, routed to no queue yet */
             trace_routed none;
@@ -343,6 +375,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
     amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
         int delivered = reply_to_deliver(rk, m, ch->conn);
+        count_publish(ch, delivered > 0, mandatory);
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }
@@ -360,6 +393,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
         rc = vhost_publish(v, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
     }
     if (rc) return ch_fail(e, rc, "%s", ve.text);
+    count_publish(ch, routed, mandatory);
     if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
 }

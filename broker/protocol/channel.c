@@ -37,6 +37,7 @@ channel *channel_new(conn *c, uint16_t id) {
     ch->conn = c;
     ch->id = id;
     ch->state = CH_OPEN;
+    stat_add2(vhost_stats(c->vh), STAT_CH_OPENED, 1);
     atomic_init(&ch->cc.prefetch, 0);
     atomic_init(&ch->cc.unacked, 0);
     route_set_init(&ch->rs);
@@ -102,6 +103,9 @@ static consumer *settle(channel *ch, unacked *u, int how) {
     } else if (how == SETTLE_REJECT) { /* acked, or dead-lettered if the queue has a DLX (now: policies change it) */
         queue_discard(u->q, u->m);
     } else {
+        stat_add2(vhost_stats(ch->conn->vh), STAT_ACK, 1);
+        ch->st[CHST_ACK]++;
+        ctr_add(&u->q->st[QST_ACK], 1);
         queue_ack(u->q, u->m);
     }
     u->m = NULL;
@@ -224,6 +228,8 @@ static void channel_cleanup(channel *ch) {
 void channel_free(channel *ch) {
     channel_cleanup(ch);
     conn *c = ch->conn;
+    stat_add2(vhost_stats(c->vh), STAT_CH_CLOSED, 1);
+    if (ch->publisher) stat_add(&stats_global, STAT_PUBLISHERS_DOWN, 1);
     if (ch->dirty) { /* unlink from the connection's dirty list */
         channel **pp = &c->dirty;
         while (*pp && *pp != ch) pp = &(*pp)->dirty_next;
@@ -247,6 +253,12 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
     amq_put_basic_deliver(&c->out, ch->id, (amq_bytes){(const uint8_t *)cs->tag, cs->tag_len}, tag, redelivered,
                           msg_exchange(m), msg_rk(m), msg_props(m), msg_body(m), m->body_len, c->frame_max);
     conn_output_added(c);
+    stat_add2(vhost_stats(c->vh), cs->no_ack ? STAT_DELIVER_NO_ACK : STAT_DELIVER, 1);
+    ch->st[cs->no_ack ? CHST_DELIVER_NO_ACK : CHST_DELIVER]++;
+    if (redelivered) {
+        stat_add2(vhost_stats(c->vh), STAT_REDELIVER, 1);
+        ch->st[CHST_REDELIVER]++;
+    }
     if (vhost_tracing(c->vh)) trace_deliver(ch, q, m, redelivered);
     if (cs->no_ack) {
         if (q) store_ack(q, m);
@@ -322,6 +334,9 @@ static void send_acks(channel *ch) {
     if (ch->confirm_ready <= ch->confirm_sent) return;
     amq_basic_ack a = {.delivery_tag = ch->confirm_ready, .multiple = ch->confirm_ready - ch->confirm_sent > 1};
     ch_send(ch, AMQ_BASIC_ACK, &a);
+    uint64_t n = ch->confirm_ready - ch->confirm_sent;
+    stat_add2(vhost_stats(ch->conn->vh), STAT_CONFIRM, n);
+    ch->st[CHST_CONFIRM] += n;
     ch->confirm_sent = ch->confirm_ready;
 }
 

@@ -77,6 +77,8 @@ typedef struct channel {
     consumer *reply_consumer;
     char reply_name[64];
     route_set rs;
+    uint64_t st[CHST_N]; /* message_stats (stats.h), owner worker only */
+    bool publisher;      /* has published (counted in STAT_PUBLISHERS_UP) */
 } channel;
 
 /* A reply that waits for the log: a confirm (seq > 0) or tx.commit-ok (seq 0). */

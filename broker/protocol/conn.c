@@ -66,6 +66,7 @@ conn *conn_new(worker *w, int fd, bool tls) {
     c->w = w;
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->state = CONN_AWAIT_HEADER;
+    stat_add(&stats_global, STAT_CONN_OPENED, 1);
     c->wcache_len = -1;
     amq_wr_init(&c->out);
     c->frame_max = config.frame_max;
@@ -608,6 +609,10 @@ void conn_on_readable(conn *c) {
         }
         c->in_len += (size_t)n;
         c->last_recv_ms = now_ms();
+        c->recv_oct += (uint64_t)n;
+        c->recv_cnt++;
+        stat_add2(vhost_stats(c->vh), STAT_RECV_OCT, (uint64_t)n);
+        stat_add2(vhost_stats(c->vh), STAT_RECV_CNT, 1);
         budget = budget > (size_t)n ? budget - (size_t)n : 0;
         process_input(c);
         if (c->out.len > CONN_OUT_HIGH || c->reply_wait) pause_reading(c, true);
@@ -633,6 +638,10 @@ void conn_flush(conn *c) {
         }
         amq_wr_consume(&c->out, (size_t)n);
         c->last_send_ms = now_ms();
+        c->send_oct += (uint64_t)n;
+        c->send_cnt++;
+        stat_add2(vhost_stats(c->vh), STAT_SEND_OCT, (uint64_t)n);
+        stat_add2(vhost_stats(c->vh), STAT_SEND_CNT, 1);
     }
     bool want_out = c->out.len > 0 || c->tr->wants_write(c);
     if (want_out != c->want_out) {
@@ -727,6 +736,7 @@ void conn_shutdown(conn *c) {
 }
 
 void conn_free(conn *c) {
+    stat_add(&stats_global, STAT_CONN_CLOSED, 1);
     conn_release(c);
     if (c->mem_blocked) wconns_blocked(c->w, -1);
     reply_to_conn_free(c);

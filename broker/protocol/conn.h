@@ -78,6 +78,7 @@ typedef struct conn {
     struct conn *prev, *next; /* worker's list */
     struct conn *flush_next;
     bool in_flush_list;
+    uint64_t recv_oct, recv_cnt, send_oct, send_cnt; /* socket bytes and calls (stats.h), owner only */
 } conn;
 
 /* Take over an accepted socket on worker w (the current thread's); tls: it

@@ -260,6 +260,65 @@ Test(model, requeue_keeps_place_and_marks_redelivered) {
     queue_unref(&q);
 }
 
+/* ---- message statistics (stats.h): counted where the model sees them ---- */
+
+Test(model, stats_count_declares_routing_enqueues_and_deliveries) {
+    stat_set_init(&stats_global);
+    uint64_t g0[STAT_N] = {0}, v0[STAT_N] = {0};
+    stat_set_sum(&stats_global, g0);
+    stat_set_sum(&v->st, v0);
+    queue *q = declare("counted", (amq_bytes){0});
+    queue *again = declare("counted", (amq_bytes){0});
+    queue_unref(&again);
+    uint64_t g1[STAT_N] = {0}, v1[STAT_N] = {0};
+    stat_set_sum(&stats_global, g1);
+    stat_set_sum(&v->st, v1);
+    cr_assert_eq(g1[STAT_Q_DECLARED] - g0[STAT_Q_DECLARED], 2);
+    cr_assert_eq(g1[STAT_Q_CREATED] - g0[STAT_Q_CREATED], 1);
+    cr_assert_eq(v1[STAT_Q_DECLARED] - v0[STAT_Q_DECLARED], 2);
+    verr e;
+    cr_assert_eq(
+        vhost_exchange_declare(v, amq_cstr("sx"), amq_cstr("fanout"), false, false, false, false, (amq_bytes){0}, &e),
+        0);
+    cr_assert_eq(vhost_queue_bind(v, amq_cstr("counted"), amq_cstr("sx"), amq_cstr(""), (amq_bytes){0}, false, 1, &e),
+                 0);
+    cr_assert_eq(publish("sx", "", "a"), 1);
+    cr_assert_eq(publish("sx", "", "b"), 1);
+    cr_assert_eq(publish("", "nowhere", "c"), 0);
+    exchange *x = strmap_get(&v->exchanges, amq_cstr("sx"));
+    exchange *dx = strmap_get(&v->exchanges, amq_cstr(""));
+    cr_assert_eq(ctr_get(&x->st[XST_PUBLISH_IN]), 2);
+    cr_assert_eq(ctr_get(&x->st[XST_PUBLISH_OUT]), 2);
+    cr_assert_geq(ctr_get(&dx->st[XST_PUBLISH_IN]), 1);
+    cr_assert_eq(ctr_get(&q->st[QST_PUBLISH]), 2);
+    /* one consumer, no-ack: both go out, counted as deliver_no_ack */
+    chan_credit cc = {0};
+    consumer *c = consumer_new();
+    c->w = w;
+    c->cc = &cc;
+    c->q = q;
+    c->no_ack = true;
+    queue_ref(q);
+    cr_assert_eq(queue_add_consumer(q, c), 0);
+    mail d1 = wait_delivery(1), d2 = wait_delivery(2);
+    cr_assert_eq(ctr_get(&q->st[QST_DELIVER_NO_ACK]), 2);
+    cr_assert_eq(ctr_get(&q->st[QST_DELIVER]), 0);
+    mail ds[2] = {d1, d2};
+    for (int i = 0; i < 2; i++) {
+        msg_unref(&ds[i].m);
+        queue_unref(&ds[i].q);
+        consumer_unref(&ds[i].c);
+    }
+    queue_remove_consumer(q, c);
+    consumer_unref(&c);
+    uint32_t n;
+    cr_assert_eq(vhost_queue_delete(v, amq_cstr("counted"), false, false, 1, &n, &e), 0);
+    uint64_t g2[STAT_N] = {0};
+    stat_set_sum(&stats_global, g2);
+    cr_assert_eq(g2[STAT_Q_DELETED] - g1[STAT_Q_DELETED], 1);
+    queue_unref(&q);
+}
+
 /* ---- expire and dead-letter ---- */
 
 Test(model, expired_message_is_not_served) {
