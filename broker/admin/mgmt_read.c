@@ -587,6 +587,9 @@ static void get_exchange_bindings(const mgmt_req *rq, mgmt_resp *rs) {
     json_decref(xs);
     if (!found) return not_found(rs);
     bool source = !strcmp(rq->seg[4], "source");
+    /* The default exchange's bindings are implicit: RabbitMQ lists them for
+     * the queues and in /api/bindings, not as the exchange's source list. */
+    if (source && !*x) return mgmt_reply_list(rq, rs, json_array());
     brows l = {.src = source ? x : NULL, .dst = source ? NULL : x, .dst_queue = false};
     mgmt_reply_list(rq, rs, take_bindings(rq, rq->seg[1], &l));
 }

@@ -297,6 +297,9 @@ def run(api, amqp, admin, reference):
           "outgoing" in x, "exchanges/V/X fields")
     st, x = api.get("exchanges/%2F/amq.default")
     check(st == 200 and x["name"] == "" and x["type"] == "direct", "exchanges/%2F/amq.default")
+    st, bs = api.get("exchanges/%2F/amq.default/bindings/source")
+    check(st == 200 and bs == [], "exchanges/%%2F/amq.default/bindings/source: the implicit bindings are not listed %r"
+          % (bs[:3] if isinstance(bs, list) else bs,))
     check(api.get("exchanges/%2F/" + q(PFX + "nosuch"))[0] == 404, "exchanges/V/unknown: 404")
     check(api.get("exchanges/" + q(PFX + "novhost"))[0] == 404, "exchanges/unknown-vhost: 404")
     st, bs = api.get("exchanges/%2F/" + q(x1) + "/bindings/source")
