@@ -113,6 +113,11 @@ static void on_worker_list(worker *w, void *arg) {
         r->tls = !strcmp(c->tr->name, "tls");
         r->connected_at = wall - (mono - c->created_ms);
         r->recv_oct = c->recv_oct, r->recv_cnt = c->recv_cnt, r->send_oct = c->send_oct, r->send_cnt = c->send_cnt;
+        if (c->client_props && (j->what & CI_CLIENT_PROPS)) {
+            r->client_props = xmalloc(c->client_props_len);
+            memcpy(r->client_props, c->client_props, c->client_props_len);
+            r->client_props_len = c->client_props_len;
+        }
         if (!(j->what & (CI_CHANNELS | CI_CONSUMERS))) continue;
         for (uint32_t i = 0; i < c->nchans; i++) {
             channel *chn = c->chans[i];
@@ -171,7 +176,9 @@ static void on_worker_list(worker *w, void *arg) {
     j->pending--;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    ci_snapshot_free(&mine);
+    free(mine.conns); /* the rows (and the client_props they own) now belong to j->s */
+    free(mine.chans);
+    free(mine.cons);
     wjob_unref(j);
 }
 
@@ -231,6 +238,7 @@ int ci_snapshot_take(ci_snapshot *s, unsigned what) {
 }
 
 void ci_snapshot_free(ci_snapshot *s) {
+    for (size_t i = 0; i < s->nconns; i++) free(s->conns[i].client_props);
     free(s->conns);
     free(s->chans);
     free(s->cons);

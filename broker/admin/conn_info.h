@@ -26,6 +26,8 @@ typedef struct ci_conn {
     bool tls;
     uint64_t connected_at;                           /* wall-clock ms */
     uint64_t recv_oct, recv_cnt, send_oct, send_cnt; /* socket bytes and calls (stats.h) */
+    uint8_t *client_props; /* a copy of its client_properties table (owned by the snapshot), NULL = none */
+    size_t client_props_len;
 } ci_conn;
 
 typedef struct ci_chan {
@@ -55,7 +57,7 @@ typedef struct ci_snapshot {
     size_t ncons;
 } ci_snapshot;
 
-enum { CI_CHANNELS = 1, CI_CONSUMERS = 2 };
+enum { CI_CHANNELS = 1, CI_CONSUMERS = 2, CI_CLIENT_PROPS = 4 };
 /* Every worker's connections (and their channels / consumers if asked for),
  * in a consistent view per worker. 0, or -1 if a worker did not answer in
  * 5 s (s is then empty). */

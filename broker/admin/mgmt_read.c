@@ -36,7 +36,6 @@
 static uint64_t started_ms;
 void mgmt_read_init(void) { started_ms = now_ms(); }
 
-
 bool mgmt_vhost_allowed(const mgmt_req *rq, const char *vh) {
     vhost *v = vhost_find(amq_cstr(vh));
     if (!v || vhost_is_deleted(v)) return false;
@@ -608,6 +607,13 @@ static json_t *conn_json(const ci_conn *c) {
         "peer_cert_subject", "peer_cert_issuer", "peer_cert_validity", "state", c->state, "channels",
         (json_int_t)c->nchans, "channel_max", (json_int_t)c->channel_max, "frame_max", (json_int_t)c->frame_max,
         "timeout", (json_int_t)c->heartbeat, "connected_at", (json_int_t)c->connected_at, "client_properties");
+    if (c->client_props) {
+        json_t *cp = defs_table_json(c->client_props, c->client_props_len);
+        /* RabbitMQ shows a client's connection_name as user_provided_name too */
+        json_t *un = json_object_get(cp, "connection_name");
+        if (json_is_string(un)) json_object_set(o, "user_provided_name", un);
+        json_object_set_new(o, "client_properties", cp);
+    }
     mstats_conn_octets(o, c->id, c->recv_oct, c->recv_cnt, c->send_oct, c->send_cnt);
     return o;
 }
@@ -656,7 +662,7 @@ static void get_connections(const mgmt_req *rq, mgmt_resp *rs) {
     const char *vh = !strcmp(rq->seg[0], "vhosts") ? rq->seg[1] : NULL;
     if (vh && !route_vhost(rq, rs, vh)) return;
     ci_snapshot s;
-    if (!take_snapshot(rs, &s, 0)) return;
+    if (!take_snapshot(rs, &s, CI_CLIENT_PROPS)) return;
     json_t *rows = json_array();
     for (size_t i = 0; i < s.nconns; i++)
         if (conn_visible(rq, &s.conns[i]) && (!vh || !strcmp(vh, s.conns[i].vhost)))
@@ -668,7 +674,7 @@ static void get_connections(const mgmt_req *rq, mgmt_resp *rs) {
 
 static void get_connection(const mgmt_req *rq, mgmt_resp *rs) {
     ci_snapshot s;
-    if (!take_snapshot(rs, &s, CI_CHANNELS)) return;
+    if (!take_snapshot(rs, &s, CI_CHANNELS | CI_CLIENT_PROPS)) return;
     const ci_conn *c = NULL;
     for (size_t i = 0; i < s.nconns && !c; i++)
         if (!strcmp(s.conns[i].name, rq->seg[1]) && conn_visible(rq, &s.conns[i])) c = &s.conns[i];

@@ -168,8 +168,17 @@ static void send_start(conn *c) {
     c->state = CONN_AWAIT_START_OK;
 }
 
+/* client_properties bigger than this are not kept for the management API
+ * (clients send a few hundred bytes; 100k connections must stay cheap). */
+#define CONN_CLIENT_PROPS_MAX 4096
+
 static void on_start_ok(conn *c, amq_connection_start_ok *m) {
     amq_field f;
+    if (m->client_properties.len && m->client_properties.len <= CONN_CLIENT_PROPS_MAX && !c->client_props) {
+        c->client_props = xmalloc(m->client_properties.len);
+        memcpy(c->client_props, m->client_properties.p, m->client_properties.len);
+        c->client_props_len = (uint32_t)m->client_properties.len;
+    }
     if (amq_table_get(m->client_properties, "capabilities", &f) == 1 && f.type == 'F') {
         amq_field g;
         if (amq_table_get(f.v.str, "consumer_cancel_notify", &g) == 1 && g.type == 't' && g.v.b)
@@ -743,6 +752,7 @@ void conn_free(conn *c) {
     mem_account(-(int64_t)c->out_acct);
     access_grant_unref(&c->grant);
     free(c->chans);
+    free(c->client_props);
     log_info("closing AMQP connection %s (id %llu)", c->peer, (unsigned long long)c->id);
     worker_unwatch(c->w, c->fd);
     c->tr->close(c); /* closes the fd */

@@ -64,6 +64,8 @@ typedef struct conn {
     uint64_t wcache_gen;
     uint64_t auth_fail_at; /* failed login: the refusal is sent 1 s later */
     char auth_fail_text[160];
+    uint8_t *client_props; /* start-ok's client_properties table as sent (management API), NULL = none */
+    uint32_t client_props_len;
     bool cap_cancel_notify;
     bool cap_blocked; /* client understands connection.blocked */
     bool published;   /* has published: blocked when memory runs over the limit */

@@ -130,7 +130,8 @@ def run(api, amqp, admin, reference):
     admin("set_permissions", "-p", vh, pm, ".*", ".*", ".*")
 
     x1, q1, q2, q3, qs = PFX + "x1", PFX + "q1", PFX + "q2", PFX + "q3", PFX + "a b/c"
-    c1 = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", amqp, heartbeat=0))
+    c1 = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", amqp, heartbeat=0,
+                                                           client_properties={"connection_name": PFX + "c1"}))
     ch = c1.channel()
     ch.exchange_declare(x1, "topic", durable=True)
     ch.queue_declare(q1, durable=True, arguments={"x-max-length": 10})
@@ -256,8 +257,12 @@ def run(api, amqp, admin, reference):
     check(c.get("protocol") == "AMQP 0-9-1" and c.get("state") == "running" and c.get("channels") == 1 and
           c.get("ssl") is False and c.get("type") == "network" and isinstance(c.get("connected_at"), int) and
           c.get("channel_max") and c.get("frame_max") and "timeout" in c, "connection fields %r" % c)
+    cp = c.get("client_properties") or {}
+    check(cp.get("product") == "Pika Python Client Library" and cp.get("connection_name") == PFX + "c1" and
+          cp.get("capabilities", {}).get("basic.nack") is True and c.get("user_provided_name") == PFX + "c1",
+          "connection client_properties and user_provided_name %r" % (cp,))
     st, c1d = api.get("connections/" + q(name))
-    check(st == 200 and c1d["name"] == name, "connections/NAME")
+    check(st == 200 and c1d["name"] == name and c1d.get("client_properties") == cp, "connections/NAME")
     check(api.get("connections/" + q("1.2.3.4:5 -> 6.7.8.9:10"))[0] == 404, "connections/unknown: 404")
     st, chs = api.get("connections/" + q(name) + "/channels")
     check(st == 200 and len(chs) == 1 and chs[0]["name"] == name + " (1)" and chs[0]["number"] == 1,
