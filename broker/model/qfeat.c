@@ -127,7 +127,8 @@ static bool parse_dlrk(qfeat *q, const amq_field *f) { /* after x-dead-letter-ex
 static const char *const overflow_v[] = {"drop-head", "reject-publish", "reject-publish-dlx", NULL};
 static const char *const queue_mode_v[] = {"default", "lazy", NULL};
 static const char *const queue_version_v[] = {"1", "2", NULL};
-static const char *const leader_v[] = {"client-local", "random", "least-leaders", NULL};
+static const char *const leader_v[] = {"client-local", "random", "least-leaders", "balanced", NULL};
+static const char *const dl_strategy_v[] = {"at-most-once", "at-least-once", NULL};
 static const char *const master_v[] = {"min-masters", "client-local", "random", NULL};
 static const char *const ha_mode_v[] = {"all", "exactly", "nodes", NULL};
 static const char *const ha_sync_v[] = {"manual", "automatic", NULL};
@@ -186,7 +187,8 @@ static const qfeat_row rows[] = {
      NULL},
     {"x-queue-master-locator", "queue-master-locator", QK_ENUM, 0, QT_CLASSIC, RES_NONE, RES_NONE, 0, 0, master_v,
      "queue-master-locator value", NULL},
-    {"x-dead-letter-strategy", NULL, QK_ANY, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, NULL, NULL, NULL},
+    {"x-dead-letter-strategy", "dead-letter-strategy", QK_ENUM, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, dl_strategy_v,
+     "dead letter strategy", NULL},
     /* 3.10's text for both in-memory limits is "maximum memory in bytes" */
     {"x-max-in-memory-length", "max-in-memory-length", QK_INT, OP, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, NULL,
      "maximum memory in bytes", NULL},
@@ -196,7 +198,8 @@ static const qfeat_row rows[] = {
     {"x-delivery-limit", "delivery-limit", QK_INT, OP, QT_QUORUM, RES_NONE, RES_MIN, 0, 0, NULL, "delivery limit",
      NULL},
     {"x-max-age", "max-age", QK_AGE, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "max age", NULL},
-    {"x-stream-max-segment-size-bytes", NULL, QK_ANY, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, NULL, NULL},
+    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", QK_INT, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL,
+     "segment size", NULL},
     {"x-initial-cluster-size", "initial-cluster-size", QK_INT, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "cluster size",
      NULL},
     {"x-queue-leader-locator", "queue-leader-locator", QK_ENUM, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, leader_v,
@@ -208,7 +211,6 @@ static const qfeat_row rows[] = {
     {NULL, "alternate-exchange", QK_STR, QF_EXCHANGES, 0, RES_NONE, RES_NONE, 0, 0, NULL, "alternate exchange name",
      NULL},
     {NULL, "queue-version", QK_INT_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, queue_version_v, "queue-version value", NULL},
-    {NULL, "max-segment-size", QK_INT, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "segment size", NULL},
     {NULL, "ha-mode", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_mode_v, "ha-mode value", NULL},
     {NULL, "ha-params", QK_ANY, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "ha-params value", NULL},
     {NULL, "ha-sync-mode", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_sync_v, "ha-sync-mode value", NULL},

@@ -463,6 +463,10 @@ def bad_input(t):
              ("a", '{"expires":0}', "0 is not a valid queue expiry"),
              ("a", '{"overflow":"x"}', '<<"x">> is not a valid overflow value'),
              ("a", '{"max-priority":5}', '[{<<"max-priority">>,5}] are not recognised policy settings'),
+             ("a", '{"dead-letter-strategy":"x"}', '<<"x">> is not a valid dead letter strategy'),
+             ("a", '{"stream-max-segment-size-bytes":-1}', "-1 is not a valid segment size"),
+             ("a", '{"max-segment-size":1000}', '[{<<"max-segment-size">>,1000}] are not recognised policy settings'),
+             ("a", '{"queue-leader-locator":"zz"}', '<<"zz">> is not a valid queue leader locator value'),
              ("a", '{}', "no policy provided")]
     for pat, d, text in cases:
         rc, out, err = t.ctl("set_policy", "bad", pat, d)
@@ -471,7 +475,14 @@ def bad_input(t):
     check(rc == 69 and 'are not recognised policy settings' in err, "%s operator policies refuse dead-letter-exchange" % t.name)
     rc, out, err = t.ctl("set_policy", "ok", "a", '{"queue-mode":"lazy","queue-version":2,"ha-mode":"all"}')
     check(rc == 0, "%s queue-mode, queue-version, ha-mode accepted as 3.10 does" % t.name)
+    rc, out, err = t.ctl("set_policy", "ok", "a", '{"dead-letter-strategy":"at-least-once",'
+                         '"stream-max-segment-size-bytes":0,"queue-leader-locator":"balanced"}')
+    check(rc == 0, "%s dead-letter-strategy, stream-max-segment-size-bytes, queue-leader-locator balanced "
+          "accepted as 3.10 does (rc %d %s)" % (t.name, rc, err.strip()))
     t.ctl("clear_policy", "ok")
+    for d in ('{"dead-letter-strategy":"at-least-once"}', '{"stream-max-segment-size-bytes":1000}'):
+        rc, out, err = t.ctl("set_operator_policy", "bad", "a", d)
+        check(rc == 69 and 'are not recognised policy settings' in err, "%s operator policies refuse %s" % (t.name, d))
     rc, out, err = t.ctl("clear_policy", "nothere")
     check(rc == 69 and "Parameter does not exist" in err, "%s clear_policy of a missing one: 69 (rc %d)" % (t.name, rc))
     rc, out, err = t.ctl("set_policy", "-p", "novhost", "x", "a", '{"max-length":1}')
