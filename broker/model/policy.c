@@ -20,7 +20,7 @@
 #include "queue_type.h"
 #include "durable.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 
 /* ---- the keys: the rows of the queue features' registry (qfeat.c) ---- */
 

@@ -1,7 +1,7 @@
 /* vhost.c — the vhost table, and per vhost its exchanges, queues and
  * bindings: declare, delete, bind, the checks and texts RabbitMQ gives, and
  * publish routing (through exchanges/) to the queues a message reaches. */
-#include "vhost.h"
+#include "vhost_impl.h"
 #include "dedup.h"
 #include "delayed.h"
 
@@ -27,6 +27,9 @@
 #define XOF(d) ((exchange *)((uintptr_t)(d) & ~(uintptr_t)1u))
 
 static vhost *default_vhost;
+
+const char *vhost_name(const vhost *v) { return v->name; }
+bool vhost_is_deleted(const vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count);
 /* How a queue or exchange is declared: by a client (every rule applies), under
  * a name the broker generated (exempt from the 'amq.' prefix rule), or restored

@@ -4,18 +4,16 @@
  * routing table: publishers take it shared to route (many threads at once),
  * declares/binds/deletes take it exclusive. Queue contents have their own
  * per-queue locks (queue.h). Lock order: vhost lock, then queue lock, then a
- * worker's mailbox lock. */
+ * worker's mailbox lock. The lock and the tables are the model's own
+ * (vhost_impl.h); layers above use the functions below, which take it. */
 #ifndef WARREN_VHOST_H
 #define WARREN_VHOST_H
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "amq/buf.h"
 #include "exch/exchange.h"
 #include "queue.h"
-#include "strmap.h"
 
 typedef struct exchange {
     char name[256];
@@ -31,19 +29,14 @@ typedef struct exchange {
     uint32_t bound_as_source;
 } exchange;
 
-typedef struct vhost {
-    pthread_rwlock_t lock;
-    char name[256];
-    strmap exchanges;            /* name -> exchange* */
-    strmap queues;               /* name -> queue* */
-    struct policy_set *policies; /* policy.c; under lock */
-    _Atomic bool deleted;        /* removed from the table: its connections are closed */
-} vhost;
+/* A vhost is opaque above the model: its lock, name maps and policies are
+ * declared in vhost_impl.h, which only model files include. */
+typedef struct vhost vhost;
 
-/* Read-only accessors: code above the model reads a vhost only through these
- * (its lock and maps are the model's business). */
-static inline const char *vhost_name(const vhost *v) { return v->name; }
-static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
+/* Read-only accessors: code above the model reads a vhost only through these. */
+const char *vhost_name(const vhost *v);
+/* Removed from the table: its connections are to be closed. */
+bool vhost_is_deleted(const vhost *v);
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {
@@ -137,10 +130,6 @@ typedef struct vhost_walker {
 } vhost_walker;
 void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
 
-/* Publish routing, called with v->lock held shared (the queues in r stay
- * valid only while it is held): fill r with the queues for (exchange, rk, headers).
- * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
-int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r, verr *e);
 /* Publish m: route it through exchange xn with the keys rks (the routing key
  * and CC/BCC's), write its record through the durable port before it is
  * visible in any queue (one the log cannot take goes to none), and enqueue it
@@ -156,7 +145,4 @@ int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t n
 bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
 /* The exchange's type as clients name it. */
 const char *vhost_exchange_type_name(const exchange *x);
-/* The same with several routing keys (the message's and its CC/BCC headers'). */
-int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                     verr *e);
 #endif

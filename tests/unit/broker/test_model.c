@@ -15,7 +15,7 @@
 #include "queue.h"
 #include "queue_type.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 #include "worker.h"
 
 /* ---- a worker whose hooks record the mail it gets ---- */
