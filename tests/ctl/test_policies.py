@@ -16,7 +16,9 @@ import time
 import pika
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "durability"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from broker import Broker  # noqa: E402
+from reference import Reference  # noqa: E402
 
 failures = []
 
@@ -49,54 +51,6 @@ class Warren:
 
     def close(self):
         self.b.cleanup()
-
-
-class Reference:
-    """A running reference RabbitMQ on PORT (reference-rabbitmq's layout)."""
-    name = "rabbitmq"
-
-    def __init__(self, port):
-        self.port = port
-        self.dir = "/tmp/reference-rabbitmq-%d" % port
-        with open(self.dir + "/pid") as f:
-            self.pid = int(f.read().strip())
-
-    def ctl(self, *args):
-        p = subprocess.run(["rabbitmqctl", "-n", "ref%d@localhost" % self.port] + list(args), capture_output=True,
-                           text=True, timeout=120)
-        return p.returncode, p.stdout, p.stderr
-
-    def restart(self, kill9):
-        import signal
-        import socket
-        os.kill(self.pid, signal.SIGKILL if kill9 else signal.SIGTERM)
-        for _ in range(600):
-            try:
-                os.kill(self.pid, 0)
-                time.sleep(0.05)
-            except ProcessLookupError:
-                break
-        env = dict(os.environ, RABBITMQ_NODENAME="ref%d@localhost" % self.port, RABBITMQ_NODE_PORT=str(self.port),
-                   RABBITMQ_DIST_PORT=str(self.port % 25000 + 35000), RABBITMQ_MNESIA_BASE=self.dir + "/mnesia",
-                   RABBITMQ_LOG_BASE=self.dir + "/log", RABBITMQ_ENABLED_PLUGINS_FILE=self.dir + "/plugins",
-                   RABBITMQ_CONFIG_FILE=self.dir + "/rabbitmq", RABBITMQ_PID_FILE=self.dir + "/pid")
-        if os.path.exists(self.dir + "/pid"):
-            os.unlink(self.dir + "/pid")
-        subprocess.Popen(["setsid", "rabbitmq-server"], env=env, stdout=open(self.dir + "/out.log", "ab"),
-                         stderr=subprocess.STDOUT)
-        for _ in range(1200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                with open(self.dir + "/pid") as f:
-                    self.pid = int(f.read().strip())
-                time.sleep(1)  # queues recover after the listener opens
-                return
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        raise RuntimeError("reference RabbitMQ did not restart")
-
-    def close(self):
-        pass
 
 
 def connect(t):
@@ -582,7 +536,7 @@ def run(t, fresh_target):
 
 def main():
     if sys.argv[1] == "--reference":
-        run(Reference(int(sys.argv[2])), None)
+        run(Reference(int(sys.argv[2]), attach=True), None)
     else:
         binary, ctl = sys.argv[1], sys.argv[2]
         run(Warren(binary, ctl), lambda: Warren(binary, ctl))
