@@ -36,38 +36,22 @@ static const char usage[] =
     "             RABBITMQ_PRODUCT_NAME, RABBITMQ_PRODUCT_VERSION.\n"
     "Precedence: flags over the config file over the environment.\n";
 
+/* The settings that are not one key's plain value (flag-only ones, derived
+ * ones, "unset" states); every key's default is in its row of keys[]. */
 static void defaults(void) {
     memset(&config, 0, sizeof config);
-    config.port = 5672;
     snprintf(config.data_dir, sizeof config.data_dir, "warren-data");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     config.threads = n > 0 ? (int)n : 1;
-    config.frame_max = 131072;
-    config.channel_max = 2047;
-    config.heartbeat = 60;
-    config.handshake_timeout_ms = 10000;
-    config.max_message_size = 128u << 20;
-    config.consumer_timeout_ms = 1800000; /* RabbitMQ 3.10's default: 30 minutes */
-    config.segment_size = 32u << 20;
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    config.memory_limit = pages > 0 && psize > 0 ? (int64_t)((double)pages * (double)psize * 0.4) : (int64_t)1 << 32;
-    snprintf(config.default_user, sizeof config.default_user, "guest");
-    snprintf(config.default_pass, sizeof config.default_pass, "guest");
-    snprintf(config.default_vhost, sizeof config.default_vhost, "/");
-    snprintf(config.loopback_users, sizeof config.loopback_users, "guest");
+    snprintf(config.loopback_users, sizeof config.loopback_users, "guest"); /* loopback_users.guest = true */
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
-    snprintf(config.product_name, sizeof config.product_name, "Warren");
-    snprintf(config.product_version, sizeof config.product_version, "%s", WARREN_VERSION);
-    config.log_level = LOG_INFO;
-    config.ssl_depth = -1;
-    config.ssl_handshake_timeout_ms = 5000; /* RabbitMQ's ssl_handshake_timeout */
-    config.disk_free_limit = 50000000;      /* RabbitMQ's default: 50MB */
-    config.prom_enabled = true;
-    config.prom_port = 15692;   /* RabbitMQ's prometheus.tcp.port */
-    config.mgmt_enabled = true; /* as in the rabbitmq:3-management image */
-    config.mgmt_port = 15672;
+    config.ssl_depth = -1; /* unset: OpenSSL's default */
+    /* Not key defaults: their setters mark a port as set explicitly (a busy
+     * default port only warns, an explicit one is fatal: mgmt_http.c, prom.c). */
+    config.prom_port = 15692; /* RabbitMQ's prometheus.tcp.port */
+    config.mgmt_port = 15672; /* RabbitMQ's management.tcp.port */
 }
 
 static double ram_bytes(void) {
@@ -601,57 +585,60 @@ static void print_mgmt_ip(FILE *f) {
 }
 
 /* The rabbitmq.conf keys Warren reads, one row each: the key (ending in '.',
- * a prefix: the rest is a name or an index), its setter, and the printer of
- * --print-config (NULL: another row prints it). --print-config prints in this
- * order. A new key is a row here, its setter and printer, and its default in
- * defaults(). */
+ * a prefix: the rest is a name or an index), its setter, the printer of
+ * --print-config (NULL: another row prints it), and its default (NULL: none,
+ * or the setting's zero), written as in rabbitmq.conf and applied through the
+ * row's own setter before the environment, the file and the flags, in this
+ * order. --print-config prints in this order too. A new key is a row here
+ * with its setter, printer and default. */
 typedef struct {
     const char *key;
     int (*set)(const char *what, const char *k, const char *v);
     void (*print)(FILE *f);
+    const char *def;
 } config_key;
 
 static const config_key keys[] = {
-    {"listeners.tcp.default", set_tcp_listener, print_tcp_listener},
-    {"listeners.ssl.default", set_ssl_listener, print_ssl_listener},
-    {"ssl_options.cacertfile", set_cacertfile, print_cacertfile},
-    {"ssl_options.certfile", set_certfile, print_certfile},
-    {"ssl_options.keyfile", set_keyfile, print_keyfile},
-    {"ssl_options.verify", set_verify, print_verify},
-    {"ssl_options.fail_if_no_peer_cert", set_fail_if_no_peer_cert, print_fail_if_no_peer_cert},
-    {"ssl_options.depth", set_depth, print_depth},
-    {"ssl_options.versions.", set_versions, print_versions},
-    {"ssl_cert_login_from", set_cert_login_from, print_cert_login_from},
-    {"ssl_handshake_timeout", set_ssl_handshake_timeout, print_ssl_handshake_timeout},
-    {"default_user", set_default_user, print_default_user},
-    {"default_pass", set_default_pass, print_default_pass},
-    {"default_vhost", set_default_vhost, print_default_vhost},
-    {"loopback_users", set_loopback_users, print_loopback_users},
-    {"loopback_users.", set_loopback_user, NULL},
-    {"product.name", set_product_name, print_product_name},
-    {"product.version", set_product_version, print_product_version},
-    {"heartbeat", set_heartbeat, print_heartbeat},
-    {"frame_max", set_frame_max, print_frame_max},
-    {"channel_max", set_channel_max, print_channel_max},
-    {"max_message_size", set_max_message_size, print_max_message_size},
-    {"consumer_timeout", set_consumer_timeout, print_consumer_timeout},
-    {"log.segment_size", set_segment_size, print_segment_size},
-    {"log.verify_on_start", set_verify_on_start, print_verify_on_start},
-    {"handshake_timeout", set_handshake_timeout, print_handshake_timeout},
-    {"connection_max", set_connection_max, print_connection_max},
-    {"vm_memory_high_watermark.absolute", set_memory_absolute, print_memory},
-    {"vm_memory_high_watermark.relative", set_memory_relative, NULL},
-    {"vm_memory_high_watermark", set_memory_relative, NULL},
-    {"disk_free_limit.absolute", set_disk_absolute, print_disk},
-    {"disk_free_limit.relative", set_disk_relative, NULL},
-    {"log.level", set_log_level, print_log_level},
-    {"load_definitions", set_load_definitions, print_load_definitions},
-    {"prometheus.enabled", set_prom_enabled, print_prom_enabled},
-    {"prometheus.tcp.port", set_prom_port, print_prom_port},
-    {"prometheus.tcp.ip", set_prom_ip, print_prom_ip},
-    {"management.enabled", set_mgmt_enabled, print_mgmt_enabled},
-    {"management.tcp.port", set_mgmt_port, print_mgmt_port},
-    {"management.tcp.ip", set_mgmt_ip, print_mgmt_ip},
+    {"listeners.tcp.default", set_tcp_listener, print_tcp_listener, "5672"},
+    {"listeners.ssl.default", set_ssl_listener, print_ssl_listener, NULL},
+    {"ssl_options.cacertfile", set_cacertfile, print_cacertfile, NULL},
+    {"ssl_options.certfile", set_certfile, print_certfile, NULL},
+    {"ssl_options.keyfile", set_keyfile, print_keyfile, NULL},
+    {"ssl_options.verify", set_verify, print_verify, "verify_none"},
+    {"ssl_options.fail_if_no_peer_cert", set_fail_if_no_peer_cert, print_fail_if_no_peer_cert, "false"},
+    {"ssl_options.depth", set_depth, print_depth, NULL},
+    {"ssl_options.versions.", set_versions, print_versions, NULL}, /* none listed: TLS 1.3 and 1.2 */
+    {"ssl_cert_login_from", set_cert_login_from, print_cert_login_from, "distinguished_name"},
+    {"ssl_handshake_timeout", set_ssl_handshake_timeout, print_ssl_handshake_timeout, "5000"}, /* as RabbitMQ */
+    {"default_user", set_default_user, print_default_user, "guest"},
+    {"default_pass", set_default_pass, print_default_pass, "guest"},
+    {"default_vhost", set_default_vhost, print_default_vhost, "/"},
+    {"loopback_users", set_loopback_users, print_loopback_users, NULL},
+    {"loopback_users.", set_loopback_user, NULL, NULL},
+    {"product.name", set_product_name, print_product_name, "Warren"},
+    {"product.version", set_product_version, print_product_version, WARREN_VERSION},
+    {"heartbeat", set_heartbeat, print_heartbeat, "60"},
+    {"frame_max", set_frame_max, print_frame_max, "131072"},
+    {"channel_max", set_channel_max, print_channel_max, "2047"},
+    {"max_message_size", set_max_message_size, print_max_message_size, "134217728"},
+    {"consumer_timeout", set_consumer_timeout, print_consumer_timeout, "1800000"}, /* RabbitMQ 3.10's: 30 minutes */
+    {"log.segment_size", set_segment_size, print_segment_size, "32MiB"},
+    {"log.verify_on_start", set_verify_on_start, print_verify_on_start, "false"},
+    {"handshake_timeout", set_handshake_timeout, print_handshake_timeout, "10000"},
+    {"connection_max", set_connection_max, print_connection_max, "infinity"},
+    {"vm_memory_high_watermark.absolute", set_memory_absolute, print_memory, NULL},
+    {"vm_memory_high_watermark.relative", set_memory_relative, NULL, "0.4"}, /* as RabbitMQ */
+    {"vm_memory_high_watermark", set_memory_relative, NULL, NULL},
+    {"disk_free_limit.absolute", set_disk_absolute, print_disk, "50000000"}, /* RabbitMQ's: 50MB */
+    {"disk_free_limit.relative", set_disk_relative, NULL, NULL},
+    {"log.level", set_log_level, print_log_level, "info"},
+    {"load_definitions", set_load_definitions, print_load_definitions, NULL},
+    {"prometheus.enabled", set_prom_enabled, print_prom_enabled, "true"}, /* Warren's own */
+    {"prometheus.tcp.port", set_prom_port, print_prom_port, NULL},        /* 15692, in defaults() */
+    {"prometheus.tcp.ip", set_prom_ip, print_prom_ip, NULL},
+    {"management.enabled", set_mgmt_enabled, print_mgmt_enabled, "true"}, /* as the rabbitmq:3-management image */
+    {"management.tcp.port", set_mgmt_port, print_mgmt_port, NULL},        /* 15672, in defaults() */
+    {"management.tcp.ip", set_mgmt_ip, print_mgmt_ip, NULL},
 };
 
 static const config_key *find_key(const char *k) {
@@ -705,9 +692,21 @@ static int load_file(const char *path) {
     return rc;
 }
 
+/* Every row's default through its setter (a default that does not parse is
+ * a bug, reported as such). */
+static int key_defaults(void) {
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char what[300];
+        snprintf(what, sizeof what, "%s (built-in default)", keys[i].key);
+        if (keys[i].def && keys[i].set(what, keys[i].key, keys[i].def)) return -1;
+    }
+    return 0;
+}
+
 int config_load(int argc, char **argv) {
     bool print = false;
     defaults();
+    if (key_defaults()) return -1;
     if (env()) return -1;
     const char *cfg = NULL;
     for (int i = 1; i < argc; i++) /* the file first, so flags override it */

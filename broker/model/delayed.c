@@ -18,7 +18,7 @@
 #include "durable.h"
 #include "minheap.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 
 /* A held message: ref is (log position << 1 | 1) for a logged one, else a held *. */
 typedef struct {

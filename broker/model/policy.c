@@ -20,63 +20,13 @@
 #include "queue_type.h"
 #include "durable.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 
-/* ---- the keys ---- */
+/* ---- the keys: the rows of the queue features' registry (qfeat.c) ---- */
 
-static const char *const overflow_v[] = {"drop-head", "reject-publish", "reject-publish-dlx", NULL};
-static const char *const queue_mode_v[] = {"default", "lazy", NULL};
-static const char *const queue_version_v[] = {"1", "2", NULL};
-static const char *const leader_v[] = {"client-local", "random", "least-leaders", NULL};
-static const char *const master_v[] = {"min-masters", "client-local", "random", NULL};
-static const char *const ha_mode_v[] = {"all", "exactly", "nodes", NULL};
-static const char *const ha_sync_v[] = {"manual", "automatic", NULL};
-static const char *const ha_promote_v[] = {"always", "when-synced", NULL};
+enum { PK_QUEUES = 1, PK_EXCHANGES = 2 };
 
-#define Q PK_QUEUES
-#define X PK_EXCHANGES
-const policy_key policy_keys[] = {
-    /* key, x-argument, check, min, values, what, operator policies, applies to, classic, quorum */
-    {"alternate-exchange", "alternate-exchange", PK_STR, 0, NULL, "alternate exchange name", false, X, RES_NONE,
-     RES_NONE},
-    {"dead-letter-exchange", "x-dead-letter-exchange", PK_STR, 0, NULL, "dead letter exchange name", false, Q, RES_ARG,
-     RES_ARG},
-    {"dead-letter-routing-key", "x-dead-letter-routing-key", PK_STR, 0, NULL, "dead letter routing key", false, Q,
-     RES_ARG, RES_ARG},
-    {"message-ttl", "x-message-ttl", PK_INT, 0, NULL, "message TTL", true, Q, RES_MIN, RES_MIN},
-    {"expires", "x-expires", PK_INT, 1, NULL, "queue expiry", true, Q, RES_MIN, RES_POLICY},
-    {"max-length", "x-max-length", PK_INT, 0, NULL, "maximum length", true, Q, RES_MIN, RES_MIN},
-    {"max-length-bytes", "x-max-length-bytes", PK_INT, 0, NULL, "maximum length in bytes", true, Q, RES_MIN, RES_MIN},
-    {"overflow", "x-overflow", PK_ENUM, 0, overflow_v, "overflow value", false, Q, RES_ARG, RES_POLICY},
-    {"delivery-limit", "x-delivery-limit", PK_INT, 0, NULL, "delivery limit", true, Q, RES_NONE, RES_MIN},
-    /* accepted as 3.10 does, no effect in Warren (memory limits, lazy mode, CQ version, streams, clustering) */
-    {"max-in-memory-length", NULL, PK_INT, 0, NULL, "maximum memory in bytes", true, Q, RES_NONE, RES_NONE},
-    {"max-in-memory-bytes", NULL, PK_INT, 0, NULL, "maximum memory in bytes", true, Q, RES_NONE, RES_NONE},
-    {"queue-mode", NULL, PK_ENUM, 0, queue_mode_v, "queue-mode value", false, Q, RES_NONE, RES_NONE},
-    {"queue-version", NULL, PK_INT_ENUM, 0, queue_version_v, "queue-version value", false, Q, RES_NONE, RES_NONE},
-    {"max-age", NULL, PK_AGE, 0, NULL, "max age", false, Q, RES_NONE, RES_NONE},
-    {"max-segment-size", NULL, PK_INT, 0, NULL, "segment size", false, Q, RES_NONE, RES_NONE},
-    {"queue-leader-locator", NULL, PK_ENUM, 0, leader_v, "queue leader locator value", false, Q, RES_NONE, RES_NONE},
-    {"initial-cluster-size", NULL, PK_INT, 0, NULL, "cluster size", false, Q, RES_NONE, RES_NONE},
-    {"queue-master-locator", NULL, PK_ENUM, 0, master_v, "queue-master-locator value", false, Q, RES_NONE, RES_NONE},
-    {"ha-mode", NULL, PK_ENUM, 0, ha_mode_v, "ha-mode value", false, Q, RES_NONE, RES_NONE},
-    {"ha-params", NULL, PK_ANY, 0, NULL, "ha-params value", false, Q, RES_NONE, RES_NONE},
-    {"ha-sync-mode", NULL, PK_ENUM, 0, ha_sync_v, "ha-sync-mode value", false, Q, RES_NONE, RES_NONE},
-    {"ha-sync-batch-size", NULL, PK_INT, 1, NULL, "ha-sync-batch-size value", false, Q, RES_NONE, RES_NONE},
-    {"ha-promote-on-shutdown", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-shutdown value", false, Q, RES_NONE,
-     RES_NONE},
-    {"ha-promote-on-failure", NULL, PK_ENUM, 0, ha_promote_v, "ha-promote-on-failure value", false, Q, RES_NONE,
-     RES_NONE},
-};
-#undef Q
-#undef X
-const size_t policy_nkeys = sizeof policy_keys / sizeof policy_keys[0];
-
-static const policy_key *key_row(const char *k) {
-    for (size_t i = 0; i < policy_nkeys; i++)
-        if (!strcmp(policy_keys[i].key, k)) return &policy_keys[i];
-    return NULL;
-}
+static const qfeat_row *key_row(const char *k) { return qfeat_policy_row(k); }
 
 /* ---- the policies of a vhost ---- */
 
@@ -163,18 +113,21 @@ static bool age_ok(json_t *v) {
     return d > 0 && s[d] && strchr("YMDhms", s[d]) && !s[d + 1];
 }
 
-static bool value_ok(const policy_key *r, json_t *v) {
-    switch (r->check) {
-    case PK_INT: return json_is_integer(v) && json_integer_value(v) >= r->min;
-    case PK_STR: return json_is_string(v);
-    case PK_AGE: return age_ok(v);
-    case PK_ANY: return true;
-    case PK_ENUM:
-    case PK_INT_ENUM: {
+/* A policy's value checked by its row's kind (qfeat.h); RabbitMQ's policy
+ * validators check an integer's lower bound only. */
+static bool value_ok(const qfeat_row *r, json_t *v) {
+    switch (r->kind) {
+    case QK_INT: return json_is_integer(v) && json_integer_value(v) >= r->min;
+    case QK_STR: return json_is_string(v);
+    case QK_BOOL: return json_is_boolean(v);
+    case QK_AGE: return age_ok(v);
+    case QK_ANY: return true;
+    case QK_ENUM:
+    case QK_INT_ENUM: {
         char b[32];
         const char *s = NULL;
-        if (r->check == PK_ENUM && json_is_string(v)) s = json_string_value(v);
-        if (r->check == PK_INT_ENUM && json_is_integer(v))
+        if (r->kind == QK_ENUM && json_is_string(v)) s = json_string_value(v);
+        if (r->kind == QK_INT_ENUM && json_is_integer(v))
             snprintf(b, sizeof b, "%lld", (long long)json_integer_value(v)), s = b;
         for (size_t i = 0; s && r->values[i]; i++)
             if (!strcmp(s, r->values[i])) return true;
@@ -209,8 +162,8 @@ static int check_definition(json_t *def, bool op, char *err, size_t n) {
     json_t *v;
     char t[256];
     json_object_foreach(def, k, v) {
-        const policy_key *r = key_row(k);
-        if (r && (!op || r->op) && !value_ok(r, v)) {
+        const qfeat_row *r = key_row(k);
+        if (r && (!op || (r->flags & QF_OPERATOR)) && !value_ok(r, v)) {
             erl(v, t, sizeof t);
             return invalid(err, n, "%s is not a valid %s", t, r->what);
         }
@@ -229,8 +182,8 @@ static int check_definition(json_t *def, bool op, char *err, size_t n) {
             keys[j - 1] = x;
         }
     for (size_t i = 0; i < nk; i++) {
-        const policy_key *r = key_row(keys[i]);
-        if (r && (!op || r->op)) continue;
+        const qfeat_row *r = key_row(keys[i]);
+        if (r && (!op || (r->flags & QF_OPERATOR))) continue;
         erl(json_object_get(def, keys[i]), t, sizeof t);
         int w = snprintf(unk + u, sizeof unk - u, "%s{<<\"%s\">>,%s}", u ? "," : "", keys[i], t);
         if (w > 0) u = u + (size_t)w < sizeof unk ? u + (size_t)w : sizeof unk - 1;
@@ -301,21 +254,24 @@ static void put_json_field(amq_wr *w, const char *key, json_t *v) {
 /* The queue's arguments with every key a policy sets resolved by its rule. */
 static void effective_args(const queue *q, const pol *p, const pol *o, amq_wr *w) {
     amq_wr_init(w);
-    json_t *val[sizeof policy_keys / sizeof policy_keys[0]];
-    for (size_t i = 0; i < policy_nkeys; i++) {
-        const policy_key *r = &policy_keys[i];
-        uint8_t res = q->type == &queue_type_quorum ? r->quorum : r->classic;
-        val[i] = (r->applies & PK_QUEUES) && r->arg && res != RES_NONE ? merged(p, o, r->key) : NULL;
+    size_t nr;
+    const qfeat_row *rows = qfeat_rows(&nr);
+    json_t *val[QFEAT_MAX_ROWS];
+    bool quorum = q->type == &queue_type_quorum;
+    for (size_t i = 0; i < nr; i++) {
+        const qfeat_row *r = &rows[i];
+        uint8_t res = quorum ? r->res_quorum : r->res_classic;
+        val[i] = r->arg && r->policy && res != RES_NONE ? merged(p, o, r->policy) : NULL;
     }
     amq_rd rd = {q->args.p, q->args.len, 0};
     amq_bytes k;
     amq_field f;
     while (amq_table_next(&rd, &k, &f) == 1) {
         size_t i = 0;
-        while (i < policy_nkeys && !(val[i] && amq_bytes_eqs(k, policy_keys[i].arg))) i++;
-        if (i < policy_nkeys) { /* both set: resolve */
-            const policy_key *r = &policy_keys[i];
-            uint8_t res = q->type == &queue_type_quorum ? r->quorum : r->classic;
+        while (i < nr && !(val[i] && amq_bytes_eqs(k, rows[i].arg))) i++;
+        if (i < nr) { /* both set: resolve */
+            const qfeat_row *r = &rows[i];
+            uint8_t res = quorum ? r->res_quorum : r->res_classic;
             int64_t a;
             if (res == RES_ARG || (res == RES_MIN && !(amq_field_as_i64(&f, &a) && json_is_integer(val[i]))))
                 val[i] = NULL; /* the argument stays */
@@ -325,8 +281,8 @@ static void effective_args(const queue *q, const pol *p, const pol *o, amq_wr *w
         amq_put_shortstr(w, k);
         amq_put_field(w, &f);
     }
-    for (size_t i = 0; i < policy_nkeys; i++)
-        if (val[i]) put_json_field(w, policy_keys[i].arg, val[i]);
+    for (size_t i = 0; i < nr; i++)
+        if (val[i]) put_json_field(w, rows[i].arg, val[i]);
 }
 
 void policy_apply_queue(vhost *v, queue *q) {

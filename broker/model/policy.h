@@ -7,8 +7,10 @@
  * anchored, as Erlang's re does) matches its name, the one of highest
  * priority applies; likewise one operator policy. The two definitions merge
  * key by key (both set: the lower value), and then each key is resolved
- * against the object's own x-argument by its rule (policy_keys[], one row per
- * key: min of the two, or the argument wins, or the policy wins).
+ * against the object's own x-argument by its rule (the queue features'
+ * registry, qfeat.h: one row per key with its value kind, its operator-policy
+ * flag and its rule per queue type: min of the two, or the argument wins, or
+ * the policy wins).
  *
  * Storage: a vhost's policies hang off vhost->policies and are guarded by the
  * vhost lock (read to list or export, write to change). Applying a change
@@ -27,42 +29,6 @@ struct vhost;
 struct queue;
 struct exchange;
 struct json_t;
-
-/* ---- the keys (a plain data table: one row per definition key) ---- */
-
-enum pk_check {
-    PK_INT,      /* integer >= min */
-    PK_STR,      /* any string */
-    PK_ENUM,     /* one of values[] (strings) */
-    PK_INT_ENUM, /* one of values[] (integers written as strings) */
-    PK_AGE,      /* a string like "7D": digits then Y, M, D, h, m or s */
-    PK_ANY,      /* any value */
-};
-
-/* How the policy's value and the object's x-argument combine. */
-enum pk_res {
-    RES_NONE,   /* this object kind / queue type ignores the key (accepted, no effect) */
-    RES_MIN,    /* both set: the lower wins */
-    RES_ARG,    /* both set: the argument wins */
-    RES_POLICY, /* both set: the policy wins */
-};
-
-enum { PK_QUEUES = 1, PK_EXCHANGES = 2 };
-
-typedef struct policy_key {
-    const char *key;           /* definition key */
-    const char *arg;           /* the x-argument it stands for (NULL: none) */
-    uint8_t check;             /* enum pk_check */
-    int64_t min;               /* PK_INT: the lowest accepted value */
-    const char *const *values; /* PK_ENUM / PK_INT_ENUM: accepted values, NULL-terminated */
-    const char *what;          /* RabbitMQ's error: "<value> is not a valid <what>" */
-    bool op;                   /* operator policies accept it (merged with a policy's: the lower wins) */
-    uint8_t applies;           /* PK_QUEUES | PK_EXCHANGES */
-    uint8_t classic, quorum;   /* enum pk_res for classic and quorum queues (exchanges: argument wins) */
-} policy_key;
-
-extern const policy_key policy_keys[];
-extern const size_t policy_nkeys;
 
 /* ---- policies ---- */
 

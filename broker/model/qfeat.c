@@ -1,9 +1,12 @@
-/* qfeat.c — the queue arguments: one table (args_table) naming each x-
- * argument, its policy key, its value check and the queue types that take it;
- * validation at declare (qfeat_check, qfeat_check_type) runs over that table.
- * Also parses the features a queue keeps (qfeat_parse: TTL, length limits,
- * overflow, dead-lettering, expiry), a message's expiration property, and the
- * x-delivery-count header quorum queues add. */
+/* qfeat.c — the queue features' registry: one table (rows[]) naming each
+ * feature's x- argument, its policy key, the kind of value it takes, how a
+ * policy and the argument combine per queue type, whether operator policies
+ * may set it, and the queue types that take it. Validation at declare
+ * (qfeat_check, qfeat_check_type) runs over that table with one checker
+ * driven by the row's kind; policy.c validates and resolves policy keys
+ * over the same rows. Also parses the features a queue keeps (qfeat_parse:
+ * TTL, length limits, overflow, dead-lettering, expiry), a message's
+ * expiration property, and the x-delivery-count header quorum queues add. */
 #include "qfeat.h"
 
 #include <stdio.h>
@@ -46,81 +49,44 @@ static bool is_int(const amq_field *f) { return strchr("bBsuIilL", f->type) != N
 
 static bool is_str(const amq_field *f) { return f->type == 'S' || f->type == 'x'; }
 
-enum { INT_NONNEG, INT_POSITIVE, INT_EXPIRY, INT_PRIORITY };
-
-/* Check an integer argument; writes RabbitMQ's reason into why. */
-static bool check_int(const amq_field *f, int kind, char *why, size_t n) {
-    int64_t v;
-    if (!is_int(f) || !amq_field_as_i64(f, &v)) {
-        snprintf(why, n, "\"expected integer, got %s\"", type_name(f->type));
-        return false;
-    }
-    if (v < 0) {
-        snprintf(why, n, "{value_negative,%lld}", (long long)v);
-        return false;
-    }
-    if (kind == INT_POSITIVE && v == 0) {
-        snprintf(why, n, "{value_zero,0}");
-        return false;
-    }
-    if ((kind == INT_EXPIRY || kind == INT_POSITIVE) && v > QFEAT_MAX_EXPIRY) {
-        snprintf(why, n, "{value_too_large,%lld}", (long long)v);
-        return false;
-    }
-    if (kind == INT_PRIORITY && v > 255) {
-        snprintf(why, n, "{max_value_exceeded,%lld}", (long long)v);
-        return false;
-    }
-    return true;
-}
-
-/* ---- value checks, one per row kind: QCHECK_OK, or QCHECK_ARG with
- * RabbitMQ's reason in why ("invalid arg ..."), or QCHECK_TYPE ("invalid
- * type ..."). They see the whole table for checks across arguments. ---- */
+/* ---- the value check at declare, driven by the row's kind: QCHECK_OK, or
+ * QCHECK_ARG with RabbitMQ's reason in why ("invalid arg ..."), or
+ * QCHECK_TYPE ("invalid type ..."). It sees the whole table for checks
+ * across arguments (x-dead-letter-routing-key needs x-dead-letter-exchange). ---- */
 enum { QCHECK_OK, QCHECK_ARG, QCHECK_TYPE };
 
-static int check_positive(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    return check_int(f, INT_POSITIVE, why, n) ? QCHECK_OK : QCHECK_ARG;
-}
-static int check_expiry(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    return check_int(f, INT_EXPIRY, why, n) ? QCHECK_OK : QCHECK_ARG;
-}
-static int check_nonneg(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    return check_int(f, INT_NONNEG, why, n) ? QCHECK_OK : QCHECK_ARG;
-}
-static int check_priority(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    return check_int(f, INT_PRIORITY, why, n) ? QCHECK_OK : QCHECK_ARG;
-}
-static int check_str(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args, (void)why, (void)n;
-    return is_str(f) ? QCHECK_OK : QCHECK_TYPE;
-}
-static int check_dlrk(const amq_field *f, amq_bytes args, char *why, size_t n) {
+static int check_value(const qfeat_row *r, const amq_field *f, amq_bytes args, char *why, size_t n) {
     amq_field dlx;
-    if (!is_str(f)) return QCHECK_TYPE;
-    if (amq_table_get(args, "x-dead-letter-exchange", &dlx) == 1) return QCHECK_OK;
-    snprintf(why, n, "routing_key_but_no_dlx_defined");
-    return QCHECK_ARG;
-}
-static int check_overflow(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    if (!is_str(f)) {
-        snprintf(why, n, "{unacceptable_type,%s}", type_name(f->type));
+    int64_t v;
+    switch (r->kind) {
+    case QK_INT:
+        if (!is_int(f) || !amq_field_as_i64(f, &v)) {
+            snprintf(why, n, "\"expected integer, got %s\"", type_name(f->type));
+            return QCHECK_ARG;
+        }
+        if (v < 0) snprintf(why, n, "{value_negative,%lld}", (long long)v);
+        else if (v < r->min) snprintf(why, n, "{value_zero,%lld}", (long long)v);
+        else if (r->max && v > r->max)
+            snprintf(why, n, "{%s,%lld}", r->flags & QF_MAX_EXCEEDED ? "max_value_exceeded" : "value_too_large",
+                     (long long)v);
+        else return QCHECK_OK;
         return QCHECK_ARG;
+    case QK_STR:
+        if (!is_str(f)) return QCHECK_TYPE;
+        if (!(r->flags & QF_NEEDS_DLX) || amq_table_get(args, "x-dead-letter-exchange", &dlx) == 1) return QCHECK_OK;
+        snprintf(why, n, "routing_key_but_no_dlx_defined");
+        return QCHECK_ARG;
+    case QK_ENUM:
+        if (!is_str(f)) break;
+        for (size_t i = 0; r->values[i]; i++)
+            if (amq_bytes_eqs(f->v.str, r->values[i])) return QCHECK_OK;
+        snprintf(why, n, "invalid_%s", r->policy); /* invalid_overflow */
+        return QCHECK_ARG;
+    case QK_BOOL:
+        if (f->type == 't') return QCHECK_OK;
+        break;
+    default: return QCHECK_OK;
     }
-    if (amq_bytes_eqs(f->v.str, "drop-head") || amq_bytes_eqs(f->v.str, "reject-publish") ||
-        amq_bytes_eqs(f->v.str, "reject-publish-dlx"))
-        return QCHECK_OK;
-    snprintf(why, n, "invalid_overflow");
-    return QCHECK_ARG;
-}
-static int check_bool(const amq_field *f, amq_bytes args, char *why, size_t n) {
-    (void)args;
-    if (f->type == 't') return QCHECK_OK;
     snprintf(why, n, "{unacceptable_type,%s}", type_name(f->type));
     return QCHECK_ARG;
 }
@@ -158,65 +124,135 @@ static bool parse_dlrk(qfeat *q, const amq_field *f) { /* after x-dead-letter-ex
     return false;
 }
 
+static const char *const overflow_v[] = {"drop-head", "reject-publish", "reject-publish-dlx", NULL};
+static const char *const queue_mode_v[] = {"default", "lazy", NULL};
+static const char *const queue_version_v[] = {"1", "2", NULL};
+static const char *const leader_v[] = {"client-local", "random", "least-leaders", "balanced", NULL};
+static const char *const dl_strategy_v[] = {"at-most-once", "at-least-once", NULL};
+static const char *const master_v[] = {"min-masters", "client-local", "random", NULL};
+static const char *const ha_mode_v[] = {"all", "exactly", "nodes", NULL};
+static const char *const ha_sync_v[] = {"manual", "automatic", NULL};
+static const char *const ha_promote_v[] = {"always", "when-synced", NULL};
+
 #define QT_CQ (QT_CLASSIC | QT_QUORUM)
+#define DECL QF_DECLARE
+#define OP QF_OPERATOR
+#define EXPIRY QFEAT_MAX_EXPIRY
 
-/* The queue arguments, one row each: its x- name, its policy key (RabbitMQ's
- * name for it in a policy definition; NULL = not settable by policy), the
- * check of its value (NULL = none made at declare, as in RabbitMQ 3.10), and
- * the queue types that take it (RabbitMQ 3.10's declare_args per type; a
- * stream-typed declare is not type-checked yet, so no row names QT_STREAM:
- * the stream queue type adds its bit to the rows it takes).
- * Rows are in RabbitMQ's order: value checks run top to bottom, and so does
- * the type check, so the first offending argument is the one it names.
- * parse: what the queue keeps of it in struct qfeat (NULL: another part of
- * the queue reads it at declare: x-max-priority, x-single-active-consumer,
- * x-delivery-limit, in queue.c and queue_quorum.c).
- * A new argument is a row here, its check and parse, and its behaviour where
- * the queue uses it. */
-static const qfeat_arg args_table[] = {
-    {"x-expires", "expires", check_positive, QT_CQ, parse_expires},
-    {"x-message-ttl", "message-ttl", check_expiry, QT_CQ, parse_ttl},
-    {"x-dead-letter-exchange", "dead-letter-exchange", check_str, QT_CQ, parse_dlx},
-    {"x-dead-letter-routing-key", "dead-letter-routing-key", check_dlrk, QT_CQ, parse_dlrk},
-    {"x-max-length", "max-length", check_nonneg, QT_CQ, parse_max_len},
-    {"x-max-length-bytes", "max-length-bytes", check_nonneg, QT_CQ, parse_max_bytes},
-    {"x-max-priority", NULL, check_priority, QT_CLASSIC, NULL},
-    {"x-queue-mode", "queue-mode", NULL, QT_CLASSIC, NULL},
-    {"x-queue-master-locator", "queue-master-locator", NULL, QT_CLASSIC, NULL},
-    {"x-dead-letter-strategy", "dead-letter-strategy", NULL, QT_QUORUM, NULL},
-    {"x-max-in-memory-length", "max-in-memory-length", NULL, QT_QUORUM, NULL},
-    {"x-max-in-memory-bytes", "max-in-memory-bytes", NULL, QT_QUORUM, NULL},
-    {"x-quorum-initial-group-size", NULL, NULL, QT_QUORUM, NULL},
-    {"x-delivery-limit", "delivery-limit", NULL, QT_QUORUM, NULL},
-    {"x-max-age", "max-age", NULL, 0, NULL},
-    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", NULL, 0, NULL},
-    {"x-initial-cluster-size", NULL, NULL, 0, NULL},
-    {"x-queue-leader-locator", "queue-leader-locator", NULL, QT_QUORUM, NULL},
-    {"x-overflow", "overflow", check_overflow, QT_CQ, parse_overflow},
-    {"x-single-active-consumer", NULL, check_bool, QT_CQ, NULL},
+/* The queue features, one row each (the facts are RabbitMQ 3.10.8's:
+ * rabbit_amqqueue's declare_args and its per-type checks, rabbit_policies and
+ * the queue types' policy tables, checked against the reference broker):
+ *   arg      its x- argument (NULL: a policy key with no queue argument)
+ *   policy   its key in a policy definition (NULL: not settable by policy)
+ *   kind     the value both take (QK_*: one checker each for an argument at
+ *            declare, here, and a policy's JSON value, in policy.c)
+ *   flags    QF_DECLARE: the argument's value is checked at declare (not
+ *            all are, as in 3.10); QF_OPERATOR: operator policies may set it;
+ *            QF_EXCHANGES: a policy key for exchanges; QF_NEEDS_DLX,
+ *            QF_MAX_EXCEEDED: see qfeat.h
+ *   types    the queue types whose declare takes the argument (a
+ *            stream-typed declare is not type-checked yet, so no row names
+ *            QT_STREAM: the stream queue type adds its bit to the rows it takes)
+ *   classic, quorum  argument vs policy per queue type (RES_MIN: the lower
+ *            wins; RES_ARG / RES_POLICY: that one wins; RES_NONE: a policy
+ *            sets it with no effect in Warren)
+ *   min, max, values, what  the kind's bounds or accepted values, and
+ *            RabbitMQ's word for it in a policy error
+ *   parse    what the queue keeps of it in struct qfeat (NULL: nothing, or
+ *            another part of the queue reads it at declare: x-max-priority,
+ *            x-single-active-consumer, x-delivery-limit, in queue.c and
+ *            queue_quorum.c)
+ * Argument rows are in RabbitMQ's order: value checks run top to bottom, and
+ * so does the type check, so the first offending argument is the one named;
+ * x-dead-letter-routing-key's parse needs x-dead-letter-exchange's before it.
+ * A new queue argument is a row here (plus a parse function and a struct
+ * qfeat field when the queue keeps a value) and its behaviour where the
+ * queue uses it. */
+static const qfeat_row rows[] = {
+    /* arg, policy, kind, flags, types, classic, quorum, min, max, values, what, parse */
+    {"x-expires", "expires", QK_INT, DECL | OP, QT_CQ, RES_MIN, RES_POLICY, 1, EXPIRY, NULL, "queue expiry",
+     parse_expires},
+    {"x-message-ttl", "message-ttl", QK_INT, DECL | OP, QT_CQ, RES_MIN, RES_MIN, 0, EXPIRY, NULL, "message TTL",
+     parse_ttl},
+    {"x-dead-letter-exchange", "dead-letter-exchange", QK_STR, DECL, QT_CQ, RES_ARG, RES_ARG, 0, 0, NULL,
+     "dead letter exchange name", parse_dlx},
+    {"x-dead-letter-routing-key", "dead-letter-routing-key", QK_STR, DECL | QF_NEEDS_DLX, QT_CQ, RES_ARG, RES_ARG, 0, 0,
+     NULL, "dead letter routing key", parse_dlrk},
+    {"x-max-length", "max-length", QK_INT, DECL | OP, QT_CQ, RES_MIN, RES_MIN, 0, 0, NULL, "maximum length",
+     parse_max_len},
+    {"x-max-length-bytes", "max-length-bytes", QK_INT, DECL | OP, QT_CQ, RES_MIN, RES_MIN, 0, 0, NULL,
+     "maximum length in bytes", parse_max_bytes},
+    {"x-max-priority", NULL, QK_INT, DECL | QF_MAX_EXCEEDED, QT_CLASSIC, RES_NONE, RES_NONE, 0, 255, NULL, NULL, NULL},
+    {"x-queue-mode", "queue-mode", QK_ENUM, 0, QT_CLASSIC, RES_NONE, RES_NONE, 0, 0, queue_mode_v, "queue-mode value",
+     NULL},
+    {"x-queue-master-locator", "queue-master-locator", QK_ENUM, 0, QT_CLASSIC, RES_NONE, RES_NONE, 0, 0, master_v,
+     "queue-master-locator value", NULL},
+    {"x-dead-letter-strategy", "dead-letter-strategy", QK_ENUM, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, dl_strategy_v,
+     "dead letter strategy", NULL},
+    /* 3.10's text for both in-memory limits is "maximum memory in bytes" */
+    {"x-max-in-memory-length", "max-in-memory-length", QK_INT, OP, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, NULL,
+     "maximum memory in bytes", NULL},
+    {"x-max-in-memory-bytes", "max-in-memory-bytes", QK_INT, OP, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, NULL,
+     "maximum memory in bytes", NULL},
+    {"x-quorum-initial-group-size", NULL, QK_ANY, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, NULL, NULL, NULL},
+    {"x-delivery-limit", "delivery-limit", QK_INT, OP, QT_QUORUM, RES_NONE, RES_MIN, 0, 0, NULL, "delivery limit",
+     NULL},
+    {"x-max-age", "max-age", QK_AGE, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "max age", NULL},
+    {"x-stream-max-segment-size-bytes", "stream-max-segment-size-bytes", QK_INT, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL,
+     "segment size", NULL},
+    {"x-initial-cluster-size", "initial-cluster-size", QK_INT, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "cluster size",
+     NULL},
+    {"x-queue-leader-locator", "queue-leader-locator", QK_ENUM, 0, QT_QUORUM, RES_NONE, RES_NONE, 0, 0, leader_v,
+     "queue leader locator value", NULL},
+    {"x-overflow", "overflow", QK_ENUM, DECL, QT_CQ, RES_ARG, RES_POLICY, 0, 0, overflow_v, "overflow value",
+     parse_overflow},
+    {"x-single-active-consumer", NULL, QK_BOOL, DECL, QT_CQ, RES_NONE, RES_NONE, 0, 0, NULL, NULL, NULL},
+    /* policy keys with no queue argument */
+    {NULL, "alternate-exchange", QK_STR, QF_EXCHANGES, 0, RES_NONE, RES_NONE, 0, 0, NULL, "alternate exchange name",
+     NULL},
+    {NULL, "queue-version", QK_INT_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, queue_version_v, "queue-version value", NULL},
+    {NULL, "ha-mode", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_mode_v, "ha-mode value", NULL},
+    {NULL, "ha-params", QK_ANY, 0, 0, RES_NONE, RES_NONE, 0, 0, NULL, "ha-params value", NULL},
+    {NULL, "ha-sync-mode", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_sync_v, "ha-sync-mode value", NULL},
+    {NULL, "ha-sync-batch-size", QK_INT, 0, 0, RES_NONE, RES_NONE, 1, 0, NULL, "ha-sync-batch-size value", NULL},
+    {NULL, "ha-promote-on-shutdown", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_promote_v,
+     "ha-promote-on-shutdown value", NULL},
+    {NULL, "ha-promote-on-failure", QK_ENUM, 0, 0, RES_NONE, RES_NONE, 0, 0, ha_promote_v,
+     "ha-promote-on-failure value", NULL},
 };
+#undef DECL
+#undef OP
+#undef EXPIRY
+#define NROWS (sizeof rows / sizeof rows[0])
+_Static_assert(NROWS <= QFEAT_MAX_ROWS, "QFEAT_MAX_ROWS: raise it");
 
-const qfeat_arg *qfeat_args(size_t *n) {
-    *n = sizeof args_table / sizeof args_table[0];
-    return args_table;
+const qfeat_row *qfeat_rows(size_t *n) {
+    *n = NROWS;
+    return rows;
+}
+
+const qfeat_row *qfeat_policy_row(const char *key) {
+    for (size_t i = 0; i < NROWS; i++)
+        if (rows[i].policy && !strcmp(rows[i].policy, key)) return &rows[i];
+    return NULL;
 }
 
 int qfeat_check(amq_bytes args, amq_bytes qname, const char *vhost, char *err, size_t errn) {
     if (!args.len) return 0;
     char why[160];
     amq_field f;
-    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++) {
-        const qfeat_arg *a = &args_table[i];
-        if (!a->check || amq_table_get(args, a->key, &f) != 1) continue;
+    for (size_t i = 0; i < NROWS; i++) {
+        const qfeat_row *a = &rows[i];
+        if (!(a->flags & QF_DECLARE) || amq_table_get(args, a->arg, &f) != 1) continue;
         why[0] = 0;
-        int r = a->check(&f, args, why, sizeof why);
+        int r = check_value(a, &f, args, why, sizeof why);
         if (r == QCHECK_TYPE) {
             snprintf(err, errn, "PRECONDITION_FAILED - invalid type '%s' for arg '%s' in queue '%.*s' in vhost '%s'",
-                     type_name(f.type), a->key, (int)qname.len, qname.p, vhost);
+                     type_name(f.type), a->arg, (int)qname.len, qname.p, vhost);
             return 406;
         }
         if (r == QCHECK_ARG) {
-            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s': %s", a->key,
+            snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s': %s", a->arg,
                      (int)qname.len, qname.p, vhost, why);
             return 406;
         }
@@ -231,8 +267,8 @@ qfeat *qfeat_parse(amq_bytes args) {
     q.msg_ttl = q.max_len = q.max_bytes = q.expires = -1;
     bool any = false;
     amq_field f;
-    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++)
-        if (args_table[i].parse && amq_table_get(args, args_table[i].key, &f) == 1) any |= args_table[i].parse(&q, &f);
+    for (size_t i = 0; i < NROWS; i++)
+        if (rows[i].parse && amq_table_get(args, rows[i].arg, &f) == 1) any |= rows[i].parse(&q, &f);
     if (!any) return NULL;
     qfeat *r = xmalloc(sizeof *r);
     *r = q;
@@ -272,11 +308,11 @@ int qfeat_parse_expiration(amq_bytes s, int64_t *ms, char *why, size_t whyn) {
 int qfeat_check_type(amq_bytes args, const queue_type *t, amq_bytes qname, const char *vhost, char *err, size_t errn) {
     if (!args.len) return 0;
     amq_field f;
-    for (size_t i = 0; i < sizeof args_table / sizeof args_table[0]; i++) {
-        const qfeat_arg *a = &args_table[i];
-        if ((a->types & t->qt) || amq_table_get(args, a->key, &f) != 1) continue;
+    for (size_t i = 0; i < NROWS; i++) {
+        const qfeat_row *a = &rows[i];
+        if (!a->arg || (a->types & t->qt) || amq_table_get(args, a->arg, &f) != 1) continue;
         snprintf(err, errn, "PRECONDITION_FAILED - invalid arg '%s' for queue '%.*s' in vhost '%s' of queue type %s",
-                 a->key, (int)qname.len, qname.p, vhost, t->rabbit_name);
+                 a->arg, (int)qname.len, qname.p, vhost, t->rabbit_name);
         return 406;
     }
     return 0;

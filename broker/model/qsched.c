@@ -17,7 +17,7 @@
 #include "durable.h"
 #include "minheap.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 
 typedef struct {
     uint64_t when;

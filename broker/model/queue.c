@@ -19,29 +19,17 @@
 #include "vhost.h"
 #include "worker.h"
 
-/* ---- ring of entries ---- */
+/* ---- ring of entries (core/fifo.h) ---- */
 
-static void ring_grow(qring *r) {
-    size_t ncap = r->cap ? r->cap * 2 : 64;
-    qentry *v = xmalloc(ncap * sizeof *v);
-    for (size_t i = 0; i < r->n; i++) v[i] = r->v[(r->head + i) & (r->cap - 1)];
-    free(r->v);
-    r->v = v;
-    r->cap = ncap;
-    r->head = 0;
-}
+static void ring_grow(qring *r) { fifo_grow(r, sizeof(qentry)); }
 
-static inline qentry *ring_at(qring *r, size_t i) { return &r->v[(r->head + i) & (r->cap - 1)]; }
+static inline qentry *ring_at(qring *r, size_t i) { return fifo_at(r, i, sizeof(qentry)); }
 
-static void ring_push(qring *r, qentry e) {
-    if (r->n == r->cap) ring_grow(r);
-    *ring_at(r, r->n++) = e;
-}
+static void ring_push(qring *r, qentry e) { *(qentry *)fifo_push(r, sizeof(qentry)) = e; }
 
 static qentry ring_pop(qring *r) {
-    qentry e = r->v[r->head];
-    r->head = (r->head + 1) & (r->cap - 1);
-    r->n--;
+    qentry e = *ring_at(r, 0);
+    fifo_drop(r, 1);
     return e;
 }
 
@@ -62,8 +50,7 @@ static void ring_free(qring *r) {
         qentry e = ring_pop(r);
         msg_release(&e.m);
     }
-    free(r->v);
-    memset(r, 0, sizeof *r);
+    fifo_free(r);
 }
 
 /* ---- the on-disk tail (lzq) ---- */

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "amq/buf.h"
+#include "fifo.h"
 #include "message.h"
 #include "stats.h"
 
@@ -38,10 +39,7 @@ typedef struct qentry {
     uint32_t size; /* body bytes (capped), so accounting never touches a cold message */
 } qentry;
 
-typedef struct qring {
-    qentry *v;
-    size_t cap, head, n;
-} qring;
+typedef fifo qring; /* of qentry (core/fifo.h) */
 
 /* The on-disk tail of a deep durable queue: log positions of persistent
  * messages whose bodies stay in the log, in fixed blocks (exactly 8 bytes of

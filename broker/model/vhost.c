@@ -1,7 +1,7 @@
 /* vhost.c — the vhost table, and per vhost its exchanges, queues and
  * bindings: declare, delete, bind, the checks and texts RabbitMQ gives, and
  * publish routing (through exchanges/) to the queues a message reaches. */
-#include "vhost.h"
+#include "vhost_impl.h"
 #include "dedup.h"
 #include "delayed.h"
 
@@ -27,6 +27,9 @@
 #define XOF(d) ((exchange *)((uintptr_t)(d) & ~(uintptr_t)1u))
 
 static vhost *default_vhost;
+
+const char *vhost_name(const vhost *v) { return v->name; }
+bool vhost_is_deleted(const vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count);
 /* How a queue or exchange is declared: by a client (every rule applies), under
  * a name the broker generated (exempt from the 'amq.' prefix rule), or restored
@@ -98,7 +101,7 @@ static vhost *vhost_new(const char *name) {
     snprintf(v->name, sizeof v->name, "%s", name);
     strmap_init(&v->exchanges);
     strmap_init(&v->queues);
-    stat_set_init(&v->st);
+    stat_set_init(&v->hot.st);
     predeclare(v, "", EXCH_DIRECT, false);
     predeclare(v, "amq.direct", EXCH_DIRECT, false);
     predeclare(v, "amq.fanout", EXCH_FANOUT, false);
@@ -139,7 +142,7 @@ static void vhost_free(vhost *v) {
     strmap_destroy(&v->queues);
     policy_free_all(v); /* policy.c */
     pthread_rwlock_destroy(&v->lock);
-    stat_set_free(&v->st);
+    stat_set_free(&v->hot.st);
     free(v);
 }
 
@@ -631,9 +634,9 @@ static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, b
     policy_apply_queue(v, q); /* policy.c: the matching policies' keys */
     strmap_put(&v->queues, name, q);
     store_queue_declared(v, q);
-    if (how != DECL_RESTORE) stat_add2(&v->st, STAT_Q_CREATED, 1);
+    if (how != DECL_RESTORE) stat_add2(&v->hot.st, STAT_Q_CREATED, 1);
 out:
-    if (!rc && q && !passive && how != DECL_RESTORE) stat_add2(&v->st, STAT_Q_DECLARED, 1);
+    if (!rc && q && !passive && how != DECL_RESTORE) stat_add2(&v->hot.st, STAT_Q_DECLARED, 1);
     if (!rc && q) {
         queue_touch(q);
         queue_ref(q);
@@ -688,7 +691,7 @@ int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key,
 }
 
 static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
-    stat_add2(&v->st, STAT_Q_DELETED, 1);
+    stat_add2(&v->hot.st, STAT_Q_DELETED, 1);
     store_queue_deleted(v, q);
     strmap_del(&v->queues, queue_name(q));
     unbind_everywhere(v, q);
@@ -950,4 +953,4 @@ void vhost_publish_trace(vhost *v, msg *m, amq_bytes rk, route_set *r) {
     publish(v, m, amq_cstr(VHOST_TRACE_EXCHANGE), &rk, 1, (amq_bytes){0}, r, &wait, &routed, NULL, NULL, NULL, true);
 }
 
-void vhost_set_tracing(vhost *v, bool on) { atomic_store_explicit(&v->tracing, on, memory_order_relaxed); }
+void vhost_set_tracing(vhost *v, bool on) { atomic_store_explicit(&v->hot.tracing, on, memory_order_relaxed); }

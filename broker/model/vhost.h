@@ -4,18 +4,16 @@
  * routing table: publishers take it shared to route (many threads at once),
  * declares/binds/deletes take it exclusive. Queue contents have their own
  * per-queue locks (queue.h). Lock order: vhost lock, then queue lock, then a
- * worker's mailbox lock. */
+ * worker's mailbox lock. The lock and the tables are the model's own
+ * (vhost_impl.h); layers above use the functions below, which take it. */
 #ifndef WARREN_VHOST_H
 #define WARREN_VHOST_H
-#include <pthread.h>
 #include <stdbool.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "amq/buf.h"
 #include "exch/exchange.h"
 #include "queue.h"
-#include "strmap.h"
 
 typedef struct exchange {
     char name[256];
@@ -32,31 +30,32 @@ typedef struct exchange {
     _Atomic uint64_t st[XST_N]; /* publish_in/out (stats.h), relaxed atomics */
 } exchange;
 
-typedef struct vhost {
-    pthread_rwlock_t lock;
-    char name[256];
-    strmap exchanges;            /* name -> exchange* */
-    strmap queues;               /* name -> queue* */
-    struct policy_set *policies; /* policy.c; under lock */
-    _Atomic bool deleted;        /* removed from the table: its connections are closed */
-    _Atomic bool tracing;        /* firehose tracing on (trace_on); not persisted, as in RabbitMQ */
-    stat_set st;                 /* message_stats of the vhost, per worker (stats.h) */
-} vhost;
+/* A vhost is opaque above the model: its lock, name maps and policies are
+ * declared in vhost_impl.h, which only model files include. */
+typedef struct vhost vhost;
+
+/* Read-only accessors: code above the model reads a vhost only through these. */
+const char *vhost_name(const vhost *v);
+/* Removed from the table: its connections are to be closed. */
+bool vhost_is_deleted(const vhost *v);
 
 /* Firehose tracing's exchange, in every vhost (topic, durable, internal). */
 #define VHOST_TRACE_EXCHANGE "amq.rabbitmq.trace"
 
-/* Read-only accessors: code above the model reads a vhost only through these
- * (its lock and maps are the model's business). */
-static inline const char *vhost_name(const vhost *v) { return v->name; }
-static inline bool vhost_is_deleted(vhost *v) { return atomic_load_explicit(&v->deleted, memory_order_relaxed); }
+/* The two fields the hot path reads above the model without a call (per
+ * publish and per delivery): the first member of struct vhost (vhost_impl.h),
+ * so a vhost pointer is a pointer to them. */
+typedef struct vhost_hot {
+    _Atomic bool tracing; /* firehose tracing on (trace_on); not persisted, as in RabbitMQ */
+    stat_set st;          /* message_stats of the vhost, per worker (stats.h) */
+} vhost_hot;
 /* Is firehose tracing on? One relaxed load: the whole cost of tracing when off. */
 static inline bool vhost_tracing(const vhost *v) {
-    return atomic_load_explicit(&((vhost *)v)->tracing, memory_order_relaxed);
+    return atomic_load_explicit(&((vhost_hot *)(uintptr_t)v)->tracing, memory_order_relaxed);
 }
 void vhost_set_tracing(vhost *v, bool on);
 /* The vhost's message counters (stats.h); NULL-safe (a connection before connection.open). */
-static inline stat_set *vhost_stats(vhost *v) { return v ? &v->st : NULL; }
+static inline stat_set *vhost_stats(vhost *v) { return v ? &((vhost_hot *)v)->st : NULL; }
 
 /* Routing result: queues (with a reference each) the message goes to. */
 typedef struct {
@@ -153,10 +152,6 @@ typedef struct vhost_walker {
 } vhost_walker;
 void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
 
-/* Publish routing, called with v->lock held shared (the queues in r stay
- * valid only while it is held): fill r with the queues for (exchange, rk, headers).
- * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
-int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r, verr *e);
 /* Publish m: route it through exchange xn with the keys rks (the routing key
  * and CC/BCC's), write its record through the durable port before it is
  * visible in any queue (one the log cannot take goes to none), and enqueue it
@@ -180,7 +175,4 @@ void vhost_publish_trace(vhost *v, msg *m, amq_bytes rk, route_set *r);
 bool vhost_exchange_delayed(vhost *v, amq_bytes xn, bool *durable);
 /* The exchange's type as clients name it. */
 const char *vhost_exchange_type_name(const exchange *x);
-/* The same with several routing keys (the message's and its CC/BCC headers'). */
-int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                     verr *e);
 #endif

@@ -46,25 +46,16 @@ channel *channel_new(conn *c, uint16_t id) {
 
 /* ---- unacked ring (ascending delivery tags) ---- */
 
-static unacked *ua_at(channel *ch, size_t i) { return &ch->ua[(ch->ua_head + i) & (ch->ua_cap - 1)]; }
+static unacked *ua_at(channel *ch, size_t i) { return fifo_at(&ch->ua, i, sizeof(unacked)); }
 
 static void ua_push(channel *ch, unacked u) {
-    if (ch->ua_n == ch->ua_cap) {
-        size_t ncap = ch->ua_cap ? ch->ua_cap * 2 : 64;
-        unacked *v = xmalloc(ncap * sizeof *v);
-        for (size_t i = 0; i < ch->ua_n; i++) v[i] = *ua_at(ch, i);
-        free(ch->ua);
-        ch->ua = v;
-        ch->ua_cap = ncap;
-        ch->ua_head = 0;
-    }
-    *ua_at(ch, ch->ua_n++) = u;
+    *(unacked *)fifo_push(&ch->ua, sizeof(unacked)) = u;
     ch->ua_live++;
 }
 
 /* Index of a live entry with this tag, or -1. */
 static long ua_find(channel *ch, uint64_t tag) {
-    size_t lo = 0, hi = ch->ua_n;
+    size_t lo = 0, hi = ch->ua.n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         uint64_t t = ua_at(ch, mid)->tag;
@@ -76,16 +67,13 @@ static long ua_find(channel *ch, uint64_t tag) {
 }
 
 const unacked *channel_oldest_unacked(channel *ch) {
-    for (size_t i = 0; i < ch->ua_n; i++)
+    for (size_t i = 0; i < ch->ua.n; i++)
         if (!ua_at(ch, i)->done) return ua_at(ch, i);
     return NULL;
 }
 
 static void ua_compact(channel *ch) {
-    while (ch->ua_n && ua_at(ch, 0)->done) {
-        ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
-        ch->ua_n--;
-    }
+    while (ch->ua.n && ua_at(ch, 0)->done) fifo_drop(&ch->ua, 1);
 }
 
 /* SETTLE_RETURN: the client asked (reject/nack/recover); SETTLE_REQUEUE: the channel went away. */
@@ -141,7 +129,7 @@ static void settle_range(channel *ch, long first, long last, int how) {
 static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, long *last, ch_err *e) {
     if (multiple && tag == 0) {
         *first = 0;
-        *last = (long)ch->ua_n - 1;
+        *last = (long)ch->ua.n - 1;
         return 0;
     }
     long i = ua_find(ch, tag);
@@ -181,7 +169,7 @@ int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e)
 }
 
 void ch_requeue_all(channel *ch) {
-    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_RETURN);
+    if (ch->ua.n) settle_range(ch, 0, (long)ch->ua.n - 1, SETTLE_RETURN);
 }
 
 /* ---- consumers ---- */
@@ -218,7 +206,7 @@ static void channel_cleanup(channel *ch) {
     }
     ch->nconsumers = 0;
     reply_to_drop(ch);
-    if (ch->ua_n) settle_range(ch, 0, (long)ch->ua_n - 1, SETTLE_REQUEUE); /* back to their places */
+    if (ch->ua.n) settle_range(ch, 0, (long)ch->ua.n - 1, SETTLE_REQUEUE); /* back to their places */
     for (size_t i = 0; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
     ch->ntx = 0;
     msg_unref(&ch->cur);
@@ -236,10 +224,10 @@ void channel_free(channel *ch) {
         if (*pp) *pp = ch->dirty_next;
     }
     if (ch->waiting) wconns_wait_del(c->w, ch);
-    free(ch->pend);
-    free(ch->txpos);
+    fifo_free(&ch->pend);
+    fifo_free(&ch->txpos);
     free(ch->consumers);
-    free(ch->ua);
+    fifo_free(&ch->ua);
     free(ch->txops);
     route_set_destroy(&ch->rs);
     free(ch);
@@ -272,32 +260,12 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
 }
 
 static void pend_push(channel *ch, uint64_t seq, uint64_t pos, size_t npos) {
-    if (ch->pend_n == ch->pend_cap) {
-        size_t ncap = ch->pend_cap ? ch->pend_cap * 2 : 64;
-        pend *v = xmalloc(ncap * sizeof *v);
-        for (size_t i = 0; i < ch->pend_n; i++) v[i] = ch->pend[(ch->pend_head + i) & (ch->pend_cap - 1)];
-        free(ch->pend);
-        ch->pend = v;
-        ch->pend_cap = ncap;
-        ch->pend_head = 0;
-    }
-    ch->pend[(ch->pend_head + ch->pend_n++) & (ch->pend_cap - 1)] = (pend){seq, pos, npos};
+    *(pend *)fifo_push(&ch->pend, sizeof(pend)) = (pend){seq, pos, npos};
     if (!ch->waiting) wconns_wait_add(ch->conn->w, ch);
 }
 
 /* One log position of the commit being applied (its pend entry follows). */
-static void txpos_push(channel *ch, uint64_t pos) {
-    if (ch->txpos_n == ch->txpos_cap) {
-        size_t ncap = ch->txpos_cap ? ch->txpos_cap * 2 : 64;
-        uint64_t *v = xmalloc(ncap * sizeof *v);
-        for (size_t i = 0; i < ch->txpos_n; i++) v[i] = ch->txpos[(ch->txpos_head + i) & (ch->txpos_cap - 1)];
-        free(ch->txpos);
-        ch->txpos = v;
-        ch->txpos_cap = ncap;
-        ch->txpos_head = 0;
-    }
-    ch->txpos[(ch->txpos_head + ch->txpos_n++) & (ch->txpos_cap - 1)] = pos;
-}
+static void txpos_push(channel *ch, uint64_t pos) { *(uint64_t *)fifo_push(&ch->txpos, sizeof(uint64_t)) = pos; }
 
 /* The first npos positions of the FIFO (the oldest commit awaiting its reply):
  * how many records the log lost (store_lost) and how many messages it could
@@ -305,23 +273,19 @@ static void txpos_push(channel *ch, uint64_t pos) {
 static void txpos_check(channel *ch, size_t npos, size_t *lost, size_t *refused) {
     *lost = *refused = 0;
     for (size_t i = 0; i < npos; i++) {
-        uint64_t pos = ch->txpos[(ch->txpos_head + i) & (ch->txpos_cap - 1)];
+        uint64_t pos = *(uint64_t *)fifo_at(&ch->txpos, i, sizeof(uint64_t));
         if (pos == UINT64_MAX) (*refused)++;
         else if (store_lost(pos)) (*lost)++;
     }
 }
 
-static void txpos_pop(channel *ch, size_t npos) {
-    if (!npos) return;
-    ch->txpos_head = (ch->txpos_head + npos) & (ch->txpos_cap - 1);
-    ch->txpos_n -= npos;
-}
+static void txpos_pop(channel *ch, size_t npos) { fifo_drop(&ch->txpos, npos); }
 
 /* A confirm for the publish just made; it waits behind earlier ones. */
 static void confirm_one(channel *ch, uint64_t wait) {
     if (!ch->confirm) return;
     uint64_t seq = ++ch->pub_seq;
-    if (wait == 0 && ch->pend_n == 0) {
+    if (wait == 0 && ch->pend.n == 0) {
         ch->confirm_ready = seq;
         conn_mark_dirty(ch->conn, ch);
         return;
@@ -360,8 +324,8 @@ static void commit_failed(channel *ch, size_t npos, size_t lost, size_t refused)
 
 void channel_advance(channel *ch) {
     uint64_t durable = store_durable();
-    while (ch->pend_n) {
-        pend *p = &ch->pend[ch->pend_head];
+    while (ch->pend.n) {
+        pend *p = fifo_at(&ch->pend, 0, sizeof(pend));
         size_t nlost = 0, nrefused = 0;
         bool lost;
         if (p->seq == 0) /* a commit: any of its records */
@@ -369,8 +333,7 @@ void channel_advance(channel *ch) {
         else lost = p->pos == UINT64_MAX || (p->pos && store_lost(p->pos));
         if (!lost && p->pos && p->pos >= durable) break;
         pend e = *p;
-        ch->pend_head = (ch->pend_head + 1) & (ch->pend_cap - 1);
-        ch->pend_n--;
+        fifo_drop(&ch->pend, 1);
         txpos_pop(ch, e.npos);
         if (ch->state != CH_OPEN) continue;
         if (e.seq == 0) { /* tx.commit-ok, or the commit failed */
@@ -385,12 +348,12 @@ void channel_advance(channel *ch) {
             ch->confirm_ready = e.seq;
         }
     }
-    if (!ch->pend_n && ch->waiting) wconns_wait_del(ch->conn->w, ch);
+    if (!ch->pend.n && ch->waiting) wconns_wait_del(ch->conn->w, ch);
     if (ch->state == CH_OPEN) send_acks(ch);
 }
 
 void channel_flush_confirms(channel *ch) {
-    if (ch->pend_n) {
+    if (ch->pend.n) {
         channel_advance(ch);
         return;
     }
@@ -428,7 +391,7 @@ static void content_complete(channel *ch) {
 
 int ch_tx_commit(channel *ch, ch_err *e) {
     int rc = 0;
-    size_t i, npos0 = ch->txpos_n;
+    size_t i, npos0 = ch->txpos.n;
     uint64_t last = 0; /* the last record to be durable before commit-ok */
     ch->tx = false;    /* apply for real */
     for (i = 0; i < ch->ntx && !rc; i++) {
@@ -448,12 +411,12 @@ int ch_tx_commit(channel *ch, ch_err *e) {
     for (; i < ch->ntx; i++) msg_unref(&ch->txops[i].m);
     ch->ntx = 0;
     ch->tx = true;
-    size_t npos = ch->txpos_n - npos0;
+    size_t npos = ch->txpos.n - npos0;
     if (rc) {
-        ch->txpos_n = npos0; /* no reply waits for them */
+        ch->txpos.n = npos0; /* no reply waits for them */
         return rc;
     }
-    if (npos || ch->pend_n) /* commit-ok once the log holds every published message */
+    if (npos || ch->pend.n) /* commit-ok once the log holds every published message */
         pend_push(ch, 0, last, npos);
     else ch_send(ch, AMQ_TX_COMMIT_OK, NULL);
     return 0;

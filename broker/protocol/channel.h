@@ -8,6 +8,7 @@
 
 #include "amq/methods.h"
 #include "conn.h"
+#include "fifo.h"
 #include "message.h"
 #include "queue.h"
 #include "vhost.h"
@@ -48,8 +49,8 @@ typedef struct channel {
     amq_basic_props cur_props;    /* decoded once from cur's own copy of the properties */
     /* deliveries */
     uint64_t next_tag;
-    unacked *ua;
-    size_t ua_cap, ua_head, ua_n, ua_live;
+    fifo ua; /* of unacked, ascending delivery tags (core/fifo.h) */
+    size_t ua_live;
     consumer **consumers;
     size_t nconsumers, cap_consumers;
     chan_credit cc;
@@ -57,9 +58,8 @@ typedef struct channel {
     /* publisher confirms and tx.commit-ok waiting for the durable log */
     bool confirm;
     uint64_t pub_seq, confirm_ready, confirm_sent;
-    struct pend *pend; /* FIFO of replies waiting for a log position */
-    size_t pend_head, pend_n, pend_cap;
-    struct channel *wait_prev, *wait_next; /* worker's list of channels with pend_n > 0 */
+    fifo pend;                             /* of struct pend: replies waiting for a log position */
+    struct channel *wait_prev, *wait_next; /* worker's list of channels with pend.n > 0 */
     bool waiting;
     struct channel *dirty_next;
     bool dirty;
@@ -71,8 +71,7 @@ typedef struct channel {
      * means in consume, get, bind, unbind, purge and delete (RabbitMQ's rule) */
     uint8_t last_queue_len;
     char last_queue[255];
-    uint64_t *txpos; /* FIFO: log positions of the persistent messages of commits awaiting commit-ok */
-    size_t txpos_head, txpos_n, txpos_cap;
+    fifo txpos; /* of uint64_t: log positions of the persistent messages of commits awaiting commit-ok */
     /* direct reply-to */
     consumer *reply_consumer;
     char reply_name[64];

@@ -171,7 +171,7 @@ static inline amq_bytes get_blob(dec *d) { return get_raw(d, (size_t)get_le(d, 4
 /* A vhost-scoped definition record. */
 static inline void enc_scoped(enc *e, const vhost *v) {
     enc_init(e);
-    put_str8(e, amq_cstr(v->name));
+    put_str8(e, amq_cstr(vhost_name(v)));
 }
 
 /* The exchange type byte of REC_X_DECLARE (log and snapshot): a stable

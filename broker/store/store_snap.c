@@ -95,7 +95,7 @@ static void emit_vhost_name(void *ctx, vhost *v) {
     (void)ctx;
     enc e;
     enc_init(&e);
-    put_str8(&e, amq_cstr(v->name));
+    put_str8(&e, amq_cstr(vhost_name(v)));
     emit_enc(REC_VHOST_ADD, &e);
 }
 

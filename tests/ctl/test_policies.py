@@ -16,7 +16,9 @@ import time
 import pika
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "durability"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from broker import Broker  # noqa: E402
+from reference import Reference  # noqa: E402
 
 failures = []
 
@@ -49,54 +51,6 @@ class Warren:
 
     def close(self):
         self.b.cleanup()
-
-
-class Reference:
-    """A running reference RabbitMQ on PORT (reference-rabbitmq's layout)."""
-    name = "rabbitmq"
-
-    def __init__(self, port):
-        self.port = port
-        self.dir = "/tmp/reference-rabbitmq-%d" % port
-        with open(self.dir + "/pid") as f:
-            self.pid = int(f.read().strip())
-
-    def ctl(self, *args):
-        p = subprocess.run(["rabbitmqctl", "-n", "ref%d@localhost" % self.port] + list(args), capture_output=True,
-                           text=True, timeout=120)
-        return p.returncode, p.stdout, p.stderr
-
-    def restart(self, kill9):
-        import signal
-        import socket
-        os.kill(self.pid, signal.SIGKILL if kill9 else signal.SIGTERM)
-        for _ in range(600):
-            try:
-                os.kill(self.pid, 0)
-                time.sleep(0.05)
-            except ProcessLookupError:
-                break
-        env = dict(os.environ, RABBITMQ_NODENAME="ref%d@localhost" % self.port, RABBITMQ_NODE_PORT=str(self.port),
-                   RABBITMQ_DIST_PORT=str(self.port % 25000 + 35000), RABBITMQ_MNESIA_BASE=self.dir + "/mnesia",
-                   RABBITMQ_LOG_BASE=self.dir + "/log", RABBITMQ_ENABLED_PLUGINS_FILE=self.dir + "/plugins",
-                   RABBITMQ_CONFIG_FILE=self.dir + "/rabbitmq", RABBITMQ_PID_FILE=self.dir + "/pid")
-        if os.path.exists(self.dir + "/pid"):
-            os.unlink(self.dir + "/pid")
-        subprocess.Popen(["setsid", "rabbitmq-server"], env=env, stdout=open(self.dir + "/out.log", "ab"),
-                         stderr=subprocess.STDOUT)
-        for _ in range(1200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                with open(self.dir + "/pid") as f:
-                    self.pid = int(f.read().strip())
-                time.sleep(1)  # queues recover after the listener opens
-                return
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        raise RuntimeError("reference RabbitMQ did not restart")
-
-    def close(self):
-        pass
 
 
 def connect(t):
@@ -463,6 +417,10 @@ def bad_input(t):
              ("a", '{"expires":0}', "0 is not a valid queue expiry"),
              ("a", '{"overflow":"x"}', '<<"x">> is not a valid overflow value'),
              ("a", '{"max-priority":5}', '[{<<"max-priority">>,5}] are not recognised policy settings'),
+             ("a", '{"dead-letter-strategy":"x"}', '<<"x">> is not a valid dead letter strategy'),
+             ("a", '{"stream-max-segment-size-bytes":-1}', "-1 is not a valid segment size"),
+             ("a", '{"max-segment-size":1000}', '[{<<"max-segment-size">>,1000}] are not recognised policy settings'),
+             ("a", '{"queue-leader-locator":"zz"}', '<<"zz">> is not a valid queue leader locator value'),
              ("a", '{}', "no policy provided")]
     for pat, d, text in cases:
         rc, out, err = t.ctl("set_policy", "bad", pat, d)
@@ -471,7 +429,14 @@ def bad_input(t):
     check(rc == 69 and 'are not recognised policy settings' in err, "%s operator policies refuse dead-letter-exchange" % t.name)
     rc, out, err = t.ctl("set_policy", "ok", "a", '{"queue-mode":"lazy","queue-version":2,"ha-mode":"all"}')
     check(rc == 0, "%s queue-mode, queue-version, ha-mode accepted as 3.10 does" % t.name)
+    rc, out, err = t.ctl("set_policy", "ok", "a", '{"dead-letter-strategy":"at-least-once",'
+                         '"stream-max-segment-size-bytes":0,"queue-leader-locator":"balanced"}')
+    check(rc == 0, "%s dead-letter-strategy, stream-max-segment-size-bytes, queue-leader-locator balanced "
+          "accepted as 3.10 does (rc %d %s)" % (t.name, rc, err.strip()))
     t.ctl("clear_policy", "ok")
+    for d in ('{"dead-letter-strategy":"at-least-once"}', '{"stream-max-segment-size-bytes":1000}'):
+        rc, out, err = t.ctl("set_operator_policy", "bad", "a", d)
+        check(rc == 69 and 'are not recognised policy settings' in err, "%s operator policies refuse %s" % (t.name, d))
     rc, out, err = t.ctl("clear_policy", "nothere")
     check(rc == 69 and "Parameter does not exist" in err, "%s clear_policy of a missing one: 69 (rc %d)" % (t.name, rc))
     rc, out, err = t.ctl("set_policy", "-p", "novhost", "x", "a", '{"max-length":1}')
@@ -571,7 +536,7 @@ def run(t, fresh_target):
 
 def main():
     if sys.argv[1] == "--reference":
-        run(Reference(int(sys.argv[2])), None)
+        run(Reference(int(sys.argv[2]), attach=True), None)
     else:
         binary, ctl = sys.argv[1], sys.argv[2]
         run(Warren(binary, ctl), lambda: Warren(binary, ctl))

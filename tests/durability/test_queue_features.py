@@ -5,14 +5,15 @@ delayed-message plugin; the error texts are the plugin's), with pika.
     /usr/bin/python3 tests/durability/test_queue_features.py build/warren
 """
 import os
-import signal
 import sys
 import time
 
 import pika
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from broker import Broker  # noqa: E402
+from reference import Reference  # noqa: E402
 
 
 def connect(b):
@@ -583,60 +584,6 @@ def dlx_into_reject_publish_dlx(binary):
 
 TESTS = [priority_survives_kill9, delayed_exchange, delayed_survives_kill9, deduplication, ttl_survives_restart,
          deep_queue_mixed, quorum_returns_survive_restart, dlx_into_reject_publish_dlx]
-
-
-class Reference:
-    """The reference RabbitMQ 3.10 (../shared/tools/reference-rabbitmq beside the repo) as a
-    Broker: started fresh once, then restarted on the same data (stop is
-    SIGTERM to the node, kill9 SIGKILL)."""
-    TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "tools",
-                        "reference-rabbitmq")
-
-    def __init__(self, port):
-        self.port = port
-        self.dir = "/tmp/reference-rabbitmq-%d" % port
-        self.pid = None
-
-    def _wait_gone(self):
-        for _ in range(300):
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("reference RabbitMQ did not exit")
-
-    def start(self):
-        import subprocess
-        if self.pid is None:
-            self.pid = int(subprocess.check_output([self.TOOL, str(self.port)]).decode().split()[-1])
-            return
-        env = dict(os.environ, RABBITMQ_NODENAME="ref%d@localhost" % self.port, RABBITMQ_NODE_PORT=str(self.port),
-                   RABBITMQ_DIST_PORT=str(self.port % 25000 + 35000), RABBITMQ_MNESIA_BASE=self.dir + "/mnesia",
-                   RABBITMQ_LOG_BASE=self.dir + "/log", RABBITMQ_ENABLED_PLUGINS_FILE=self.dir + "/plugins",
-                   RABBITMQ_CONFIG_FILE=self.dir + "/rabbitmq", RABBITMQ_PID_FILE=self.dir + "/pid")
-        if os.path.exists(self.dir + "/pid"):
-            os.unlink(self.dir + "/pid")
-        subprocess.Popen(["setsid", "rabbitmq-server"], env=env, stdout=open(self.dir + "/out.log", "ab"),
-                         stderr=subprocess.STDOUT)
-        import socket
-        for _ in range(1200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                with open(self.dir + "/pid") as f:
-                    self.pid = int(f.read().strip())
-                return
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        raise RuntimeError("reference RabbitMQ did not restart")
-
-    def stop(self):
-        os.kill(self.pid, signal.SIGTERM)
-        self._wait_gone()
-
-    def kill9(self):
-        os.kill(self.pid, signal.SIGKILL)
-        self._wait_gone()
 
 
 def reference(port):

@@ -29,6 +29,8 @@ import time
 import pika
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "durability"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from amqp_raw import RawClient  # noqa: E402
 from broker import Broker  # noqa: E402
 
 WARREN, CTL = sys.argv[1], sys.argv[2]
@@ -62,87 +64,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-class Raw:
-    """A raw AMQP client (frames built with pika.spec): it can send a content
-    header and stop, or a body in dribbles."""
+def publish_head(ch, rk, size, mandatory=False):
+    """basic.publish and a content header announcing size bytes (no body)."""
+    return RawClient.publish_head(ch, rk, size, mandatory, pika.spec.BasicProperties(headers={"n": size}))
 
-    def __init__(self, port, heartbeat=0, rcvbuf=0):
-        self.sock = socket.socket()
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
-        self.expect(pika.spec.Connection.Start)
-        self.send(0, pika.spec.Connection.StartOk(
-            client_properties={"capabilities": {"connection.blocked": True}},
-            mechanism="PLAIN", response="\0guest\0guest"))
-        self.expect(pika.spec.Connection.Tune)
-        self.send(0, pika.spec.Connection.TuneOk(channel_max=0, frame_max=FRAME_MAX, heartbeat=heartbeat))
-        self.send(0, pika.spec.Connection.Open(virtual_host="/"))
-        self.expect(pika.spec.Connection.OpenOk)
 
-    def send(self, ch, method):
-        self.sock.sendall(pika.frame.Method(ch, method).marshal())
-
-    def open_channel(self, ch):
-        self.send(ch, pika.spec.Channel.Open())
-        self.expect(pika.spec.Channel.OpenOk)
-
-    @staticmethod
-    def publish_head(ch, rk, size, mandatory=False):
-        return (pika.frame.Method(ch, pika.spec.Basic.Publish(exchange="", routing_key=rk,
-                                                              mandatory=mandatory)).marshal()
-                + pika.frame.Header(ch, size, pika.spec.BasicProperties(headers={"n": size})).marshal())
-
-    @staticmethod
-    def body_frames(ch, body):
-        out = b""
-        for i in range(0, len(body), FRAME_MAX - 8):
-            out += pika.frame.Body(ch, body[i:i + FRAME_MAX - 8]).marshal()
-        return out
-
-    def frames(self, timeout=0.0):
-        """Every frame that arrives within timeout (None: the peer closed)."""
-        self.sock.settimeout(timeout if timeout > 0 else 0.001)
-        end = time.time() + timeout
-        got = []
-        while True:
-            try:
-                d = self.sock.recv(65536)
-            except (socket.timeout, BlockingIOError):
-                d = b""
-                if time.time() >= end:
-                    break
-                continue
-            except ConnectionResetError:
-                return None
-            if not d:
-                return None
-            self.buf += d
-            while True:
-                n, f = pika.frame.decode_frame(self.buf)
-                if not f:
-                    break
-                self.buf = self.buf[n:]
-                got.append(f)
-            if time.time() >= end:
-                break
-        return got
-
-    def expect(self, cls):
-        while True:
-            d = self.sock.recv(65536)
-            assert d, "connection closed during the handshake"
-            self.buf += d
-            n, f = pika.frame.decode_frame(self.buf)
-            if f:
-                self.buf = self.buf[n:]
-                assert isinstance(f.method, cls), f
-                return f
-
-    def close(self):
-        self.sock.close()
+body_frames = RawClient.body_frames
 
 
 def timed_publisher(port, queue, n, result):
@@ -168,10 +95,10 @@ def test_announced(b):
     c.channel().queue_declare("fresh")
     c.close()
     base = ctl_status(b)["memory_used"]
-    a = Raw(b.port)
+    a = RawClient(b.port)
     for ch in range(1, 81):
         a.open_channel(ch)
-    wire = b"".join(Raw.publish_head(ch, "dos", 128 << 20) for ch in range(1, 81))
+    wire = b"".join(publish_head(ch, "dos", 128 << 20) for ch in range(1, 81))
     a.sock.sendall(wire)  # a header announcing 128 MiB on each, and no body
     time.sleep(1.5)  # the memory check happens on the next read of any publisher
     st = ctl_status(b)
@@ -201,7 +128,7 @@ def test_announced(b):
     for i, body in enumerate(bodies):
         ch = 100 + i
         a.open_channel(ch)
-        data = Raw.publish_head(ch, "dos", len(body)) + Raw.body_frames(ch, body)
+        data = publish_head(ch, "dos", len(body)) + body_frames(ch, body)
         pos = 0
         while pos < len(data):
             step = rnd.choice([1, 7, 100, 3000, 70000, 200000])
@@ -211,7 +138,7 @@ def test_announced(b):
                 time.sleep(0.002)
     # and a body cut short by the sender's death is freed with its channel
     a.open_channel(99)
-    a.sock.sendall(Raw.publish_head(99, "dos", 5 << 20) + Raw.body_frames(99, b"y" * (2 << 20)))
+    a.sock.sendall(publish_head(99, "dos", 5 << 20) + body_frames(99, b"y" * (2 << 20)))
     time.sleep(0.5)
     mid = ctl_status(b)["memory_used"]
     c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port, heartbeat=0))
@@ -318,11 +245,11 @@ def test_blocked_heartbeat(b):
         c.process_data_events(0.3)
     assert "blocked" in events, "never blocked"
     # a raw client with heartbeat 2 blocked as well: it counts the broker's heartbeats
-    r = Raw(b.port, heartbeat=2)
+    r = RawClient(b.port, heartbeat=2)
     r.open_channel(1)
-    r.sock.sendall(Raw.publish_head(1, "hb", 5) + Raw.body_frames(1, b"first"))
+    r.sock.sendall(publish_head(1, "hb", 5) + body_frames(1, b"first"))
     time.sleep(0.3)
-    r.sock.sendall(Raw.publish_head(1, "hb", 4) + Raw.body_frames(1, b"more"))
+    r.sock.sendall(publish_head(1, "hb", 4) + body_frames(1, b"more"))
     t0 = time.time()
     raw_hb = 0
     raw_blocked = False
@@ -389,10 +316,10 @@ def test_paused_halfclose(b):
     sending side. The broker must not spin on the half-close, and must close
     the connection once the client reads what it was sent."""
     b.start()
-    r = Raw(b.port, rcvbuf=4096)
+    r = RawClient(b.port, rcvbuf=4096)
     r.open_channel(1)
     me = r.sock.getsockname()[1]
-    frames = Raw.publish_head(1, "nowhere", 65536, mandatory=True) + Raw.body_frames(1, b"r" * 65536)
+    frames = publish_head(1, "nowhere", 65536, mandatory=True) + body_frames(1, b"r" * 65536)
     paused = 0
     for i in range(400):
         r.sock.sendall(frames)
@@ -438,11 +365,11 @@ def test_blocked_leaver_keeps_sent(b):
     c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port, heartbeat=0))
     c.channel().queue_declare("leaver")
     c.close()
-    r = Raw(b.port)
+    r = RawClient(b.port)
     r.open_channel(1)
-    r.sock.sendall(Raw.publish_head(1, "leaver", 5) + Raw.body_frames(1, b"first"))
+    r.sock.sendall(publish_head(1, "leaver", 5) + body_frames(1, b"first"))
     time.sleep(0.3)
-    more = b"".join(Raw.publish_head(1, "leaver", 4) + Raw.body_frames(1, b"m%03d" % i) for i in range(50))
+    more = b"".join(publish_head(1, "leaver", 4) + body_frames(1, b"m%03d" % i) for i in range(50))
     r.sock.sendall(more)  # read no more: the publisher is blocked at its next read
     end = time.time() + 5
     blocked = False

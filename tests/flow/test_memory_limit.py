@@ -11,67 +11,9 @@ import time
 import pika
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "durability"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from amqp_raw import RawClient  # noqa: E402
 from broker import Broker  # noqa: E402
-
-
-class RawClient:
-    def __init__(self, port):
-        import socket
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.buf = b""
-        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
-        self.expect(pika.spec.Connection.Start)
-        self.send(0, pika.spec.Connection.StartOk(
-            client_properties={"capabilities": {"connection.blocked": True}},
-            mechanism="PLAIN", response="\0guest\0guest"))
-        self.expect(pika.spec.Connection.Tune)
-        self.send(0, pika.spec.Connection.TuneOk(channel_max=0, frame_max=131072, heartbeat=0))
-        self.send(0, pika.spec.Connection.Open(virtual_host="/"))
-        self.expect(pika.spec.Connection.OpenOk)
-        self.send(1, pika.spec.Channel.Open())
-        self.expect(pika.spec.Channel.OpenOk)
-        self.send(1, pika.spec.Queue.Declare(queue="mem"))
-        self.expect(pika.spec.Queue.DeclareOk)
-
-    def send(self, ch, method):
-        self.sock.sendall(pika.frame.Method(ch, method).marshal())
-
-    def publish_frames(self, queue, body):
-        return (pika.frame.Method(1, pika.spec.Basic.Publish(exchange="", routing_key=queue)).marshal()
-                + pika.frame.Header(1, len(body), pika.spec.BasicProperties()).marshal()
-                + pika.frame.Body(1, body).marshal())
-
-    def read_frames(self):
-        try:
-            while True:
-                d = self.sock.recv(65536)
-                if not d:
-                    break
-                self.buf += d
-        except (BlockingIOError, InterruptedError):
-            pass
-        frames = []
-        while self.buf:
-            n, f = pika.frame.decode_frame(self.buf)
-            if not f:
-                break
-            self.buf = self.buf[n:]
-            frames.append(f)
-        return frames
-
-    def expect(self, cls):
-        while True:
-            d = self.sock.recv(65536)
-            assert d, "connection closed during the handshake"
-            self.buf += d
-            n, f = pika.frame.decode_frame(self.buf)
-            if f:
-                self.buf = self.buf[n:]
-                assert isinstance(f.method, cls), f
-                return f
-
-    def close(self):
-        self.sock.close()
 
 
 BROKER = [None]
@@ -91,7 +33,9 @@ def main():
         """A raw AMQP publisher (frames built with pika.spec), so we see exactly
         which frames arrive while Warren stops reading from us."""
         try:
-            s = RawClient(b.port)
+            s = RawClient(b.port, channel=1)
+            s.send(1, pika.spec.Queue.Declare(queue="mem"))
+            s.expect(pika.spec.Queue.DeclareOk)
             body = b"x" * 65536
             s.sock.setblocking(False)
             out = b"".join(s.publish_frames("mem", body) for _ in range(160))  # 10 MiB

@@ -7,7 +7,10 @@ must not see, or broker/CMakeLists.txt links it to one. The map:
 
 A file in layer L may include headers of L and of the layers L links
 (SEES below), and of the libraries below broker/ that L links (amq/ for all,
-exch/ from model up, wlog/ only in store). Usage: check_layers.py REPO_ROOT"""
+exch/ from model up, wlog/ only in store). A layer's private headers (named
+*_impl.h or *_internal.h) may be included only by files of that layer, and
+the types in OPAQUE stay opaque: their public header declares them without a
+body, so no layer above sees their locks or maps. Usage: check_layers.py REPO_ROOT"""
 import os
 import re
 import sys
@@ -26,6 +29,9 @@ LIBS = {  # include prefix -> layers that link that library
     "wlog/": {"store"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+PRIVATE = re.compile(r"_(impl|internal)\.h$")
+# public header -> struct names whose body must live in a private header of its layer
+OPAQUE = {"vhost.h": ["vhost"]}
 
 
 LINK = re.compile(r"target_link_libraries\(\s*warren_(\w+)\s+PUBLIC([^)]*)\)", re.S)
@@ -85,6 +91,8 @@ def main():
                 lib = next((p for p in LIBS if inc.startswith(p)), None)
                 if lib:
                     ok, where = layer in LIBS[lib], lib.rstrip("/") + " library"
+                elif inc in owner and PRIVATE.search(inc):
+                    ok, where = owner[inc] == layer, owner[inc] + ", private to it"
                 elif inc in owner:
                     ok, where = owner[inc] in SEES[layer], owner[inc]
                 else:
@@ -93,8 +101,16 @@ def main():
                     rel = os.path.relpath(path, os.path.dirname(broker))
                     print(f"{rel}:{lineno}: layer {layer} includes {inc} ({where}), which it must not see")
                     bad += 1
+    for header, names in OPAQUE.items():
+        path = os.path.join(broker, owner.get(header, "?"), header)
+        text = open(path, encoding="utf-8").read() if os.path.isfile(path) else ""
+        for name in names:
+            if re.search(r"\bstruct\s+%s\s*\{" % name, text):
+                print(f"{os.path.relpath(path, os.path.dirname(broker))}: struct {name} has its body in the public "
+                      f"header; it belongs in a private header (*_impl.h) of the {owner[header]} layer")
+                bad += 1
     if bad:
-        print(f"check_layers: {bad} include(s) or link(s) against the layer map")
+        print(f"check_layers: {bad} include(s), link(s) or opaque type(s) against the layer map")
         return 1
     print(f"check_layers: {len(files)} files, every include within the layer map")
     return 0

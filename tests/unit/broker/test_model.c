@@ -15,7 +15,7 @@
 #include "queue.h"
 #include "queue_type.h"
 #include "util.h"
-#include "vhost.h"
+#include "vhost_impl.h"
 #include "worker.h"
 
 /* ---- a worker whose hooks record the mail it gets ---- */
@@ -266,13 +266,13 @@ Test(model, stats_count_declares_routing_enqueues_and_deliveries) {
     stat_set_init(&stats_global);
     uint64_t g0[STAT_N] = {0}, v0[STAT_N] = {0};
     stat_set_sum(&stats_global, g0);
-    stat_set_sum(&v->st, v0);
+    stat_set_sum(&v->hot.st, v0);
     queue *q = declare("counted", (amq_bytes){0});
     queue *again = declare("counted", (amq_bytes){0});
     queue_unref(&again);
     uint64_t g1[STAT_N] = {0}, v1[STAT_N] = {0};
     stat_set_sum(&stats_global, g1);
-    stat_set_sum(&v->st, v1);
+    stat_set_sum(&v->hot.st, v1);
     cr_assert_eq(g1[STAT_Q_DECLARED] - g0[STAT_Q_DECLARED], 2);
     cr_assert_eq(g1[STAT_Q_CREATED] - g0[STAT_Q_CREATED], 1);
     cr_assert_eq(v1[STAT_Q_DECLARED] - v0[STAT_Q_DECLARED], 2);
