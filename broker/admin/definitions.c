@@ -304,7 +304,7 @@ static void import_exchanges(json_t *root, report *r) {
         amq_wr w;
         const char *bad;
         amq_bytes args = args_of(x, &w, &bad);
-        verr e;
+        werr e;
         if (bad_arg(r, bad, "exchange", name, vhost_name(v)))
             ;
         else if (vhost_exchange_declare(v, amq_cstr(name), amq_cstr(type), false, flag(x, "durable"),
@@ -328,7 +328,7 @@ static void import_queues(json_t *root, report *r) {
         amq_wr w;
         const char *bad;
         amq_bytes args = args_of(q, &w, &bad);
-        verr e;
+        werr e;
         queue *qq;
         if (bad_arg(r, bad, "queue", name, vhost_name(v)))
             ;
@@ -357,7 +357,7 @@ static void import_bindings(json_t *root, report *r) {
         amq_wr w;
         const char *bad;
         amq_bytes args = args_of(b, &w, &bad);
-        verr e;
+        werr e;
         if (bad_arg(r, bad, "binding from", src, vhost_name(v))) {
             amq_wr_destroy(&w);
             continue;

@@ -169,9 +169,9 @@ static acl acl_get(const mgmt_req *rq, vhost *v) {
 static void acl_done(acl *a) { access_grant_unref(&a->g); }
 
 /* 0, or 403 with RabbitMQ's text in e. */
-static int perm(const acl *a, int kind, const char *rtype, amq_bytes name, verr *e) {
+static int perm(const acl *a, int kind, const char *rtype, amq_bytes name, werr *e) {
     if (a->g && access_grant_allows(a->g, kind, name)) return 0;
-    return verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - access to %s '%.*s' in vhost '%s' refused for user '%s'",
+    return werr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - access to %s '%.*s' in vhost '%s' refused for user '%s'",
                     rtype, (int)(name.len ? name.len : 11), name.len ? (const char *)name.p : "amq.default", a->vhost,
                     a->user);
 }
@@ -233,7 +233,7 @@ static void x_put(const mgmt_req *rq, mgmt_resp *rs) {
     amq_wr w;
     amq_bytes args;
     if (!table_of(json_object_get(b, "arguments"), &w, &args, rs)) return;
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     int rc = 0;
     exch_type et;
@@ -259,7 +259,7 @@ static void x_delete(const mgmt_req *rq, mgmt_resp *rs) {
     amq_bytes name = xname(rq->seg[2]);
     if (name.len > NAME_MAX_BYTES || !vhost_exchange_exists(v, name)) return mw_not_found(rs);
     const char *iu = rq->query(rq, "if-unused");
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     int rc = name.len ? perm(&a, PERM_CONFIGURE, "exchange", name, &ve) : 0;
     acl_done(&a);
@@ -411,7 +411,7 @@ static bool props_of(json_t *props, amq_basic_props *p, amq_wr *hw, mgmt_resp *r
 /* Route and enqueue m as a publish on a channel with confirms would (the
  * plugin publishes with mandatory and waits for the confirm): 0 with *routed,
  * or an AMQP code with text in e. keys: the routing key and CC/BCC's. */
-static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed, verr *e) {
+static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed, werr *e) {
     amq_bytes headers = (p->flags & AMQ_BASIC_PROP_HEADERS) ? p->headers : (amq_bytes){0};
     amq_bytes xn = msg_exchange(m);
     ss_keys keys;
@@ -420,7 +420,7 @@ static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed,
     char err[200];
     if (headers.len && ss_collect(headers, &keys, &bcc, err, sizeof err)) {
         ss_free(&keys);
-        return verr_set(e, AMQ_PRECONDITION_FAILED, "%s", err);
+        return werr_set(e, AMQ_PRECONDITION_FAILED, "%s", err);
     }
     uint64_t wait = 0, delay;
     bool durable_x;
@@ -444,7 +444,7 @@ static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed,
             amq_wr_destroy(&hw);
             if (!rewritten) {
                 ss_free(&keys);
-                return verr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
+                return werr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
             }
         }
         route_set rs;
@@ -460,7 +460,7 @@ static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed,
     if (rc) return rc;
     /* The confirm: a persistent message is reported only once on disk. */
     if (wait && wait != UINT64_MAX && (store_sync() || store_lost(wait))) wait = UINT64_MAX;
-    if (wait == UINT64_MAX) return verr_set(e, -1, "rejected");
+    if (wait == UINT64_MAX) return werr_set(e, -1, "rejected");
     return 0;
 }
 
@@ -488,7 +488,7 @@ static void x_publish(const mgmt_req *rq, mgmt_resp *rs) {
     amq_basic_props p;
     amq_wr hw, pw;
     amq_wr_init(&pw);
-    verr ve;
+    werr ve;
     int rc = 0;
     bool routed = false;
     acl a = acl_get(rq, v);
@@ -498,19 +498,19 @@ static void x_publish(const mgmt_req *rq, mgmt_resp *rs) {
         goto out;
     }
     if (xn.len > NAME_MAX_BYTES || rk.len > NAME_MAX_BYTES) {
-        rc = verr_set(&ve, AMQ_FRAME_ERROR, "FRAME_ERROR - the exchange name or routing key is longer than 255 bytes");
+        rc = werr_set(&ve, AMQ_FRAME_ERROR, "FRAME_ERROR - the exchange name or routing key is longer than 255 bytes");
         goto out;
     }
     if ((rc = perm(&a, PERM_WRITE, "exchange", xn, &ve))) goto out;
     if (blen > config.max_message_size) {
-        rc = verr_set(&ve, AMQ_PRECONDITION_FAILED,
+        rc = werr_set(&ve, AMQ_PRECONDITION_FAILED,
                       "PRECONDITION_FAILED - message size %zu is larger than configured max size %llu", blen,
                       (unsigned long long)config.max_message_size);
         goto out;
     }
     if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, rq->user) &&
         !access_user_has_tag(rq->user, "impersonator")) {
-        rc = verr_set(&ve, AMQ_PRECONDITION_FAILED,
+        rc = werr_set(&ve, AMQ_PRECONDITION_FAILED,
                       "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
                       (int)p.user_id.len, p.user_id.p, rq->user);
         goto out;
@@ -519,13 +519,13 @@ static void x_publish(const mgmt_req *rq, mgmt_resp *rs) {
     if (p.flags & AMQ_BASIC_PROP_EXPIRATION) {
         char why[128];
         if (qfeat_parse_expiration(p.expiration, &ttl, why, sizeof why)) {
-            rc = verr_set(&ve, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
+            rc = werr_set(&ve, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
                           (int)p.expiration.len, p.expiration.p, why);
             goto out;
         }
     }
     if ((p.flags & AMQ_BASIC_PROP_REPLY_TO) && amq_bytes_eqs(p.reply_to, "amq.rabbitmq.reply-to")) {
-        rc = verr_set(&ve, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
+        rc = werr_set(&ve, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
         goto out;
     }
     amq_basic_props_encode(&pw, &p);
@@ -569,7 +569,7 @@ static void q_put(const mgmt_req *rq, mgmt_resp *rs) {
     amq_wr w;
     amq_bytes args;
     if (!table_of(json_object_get(b, "arguments"), &w, &args, rs)) return;
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     queue *q = NULL;
     bool exists = vhost_queue_get(v, name, 0, &q, &ve) != AMQ_NOT_FOUND;
@@ -591,7 +591,7 @@ static void q_put(const mgmt_req *rq, mgmt_resp *rs) {
 /* The queue of segment 2 exists? (else 404 Object Not Found) */
 static bool q_exists(vhost *v, const mgmt_req *rq, mgmt_resp *rs) {
     amq_bytes name = amq_cstr(rq->seg[2]);
-    verr ve;
+    werr ve;
     queue *q = NULL;
     bool ok = name.len <= NAME_MAX_BYTES && vhost_queue_get(v, name, 0, &q, &ve) != AMQ_NOT_FOUND;
     queue_unref(&q);
@@ -604,7 +604,7 @@ static void q_delete(const mgmt_req *rq, mgmt_resp *rs) {
     if (!v || !q_exists(v, rq, rs)) return;
     amq_bytes name = amq_cstr(rq->seg[2]);
     const char *iu = rq->query(rq, "if-unused"), *ie = rq->query(rq, "if-empty");
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     int rc = perm(&a, PERM_CONFIGURE, "queue", name, &ve);
     acl_done(&a);
@@ -618,7 +618,7 @@ static void q_purge(const mgmt_req *rq, mgmt_resp *rs) {
     vhost *v = mw_vhost(rq, rs, 1, false);
     if (!v || !q_exists(v, rq, rs)) return;
     amq_bytes name = amq_cstr(rq->seg[2]);
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     int rc = perm(&a, PERM_READ, "queue", name, &ve);
     acl_done(&a);
@@ -732,7 +732,7 @@ static void q_get(const mgmt_req *rq, mgmt_resp *rs) {
     if (tj && !json_is_null(tj) && (!int_of(tj, &trunc) || trunc < 0))
         return mgmt_error(rs, 400, "bad_request", "truncate: not_integer");
     amq_bytes name = amq_cstr(rq->seg[2]);
-    verr ve;
+    werr ve;
     acl a = acl_get(rq, v);
     int rc = 0;
     queue *q = NULL;
@@ -740,7 +740,7 @@ static void q_get(const mgmt_req *rq, mgmt_resp *rs) {
         acl_done(&a);
         return mgmt_error(rs, 401, "not_authorised", "Access refused.");
     }
-    if (name.len > NAME_MAX_BYTES) rc = verr_set(&ve, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%s'", rq->seg[2]);
+    if (name.len > NAME_MAX_BYTES) rc = werr_set(&ve, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%s'", rq->seg[2]);
     if (!rc) rc = perm(&a, PERM_READ, "queue", name, &ve);
     acl_done(&a);
     if (!rc) rc = vhost_queue_get(v, name, 0, &q, &ve);
@@ -897,7 +897,7 @@ static void b_get(const mgmt_req *rq, mgmt_resp *rs) {
 /* Bind or unbind as queue.bind / exchange.bind on a channel would (the
  * permissions first: write on the destination, read on the source). */
 static int bind(const mgmt_req *rq, vhost *v, amq_bytes src, amq_bytes dest, bool to_queue, amq_bytes key,
-                amq_bytes args, bool unbind, verr *ve) {
+                amq_bytes args, bool unbind, werr *ve) {
     acl a = acl_get(rq, v);
     const char *dtype = to_queue ? "queue" : "exchange";
     int rc = perm(&a, PERM_WRITE, dtype, dest, ve);
@@ -912,7 +912,7 @@ static void b_delete(const mgmt_req *rq, mgmt_resp *rs) {
     vhost *v;
     bfind *f = xmalloc(sizeof *f);
     if (b_find(rq, rs, &v, f)) {
-        verr ve;
+        werr ve;
         int rc = bind(rq, v, f->src, f->dest, f->to_queue, (amq_bytes){f->key, f->key_len},
                       (amq_bytes){f->args, f->args_len}, true, &ve);
         if (rc) mw_amqp_fail(rs, rc, ve.text);
@@ -936,7 +936,7 @@ static void b_post(const mgmt_req *rq, mgmt_resp *rs) {
     amq_wr w;
     amq_bytes args;
     if (!table_of(json_object_get(b, "arguments"), &w, &args, rs)) return;
-    verr ve;
+    werr ve;
     int rc = bind(rq, v, src, dest, to_queue, key, args, false, &ve);
     if (rc) {
         amq_wr_destroy(&w);
@@ -967,7 +967,7 @@ static void aliveness(const mgmt_req *rq, mgmt_resp *rs) {
     if (!v) return;
     amq_bytes qn = amq_cstr("aliveness-test");
     acl a = acl_get(rq, v);
-    verr ve;
+    werr ve;
     queue *q = NULL;
     int rc = 0;
     if (!a.g) {

@@ -1,6 +1,11 @@
 /* util.c — allocation that aborts on out-of-memory, monotonic and wall-clock
- * time, logging, the memory account and its limit, and the disk alarm flag. */
+ * time, logging, the memory account and its limit, the disk alarm flag, and
+ * werr_set (err.h). */
 #include "util.h"
+
+#include <stdarg.h>
+
+#include "err.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +134,13 @@ char *xstrdup(const char *s) {
     char *p = xmalloc(n + 1);
     memcpy(p, s, n + 1);
     return p;
+}
+
+int werr_set(werr *e, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    return code;
 }

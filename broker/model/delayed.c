@@ -142,7 +142,7 @@ static void route(struct vhost *v, msg *m, route_set *rs) {
         amq_wr_destroy(&hw);
         amq_wr_destroy(&pw);
     }
-    verr ve;
+    werr ve;
     pthread_rwlock_rdlock(&v->lock);
     if (!vhost_route_keys(v, msg_exchange(m), keys.v, keys.n, headers, rs, &ve) && rs->dests.n) {
         store_message(m, (queue *const *)rs->dests.v, rs->dests.n);

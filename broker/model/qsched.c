@@ -383,7 +383,7 @@ static void deadletter(queue *q, msg *m, enum dl_reason reason, route_set *rs) {
     exch_dests_init(&all);
     pthread_rwlock_rdlock(&v->lock);
     for (size_t i = 0; i < d.nrk; i++) {
-        verr ve;
+        werr ve;
         if (vhost_route(v, msg_exchange(d.m), d.rks[i], p.headers, rs, &ve)) break; /* no DLX: dropped */
         for (size_t k = 0; k < rs->dests.n; k++) {
             queue *t = rs->dests.v[k];

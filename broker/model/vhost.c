@@ -36,15 +36,7 @@ static void queue_remove_locked(vhost *v, queue *q, uint32_t *count);
  * from the log (none of the client-side rules apply: the broker wrote it). */
 typedef enum { DECL_CLIENT, DECL_SERVER_NAMED, DECL_RESTORE } decl_how;
 static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, bool durable, bool exclusive,
-                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e);
-
-int verr_set(verr *e, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->text, sizeof e->text, fmt, ap);
-    va_end(ap);
-    return code;
-}
+                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, werr *e);
 
 void route_set_init(route_set *r) {
     exch_dests_init(&r->dests);
@@ -243,7 +235,7 @@ void vhost_foreach(void (*cb)(void *ctx, vhost *v), void *ctx) {
     pthread_rwlock_unlock(&table_lock);
 }
 
-static int default_exchange_refused(verr *e);
+static int default_exchange_refused(werr *e);
 
 static bool reserved_name(amq_bytes n) { return n.len >= 4 && memcmp(n.p, "amq.", 4) == 0; }
 
@@ -251,27 +243,27 @@ static const char *tf(bool b) { return b ? "true" : "false"; }
 
 /* A name or key over AMQP's shortstr limit (only definitions and the control
  * socket can send one; they check first: this is the last line of defence). */
-static int too_long(verr *e, vhost *v, amq_bytes name, const char *what) {
+static int too_long(werr *e, vhost *v, amq_bytes name, const char *what) {
     char t[sizeof e->text - 32];
     name_check_in(name, what, v->name, t, sizeof t);
-    return verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - %s", t);
+    return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - %s", t);
 }
 
 static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
-                            bool internal, amq_bytes args, decl_how how, verr *e);
+                            bool internal, amq_bytes args, decl_how how, werr *e);
 
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
-                           bool internal, amq_bytes args, verr *e) {
+                           bool internal, amq_bytes args, werr *e) {
     return exchange_declare(v, name, type, passive, durable, auto_delete, internal, args, DECL_CLIENT, e);
 }
 
 int vhost_exchange_restore(vhost *v, amq_bytes name, amq_bytes type, bool durable, bool auto_delete, bool internal,
-                           amq_bytes args, verr *e) {
+                           amq_bytes args, werr *e) {
     return exchange_declare(v, name, type, false, durable, auto_delete, internal, args, DECL_RESTORE, e);
 }
 
 static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
-                            bool internal, amq_bytes args, decl_how how, verr *e) {
+                            bool internal, amq_bytes args, decl_how how, werr *e) {
     int rc = 0;
     exch_type t = EXCH_DIRECT;
     bool delayed = delayed_is_type(type);
@@ -282,12 +274,12 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
     exchange *x = strmap_get(&v->exchanges, name);
     if (passive) {
         if (!x)
-            rc = verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p,
+            rc = werr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p,
                           v->name);
         goto out;
     }
     if (!type_ok) {
-        rc = verr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - unknown exchange type '%.*s'", (int)type.len, type.p);
+        rc = werr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - unknown exchange type '%.*s'", (int)type.len, type.p);
         goto out;
     }
     if (x) {
@@ -311,21 +303,21 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
             snprintf(cur, sizeof cur, "%s", tf(x->internal));
         }
         if (arg)
-            rc = verr_set(e, AMQ_PRECONDITION_FAILED,
+            rc = werr_set(e, AMQ_PRECONDITION_FAILED,
                           "PRECONDITION_FAILED - inequivalent arg '%s' for exchange '%.*s' in vhost "
                           "'%s': received '%s' but current is '%s'",
                           arg, (int)name.len, name.p, v->name, got, cur);
         goto out;
     }
     if (how != DECL_RESTORE && reserved_name(name)) {
-        rc = verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
+        rc = werr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - exchange name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
     char derr[300];
     int dcode = how == DECL_RESTORE ? 0 : dedup_check(args, "exchange", name, v->name, derr, sizeof derr);
     if (dcode) {
-        rc = verr_set(e, dcode, "%s", derr);
+        rc = werr_set(e, dcode, "%s", derr);
         goto out;
     }
     if (delayed) {
@@ -336,7 +328,7 @@ static int exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passi
                      (int)name.len, name.p, v->name, err);
             t = EXCH_DIRECT;
         } else if (code) {
-            rc = verr_set(e, code, "%s", err);
+            rc = werr_set(e, code, "%s", err);
             goto out;
         }
     }
@@ -376,12 +368,12 @@ static void unbind_everywhere(vhost *v, void *dest) {
     for (size_t i = 0; i < nempty; i++) maybe_autodelete_x(v, emptied[i]);
 }
 
-static int no_exchange(verr *e, vhost *v, amq_bytes name) {
-    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
+static int no_exchange(werr *e, vhost *v, amq_bytes name) {
+    return werr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
 }
 
-static int default_exchange_refused(verr *e) {
-    return verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - operation not permitted on the default exchange");
+static int default_exchange_refused(werr *e) {
+    return werr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - operation not permitted on the default exchange");
 }
 
 bool vhost_exchange_exists(vhost *v, amq_bytes name) {
@@ -391,11 +383,11 @@ bool vhost_exchange_exists(vhost *v, amq_bytes name) {
     return r;
 }
 
-int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
+int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, werr *e) {
     int rc = 0;
     if (name.len == 0) return default_exchange_refused(e);
     if (reserved_name(name))
-        return verr_set(e, AMQ_ACCESS_REFUSED,
+        return werr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - deletion of system exchange '%.*s' in vhost '%s' not allowed", (int)name.len,
                         name.p, v->name);
     pthread_rwlock_wrlock(&v->lock);
@@ -404,7 +396,7 @@ int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e) {
     if (if_unused) {
         bool used = exch_binding_count(x->rt) > 0;
         if (used) {
-            rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - exchange '%.*s' in vhost '%s' in use",
+            rc = werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - exchange '%.*s' in vhost '%s' in use",
                           (int)name.len, name.p, v->name);
             goto out;
         }
@@ -416,26 +408,26 @@ out:
 }
 
 /* A refused bind: RabbitMQ's 406 wording for a bad x-match (exch/exchange.h). */
-static int bind_error(verr *e, int err, amq_bytes args) {
+static int bind_error(werr *e, int err, amq_bytes args) {
     if (err != EXCH_EBADMATCH)
-        return verr_set(e, err == EXCH_ENOMEM ? AMQ_INTERNAL_ERROR : AMQ_PRECONDITION_FAILED,
+        return werr_set(e, err == EXCH_ENOMEM ? AMQ_INTERNAL_ERROR : AMQ_PRECONDITION_FAILED,
                         err == EXCH_ENOMEM ? "INTERNAL_ERROR - out of memory"
                                            : "PRECONDITION_FAILED - invalid binding arguments");
     amq_field f;
     if (amq_table_get(args, "x-match", &f) == 1 && f.type == 'S')
-        return verr_set(e, AMQ_PRECONDITION_FAILED,
+        return werr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - Invalid x-match field value <<\"%.*s\">>; expected all, any, "
                         "all-with-x, or any-with-x",
                         (int)f.v.str.len, f.v.str.p);
     if (f.type == 'x')
-        return verr_set(
+        return werr_set(
             e, AMQ_PRECONDITION_FAILED,
             "PRECONDITION_FAILED - Invalid x-match field type binary (value <<\"%.*s\">>); expected longstr",
             (int)f.v.str.len, f.v.str.p);
-    return verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - Invalid x-match field type; expected longstr");
+    return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - Invalid x-match field type; expected longstr");
 }
 
-int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, verr *e) {
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, werr *e) {
     int rc = 0;
     if (dest.len == 0 || src.len == 0) return default_exchange_refused(e);
     if (dest.len > NAME_MAX_BYTES) return too_long(e, v, dest, "exchange name");
@@ -465,12 +457,12 @@ int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, 
 
 /* ---- queues ---- */
 
-static int no_queue(verr *e, vhost *v, amq_bytes name) {
-    return verr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
+static int no_queue(werr *e, vhost *v, amq_bytes name) {
+    return werr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no queue '%.*s' in vhost '%s'", (int)name.len, name.p, v->name);
 }
 
-static int locked(verr *e, vhost *v, amq_bytes name) {
-    return verr_set(e, AMQ_RESOURCE_LOCKED,
+static int locked(werr *e, vhost *v, amq_bytes name) {
+    return werr_set(e, AMQ_RESOURCE_LOCKED,
                     "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.*s' in vhost "
                     "'%s'. It could be originally declared on another connection or the exclusive "
                     "property value does not match that of the original declaration.",
@@ -533,7 +525,7 @@ static bool first_diff(amq_bytes got, amq_bytes cur, char *key, size_t kn, char 
     return false;
 }
 
-static int check_queue_equiv(vhost *v, queue *q, bool durable, bool auto_delete, amq_bytes args, verr *e) {
+static int check_queue_equiv(vhost *v, queue *q, bool durable, bool auto_delete, amq_bytes args, werr *e) {
     const char *arg = NULL;
     bool got = false, cur = false;
     if (q->durable != durable) {
@@ -542,13 +534,13 @@ static int check_queue_equiv(vhost *v, queue *q, bool durable, bool auto_delete,
         arg = "auto_delete", got = auto_delete, cur = q->auto_delete;
     }
     if (arg)
-        return verr_set(e, AMQ_PRECONDITION_FAILED,
+        return werr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
                         "received '%s' but current is '%s'",
                         arg, q->name, v->name, tf(got), tf(cur));
     char key[256], gv[128], cv[128];
     if (first_diff(args, q->args, key, sizeof key, gv, cv, sizeof gv))
-        return verr_set(e, AMQ_PRECONDITION_FAILED,
+        return werr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
                         "received %s but current is %s",
                         key, q->name, v->name, gv, cv);
@@ -561,13 +553,13 @@ static bool exclusive_other(const queue *q, uint64_t conn_id) { return q->exclus
  * order: the queue type, arguments the type refuses, values, then the
  * properties quorum queues refuse. */
 static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durable, bool exclusive, bool auto_delete,
-                            verr *e) {
+                            werr *e) {
     amq_field f;
     const queue_type *t = &queue_type_classic;
     if (amq_table_get(args, "x-queue-type", &f) == 1) {
         bool str = f.type == 'S' || f.type == 'x';
         if (!str || !(t = queue_type_find(f.v.str)) || !f.v.str.len)
-            return verr_set(e, AMQ_PRECONDITION_FAILED,
+            return werr_set(e, AMQ_PRECONDITION_FAILED,
                             "PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%.*s' in vhost '%s'",
                             (int)name.len, name.p, v->name);
     }
@@ -576,7 +568,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
     if ((rc = qfeat_check(args, name, v->name, e->text, sizeof e->text))) return rc;
     if ((rc = dedup_check(args, "queue", name, v->name, e->text, sizeof e->text))) return rc;
     if (t->durable_only && (auto_delete || exclusive || !durable))
-        return verr_set(e, AMQ_PRECONDITION_FAILED,
+        return werr_set(e, AMQ_PRECONDITION_FAILED,
                         "PRECONDITION_FAILED - invalid property '%s' for queue '%.*s' in vhost '%s'",
                         auto_delete ? "auto-delete"
                         : exclusive ? "exclusive-owner"
@@ -586,7 +578,7 @@ static int check_queue_args(vhost *v, amq_bytes name, amq_bytes args, bool durab
 }
 
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive, bool auto_delete,
-                        amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+                        amq_bytes args, uint64_t conn_id, queue **out, werr *e) {
     char gen[64];
     if (name.len == 0 && !passive) {
         vhost_gen_queue_name(gen, sizeof gen);
@@ -597,16 +589,16 @@ int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bo
 }
 
 int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
-                                  amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+                                  amq_bytes args, uint64_t conn_id, queue **out, werr *e) {
     return queue_declare(v, name, DECL_SERVER_NAMED, false, durable, exclusive, auto_delete, args, conn_id, out, e);
 }
 
-int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, verr *e) {
+int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, werr *e) {
     return queue_declare(v, name, DECL_RESTORE, false, true, false, auto_delete, args, 0, out, e);
 }
 
 static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, bool durable, bool exclusive,
-                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, verr *e) {
+                         bool auto_delete, amq_bytes args, uint64_t conn_id, queue **out, werr *e) {
     *out = NULL;
     int rc = 0;
     if (name.len > NAME_MAX_BYTES) return too_long(e, v, name, "queue name");
@@ -624,7 +616,7 @@ static int queue_declare(vhost *v, amq_bytes name, decl_how how, bool passive, b
         goto out;
     }
     if (how == DECL_CLIENT && reserved_name(name)) {
-        rc = verr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
+        rc = werr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue name '%.*s' contains reserved prefix 'amq.*'",
                       (int)name.len, name.p);
         goto out;
     }
@@ -646,7 +638,7 @@ out:
     return rc;
 }
 
-int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e) {
+int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, werr *e) {
     int rc = 0;
     *out = NULL;
     pthread_rwlock_rdlock(&v->lock);
@@ -662,7 +654,7 @@ int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, ver
 }
 
 int vhost_queue_bind(vhost *v, amq_bytes qname, amq_bytes xname_, amq_bytes key, amq_bytes args, bool unbind,
-                     uint64_t conn_id, verr *e) {
+                     uint64_t conn_id, werr *e) {
     int rc = 0;
     if (xname_.len == 0) return default_exchange_refused(e);
     if (qname.len > NAME_MAX_BYTES) return too_long(e, v, qname, "queue name");
@@ -701,7 +693,7 @@ static void queue_remove_locked(vhost *v, queue *q, uint32_t *count) {
 }
 
 int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id, uint32_t *count,
-                       verr *e) {
+                       werr *e) {
     int rc = 0;
     *count = 0;
     pthread_rwlock_wrlock(&v->lock);
@@ -714,12 +706,12 @@ int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, 
     uint32_t msgs, cons;
     queue_counts(q, &msgs, &cons);
     if (if_unused && cons) {
-        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' in use",
+        rc = werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' in use",
                       (int)name.len, name.p, v->name);
         goto out;
     }
     if (if_empty && msgs) {
-        rc = verr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' not empty",
+        rc = werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - queue '%.*s' in vhost '%s' not empty",
                       (int)name.len, name.p, v->name);
         goto out;
     }
@@ -820,18 +812,18 @@ const char *vhost_exchange_type_name(const exchange *x) {
     return x->delayed ? "x-delayed-message" : exch_type_name(x->type);
 }
 
-int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, verr *e) {
+int vhost_route(vhost *v, amq_bytes xn, amq_bytes rk, amq_bytes headers, route_set *r, werr *e) {
     return vhost_route_keys(v, xn, &rk, 1, headers, r, e);
 }
 
 int vhost_route_keys(vhost *v, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                     verr *e) {
+                     werr *e) {
     exch_dests_clear(&r->dests);
     exch_dests_clear(&r->visited);
     exchange *x = strmap_get(&v->exchanges, xn);
     if (!x) return no_exchange(e, v, xn);
     if (x->internal)
-        return verr_set(e, AMQ_ACCESS_REFUSED,
+        return werr_set(e, AMQ_ACCESS_REFUSED,
                         "ACCESS_REFUSED - cannot publish to internal exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
                         v->name);
     ctr_add(&x->st[XST_PUBLISH_IN], 1);
@@ -902,7 +894,7 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx) {
  * false) compiles to exactly the publish it was before tracing existed. */
 static inline __attribute__((always_inline)) int publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks,
                                                          size_t nrk, amq_bytes headers, route_set *r, uint64_t *wait,
-                                                         size_t *routed, verr *e, vhost_routed_fn seen, void *seen_ctx,
+                                                         size_t *routed, werr *e, vhost_routed_fn seen, void *seen_ctx,
                                                          bool trace) {
     size_t refused = 0;
     *wait = 0;
@@ -938,12 +930,12 @@ static inline __attribute__((always_inline)) int publish(vhost *v, msg *m, amq_b
 }
 
 int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                  uint64_t *wait, size_t *routed, verr *e) {
+                  uint64_t *wait, size_t *routed, werr *e) {
     return publish(v, m, xn, rks, nrk, headers, r, wait, routed, e, NULL, NULL, false);
 }
 
 int vhost_publish_seen(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                       route_set *r, uint64_t *wait, size_t *routed, verr *e, vhost_routed_fn seen, void *ctx) {
+                       route_set *r, uint64_t *wait, size_t *routed, werr *e, vhost_routed_fn seen, void *ctx) {
     return publish(v, m, xn, rks, nrk, headers, r, wait, routed, e, seen, ctx, false);
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "amq/buf.h"
+#include "err.h"
 #include "exch/exchange.h"
 #include "queue.h"
 
@@ -85,40 +86,37 @@ void vhosts_destroy(void);
 /* Free this thread's routing scratch space (a worker calls it as it exits). */
 void vhost_thread_cleanup(void);
 
-/* Reply: 0 ok, else an AMQP reply code with text in err (RabbitMQ's wording). */
-typedef struct {
-    char text[320];
-} verr;
-int verr_set(verr *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Calls below reply 0, or an AMQP reply code with its text (RabbitMQ's
+ * wording) in e (core/err.h). */
 
 /* Exchanges. */
 int vhost_exchange_declare(vhost *v, amq_bytes name, amq_bytes type, bool passive, bool durable, bool auto_delete,
-                           bool internal, amq_bytes args, verr *e);
+                           bool internal, amq_bytes args, werr *e);
 /* Recovery: an exchange exactly as the log recorded it. The client-side rules
  * (reserved 'amq.' prefix, argument checks) are not applied again: the broker
  * wrote the record, and a later version's stricter rule must not drop it. */
 int vhost_exchange_restore(vhost *v, amq_bytes name, amq_bytes type, bool durable, bool auto_delete, bool internal,
-                           amq_bytes args, verr *e);
+                           amq_bytes args, werr *e);
 bool vhost_exchange_exists(vhost *v, amq_bytes name);
-int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, verr *e);
-int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, verr *e);
+int vhost_exchange_delete(vhost *v, amq_bytes name, bool if_unused, werr *e);
+int vhost_exchange_bind(vhost *v, amq_bytes dest, amq_bytes src, amq_bytes key, amq_bytes args, bool unbind, werr *e);
 
 /* Queues. declare: *out gets the queue (with a reference) and counts. */
 int vhost_queue_declare(vhost *v, amq_bytes name, bool passive, bool durable, bool exclusive, bool auto_delete,
-                        amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+                        amq_bytes args, uint64_t conn_id, queue **out, werr *e);
 /* Declare a queue under a name from vhost_gen_queue_name (exempt from the amq. prefix rule). */
 int vhost_queue_declare_generated(vhost *v, amq_bytes name, bool durable, bool exclusive, bool auto_delete,
-                                  amq_bytes args, uint64_t conn_id, queue **out, verr *e);
+                                  amq_bytes args, uint64_t conn_id, queue **out, werr *e);
 /* Recovery: a durable queue exactly as the log recorded it (server-named
  * 'amq.gen-' ones included), without the client-side rules; see vhost_exchange_restore. */
-int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, verr *e);
+int vhost_queue_restore(vhost *v, amq_bytes name, bool auto_delete, amq_bytes args, queue **out, werr *e);
 /* Look a queue up for use by conn_id (exclusive check -> 405); reference held. */
-int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, verr *e);
+int vhost_queue_get(vhost *v, amq_bytes name, uint64_t conn_id, queue **out, werr *e);
 int vhost_queue_bind(vhost *v, amq_bytes queue, amq_bytes exchange, amq_bytes key, amq_bytes args, bool unbind,
-                     uint64_t conn_id, verr *e);
+                     uint64_t conn_id, werr *e);
 /* Delete; *count gets the number of messages dropped. */
 int vhost_queue_delete(vhost *v, amq_bytes name, bool if_unused, bool if_empty, uint64_t conn_id, uint32_t *count,
-                       verr *e);
+                       werr *e);
 /* Delete q if it is auto-delete and has no consumers left (after a cancel). */
 void vhost_queue_autodelete(vhost *v, queue *q);
 /* x-expires: delete q if it is still unused (queue scheduler thread). */
@@ -162,12 +160,12 @@ void vhost_walk(vhost *v, const vhost_walker *w, void *ctx);
  * queue refused it); *routed: the queues that took it. Any thread; takes v's
  * lock shared. */
 int vhost_publish(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                  uint64_t *wait, size_t *routed, verr *e);
+                  uint64_t *wait, size_t *routed, werr *e);
 /* vhost_publish that also shows seen (under v's lock, before enqueueing) the
  * queues the message was routed to (firehose tracing's routed_queues). */
 typedef void (*vhost_routed_fn)(void *ctx, queue *const *qs, size_t n);
 int vhost_publish_seen(vhost *v, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                       route_set *r, uint64_t *wait, size_t *routed, verr *e, vhost_routed_fn seen, void *ctx);
+                       route_set *r, uint64_t *wait, size_t *routed, werr *e, vhost_routed_fn seen, void *ctx);
 /* Publish a firehose copy m to the vhost's amq.rabbitmq.trace exchange with
  * routing key rk (internal: only the broker publishes there). */
 void vhost_publish_trace(vhost *v, msg *m, amq_bytes rk, route_set *r);

@@ -26,8 +26,8 @@ struct vhost {
 /* Publish routing, called with v->lock held shared (the queues in r stay
  * valid only while it is held): fill r with the queues for (exchange, rk, headers).
  * Returns 0, or 404 (no such exchange) / 403 (internal) with text in e. */
-int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r, verr *e);
+int vhost_route(vhost *v, amq_bytes exchange, amq_bytes rk, amq_bytes headers, route_set *r, werr *e);
 /* The same with several routing keys (the message's and its CC/BCC headers'). */
 int vhost_route_keys(vhost *v, amq_bytes exchange, const amq_bytes *rks, size_t nrk, amq_bytes headers, route_set *r,
-                     verr *e);
+                     werr *e);
 #endif

@@ -42,9 +42,9 @@ static void gen_tag(char *out, size_t n) {
     out[len] = 0;
 }
 
-static int on_qos(channel *ch, amq_basic_qos *m, ch_err *e) {
+static int on_qos(channel *ch, amq_basic_qos *m, werr *e) {
     if (m->prefetch_size)
-        return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0 (%u)", m->prefetch_size);
+        return werr_set(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - prefetch_size!=0 (%u)", m->prefetch_size);
     if (m->global) atomic_store(&ch->cc.prefetch, m->prefetch_count);
     else ch->prefetch = m->prefetch_count;
     ch_send(ch, AMQ_BASIC_QOS_OK, NULL);
@@ -52,9 +52,9 @@ static int on_qos(channel *ch, amq_basic_qos *m, ch_err *e) {
     return 0;
 }
 
-static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
+static int consume_reply_to(channel *ch, amq_basic_consume *m, werr *e) {
     if (!m->no_ack)
-        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer cannot acknowledge");
+        return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer cannot acknowledge");
     char tag[256];
     amq_bytes t = m->consumer_tag;
     if (!t.len) {
@@ -62,7 +62,7 @@ static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
         t = amq_cstr(tag);
     }
     if (reply_to_consume(ch, t))
-        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer already set");
+        return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - reply consumer already set");
     if (!m->no_wait) {
         amq_basic_consume_ok ok = {.consumer_tag = t};
         ch_send(ch, AMQ_BASIC_CONSUME_OK, &ok);
@@ -70,7 +70,7 @@ static int consume_reply_to(channel *ch, amq_basic_consume *m, ch_err *e) {
     return 0;
 }
 
-static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
+static int on_consume(channel *ch, amq_basic_consume *m, werr *e) {
     if (reply_to_is_queue(m->queue)) return consume_reply_to(ch, m, e);
     int prc = ch_queue_shortcut(ch, &m->queue, e);
     if (prc) return prc;
@@ -84,21 +84,21 @@ static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
     } else if (find_consumer(ch, t, NULL) ||
                (ch->reply_consumer &&
                 amq_bytes_eq(t, (amq_bytes){(const uint8_t *)ch->reply_consumer->tag, ch->reply_consumer->tag_len}))) {
-        return ch_fail(e, AMQ_NOT_ALLOWED, "NOT_ALLOWED - attempt to reuse consumer tag '%.*s'", (int)t.len, t.p);
+        return werr_set(e, AMQ_NOT_ALLOWED, "NOT_ALLOWED - attempt to reuse consumer tag '%.*s'", (int)t.len, t.p);
     }
     int32_t prio = 0;
     amq_field f;
     if (m->arguments.len && amq_table_get(m->arguments, "x-priority", &f) == 1) {
         int64_t v;
         if (!amq_field_as_i64(&f, &v) || v < INT32_MIN || v > INT32_MAX)
-            return ch_fail(e, AMQ_PRECONDITION_FAILED,
-                           "PRECONDITION_FAILED - invalid arg 'x-priority' for consumer: expected an integer");
+            return werr_set(e, AMQ_PRECONDITION_FAILED,
+                            "PRECONDITION_FAILED - invalid arg 'x-priority' for consumer: expected an integer");
         prio = (int32_t)v;
     }
-    verr ve;
+    werr ve;
     queue *q;
     int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
-    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    if (rc) return werr_set(e, rc, "%s", ve.text);
     consumer *c = consumer_new();
     c->q = q; /* the reference from vhost_queue_get */
     c->w = ch->conn->w;
@@ -115,8 +115,8 @@ static int on_consume(channel *ch, amq_basic_consume *m, ch_err *e) {
      * batch, so consume-ok written below still precedes the first delivery. */
     if (queue_add_consumer(q, c)) {
         consumer_unref(&c);
-        return ch_fail(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue '%.*s' in vhost '%s' in exclusive use",
-                       (int)m->queue.len, m->queue.p, vhost_name(ch->conn->vh));
+        return werr_set(e, AMQ_ACCESS_REFUSED, "ACCESS_REFUSED - queue '%.*s' in vhost '%s' in exclusive use",
+                        (int)m->queue.len, m->queue.p, vhost_name(ch->conn->vh));
     }
     if (!m->no_wait) {
         amq_basic_consume_ok ok = {.consumer_tag = t};
@@ -161,7 +161,7 @@ static int on_cancel(channel *ch, amq_basic_cancel *m) {
 
 /* Write permission on the exchange, remembered for the last exchange name
  * (until users or permissions change) so a publishing loop pays once. */
-static int publish_perm(channel *ch, amq_bytes x, ch_err *e) {
+static int publish_perm(channel *ch, amq_bytes x, werr *e) {
     conn *c = ch->conn;
     uint64_t gen = access_generation();
     if (c->wcache_gen == gen && c->wcache_len == (int)x.len && !memcmp(c->wcache, x.p, x.len)) return 0;
@@ -174,8 +174,8 @@ static int publish_perm(channel *ch, amq_bytes x, ch_err *e) {
     return rc;
 }
 
-static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
-    if (m->immediate) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true");
+static int on_publish(channel *ch, amq_basic_publish *m, werr *e) {
+    if (m->immediate) return werr_set(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true");
     int prc = publish_perm(ch, m->exchange, e);
     if (prc) return prc;
     ch->pub_mandatory = m->mandatory;
@@ -188,14 +188,14 @@ static int on_publish(channel *ch, amq_basic_publish *m, ch_err *e) {
     return 0;
 }
 
-static int on_get(channel *ch, amq_basic_get *m, ch_err *e) {
-    verr ve;
+static int on_get(channel *ch, amq_basic_get *m, werr *e) {
+    werr ve;
     queue *q;
     int prc = ch_queue_shortcut(ch, &m->queue, e);
     if (!prc) prc = ch_perm(ch, PERM_READ, "queue", m->queue, e);
     if (prc) return prc;
     int rc = vhost_queue_get(ch->conn->vh, m->queue, ch->conn->id, &q, &ve);
-    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    if (rc) return werr_set(e, rc, "%s", ve.text);
     qentry qe;
     uint32_t left = 0;
     if (!queue_get(q, &qe, &left)) {
@@ -285,9 +285,9 @@ static void count_publish(channel *ch, size_t routed, bool mandatory) {
 }
 
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                          bool mandatory, uint64_t *wait, ch_err *e);
+                          bool mandatory, uint64_t *wait, werr *e);
 
-int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandatory, uint64_t *wait, ch_err *e) {
+int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandatory, uint64_t *wait, werr *e) {
     *wait = 0;
     amq_basic_props p;
     if (pp) {
@@ -301,15 +301,15 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
     msg *rewritten = NULL;
     if ((p.flags & AMQ_BASIC_PROP_USER_ID) && !amq_bytes_eqs(p.user_id, ch->conn->user) &&
         !access_user_has_tag(ch->conn->user, "impersonator"))
-        return ch_fail(e, AMQ_PRECONDITION_FAILED,
-                       "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
-                       (int)p.user_id.len, p.user_id.p, ch->conn->user);
+        return werr_set(e, AMQ_PRECONDITION_FAILED,
+                        "PRECONDITION_FAILED - user_id property set to '%.*s' but authenticated user was '%s'",
+                        (int)p.user_id.len, p.user_id.p, ch->conn->user);
     if (p.flags & AMQ_BASIC_PROP_EXPIRATION) {
         int64_t ttl;
         char why[128];
         if (qfeat_parse_expiration(p.expiration, &ttl, why, sizeof why))
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
-                           (int)p.expiration.len, p.expiration.p, why);
+            return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - invalid expiration '%.*s': %s",
+                            (int)p.expiration.len, p.expiration.p, why);
         m->ttl = ttl; /* not routed yet: still ours to set */
     }
     ss_keys keys; /* the routing key, plus CC and BCC (sender-selected distribution) */
@@ -319,7 +319,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
         char err[200];
         if (ss_collect(headers, &keys, &bcc, err, sizeof err)) {
             ss_free(&keys);
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "%s", err);
+            return werr_set(e, AMQ_PRECONDITION_FAILED, "%s", err);
         }
     }
     uint64_t delay;
@@ -344,7 +344,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
         /* A request expecting a direct reply: name this channel's reply consumer. */
         if (reply && !ch->reply_consumer) {
             ss_free(&keys);
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
+            return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
         }
         if (reply) p.reply_to = amq_cstr(ch->reply_name);
         amq_wr w, hw;
@@ -360,7 +360,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
         amq_wr_destroy(&hw);
         if (!rewritten) {
             ss_free(&keys);
-            return ch_fail(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
+            return werr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
         }
         m = rewritten;
     }
@@ -371,7 +371,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
 }
 
 static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rks, size_t nrk, amq_bytes headers,
-                          bool mandatory, uint64_t *wait, ch_err *e) {
+                          bool mandatory, uint64_t *wait, werr *e) {
     amq_bytes rk = rks[0];
     if (xn.len == 0 && reply_to_is_target(rk)) { /* direct reply-to response */
         int delivered = reply_to_deliver(rk, m, ch->conn);
@@ -379,7 +379,7 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
         if (!delivered && mandatory) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
         return 0;
     }
-    verr ve;
+    werr ve;
     size_t routed = 0;
     vhost *v = ch->conn->vh;
     int rc;
@@ -392,13 +392,13 @@ static int publish_routed(channel *ch, msg *m, amq_bytes xn, const amq_bytes *rk
     } else {
         rc = vhost_publish(v, m, xn, rks, nrk, headers, &ch->rs, wait, &routed, &ve);
     }
-    if (rc) return ch_fail(e, rc, "%s", ve.text);
+    if (rc) return werr_set(e, rc, "%s", ve.text);
     count_publish(ch, routed, mandatory);
     if (!routed && mandatory && *wait != UINT64_MAX) send_return(ch, m, AMQ_NO_ROUTE, "NO_ROUTE");
     return 0;
 }
 
-int ch_basic_method(channel *ch, amq_method *m, ch_err *e) {
+int ch_basic_method(channel *ch, amq_method *m, werr *e) {
     switch (m->id) {
     case AMQ_BASIC_QOS: return on_qos(ch, &m->u.basic_qos, e);
     case AMQ_BASIC_CONSUME: return on_consume(ch, &m->u.basic_consume, e);
@@ -412,12 +412,12 @@ int ch_basic_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_BASIC_RECOVER:
     case AMQ_BASIC_RECOVER_ASYNC: {
         bool requeue = m->id == AMQ_BASIC_RECOVER ? m->u.basic_recover.requeue : m->u.basic_recover_async.requeue;
-        if (!requeue) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - requeue=false");
+        if (!requeue) return werr_set(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - requeue=false");
         ch_requeue_all(ch);
         if (m->id == AMQ_BASIC_RECOVER) ch_send(ch, AMQ_BASIC_RECOVER_OK, NULL);
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
+        return werr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }

@@ -9,24 +9,24 @@
 #include "reply_to.h"
 #include "util.h"
 
-static int fail_verr(ch_err *e, int rc, const verr *ve) { return ch_fail(e, rc, "%s", ve->text); }
+static int fail_verr(werr *e, int rc, const werr *ve) { return werr_set(e, rc, "%s", ve->text); }
 
-int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e) {
+int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, werr *e) {
     char text[400];
     int rc = conn_check_perm(ch->conn, kind, rtype, name, text, sizeof text);
-    return rc ? ch_fail(e, rc, "%s", text) : 0;
+    return rc ? werr_set(e, rc, "%s", text) : 0;
 }
 
-int ch_queue_shortcut(channel *ch, amq_bytes *name, ch_err *e) {
+int ch_queue_shortcut(channel *ch, amq_bytes *name, werr *e) {
     if (name->len) return 0;
-    if (!ch->last_queue_len) return ch_fail(e, AMQ_NOT_FOUND, "NOT_FOUND - no previously declared queue");
+    if (!ch->last_queue_len) return werr_set(e, AMQ_NOT_FOUND, "NOT_FOUND - no previously declared queue");
     *name = (amq_bytes){(const uint8_t *)ch->last_queue, ch->last_queue_len};
     return 0;
 }
 
 /* queue.bind/unbind with an empty queue and an empty routing key: the key is
  * the (last declared) queue's name. */
-static int bind_shortcut(channel *ch, amq_bytes *queue, amq_bytes *key, ch_err *e) {
+static int bind_shortcut(channel *ch, amq_bytes *queue, amq_bytes *key, werr *e) {
     bool both = queue->len == 0 && key->len == 0;
     int rc = ch_queue_shortcut(ch, queue, e);
     if (!rc && both) *key = *queue;
@@ -47,14 +47,14 @@ static amq_bytes str_arg(amq_bytes args, const char *key) {
 
 /* RabbitMQ's order: write on the destination, then (unless either end is
  * the default exchange, refused later) read on the source exchange. */
-static int bind_perms(channel *ch, const char *dtype, amq_bytes dest, amq_bytes src, ch_err *e) {
+static int bind_perms(channel *ch, const char *dtype, amq_bytes dest, amq_bytes src, werr *e) {
     int rc = ch_perm(ch, PERM_WRITE, dtype, dest, e);
     if (rc || src.len == 0 || (dest.len == 0 && !strcmp(dtype, "exchange"))) return rc;
     return ch_perm(ch, PERM_READ, "exchange", src, e);
 }
-int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
+int ch_exchange_method(channel *ch, amq_method *m, werr *e) {
     vhost *v = ch->conn->vh;
-    verr ve;
+    werr ve;
     int rc;
     switch (m->id) {
     case AMQ_EXCHANGE_DECLARE: {
@@ -100,14 +100,14 @@ int ch_exchange_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
+        return werr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }
 
-int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
+int ch_queue_method(channel *ch, amq_method *m, werr *e) {
     conn *c = ch->conn;
     vhost *v = c->vh;
-    verr ve;
+    werr ve;
     int rc;
     switch (m->id) {
     case AMQ_QUEUE_DECLARE: {
@@ -188,15 +188,15 @@ int ch_queue_method(channel *ch, amq_method *m, ch_err *e) {
         return 0;
     }
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
+        return werr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method", amq_method_name(m->id));
     }
 }
 
-int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
+int ch_misc_method(channel *ch, amq_method *m, werr *e) {
     switch (m->id) {
-    case AMQ_CHANNEL_OPEN: return ch_fail(e, AMQ_CHANNEL_ERROR, "CHANNEL_ERROR - second 'channel.open' seen");
+    case AMQ_CHANNEL_OPEN: return werr_set(e, AMQ_CHANNEL_ERROR, "CHANNEL_ERROR - second 'channel.open' seen");
     case AMQ_CHANNEL_FLOW:
-        if (!m->u.channel_flow.active) return ch_fail(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - active=false");
+        if (!m->u.channel_flow.active) return werr_set(e, AMQ_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - active=false");
         {
             amq_channel_flow_ok ok = {.active = true};
             ch_send(ch, AMQ_CHANNEL_FLOW_OK, &ok);
@@ -206,19 +206,19 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
     case AMQ_CHANNEL_CLOSE_OK: return 0;
     case AMQ_CONFIRM_SELECT:
         if (ch->tx)
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
+            return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
         ch->confirm = true;
         if (!m->u.confirm_select.nowait) ch_send(ch, AMQ_CONFIRM_SELECT_OK, NULL);
         return 0;
     case AMQ_TX_SELECT:
         if (ch->confirm)
-            return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
+            return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
         ch->tx = true;
         ch_send(ch, AMQ_TX_SELECT_OK, NULL);
         return 0;
     case AMQ_TX_COMMIT:
     case AMQ_TX_ROLLBACK:
-        if (!ch->tx) return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
+        if (!ch->tx) return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - channel is not transactional");
         if (m->id == AMQ_TX_COMMIT) {
             int rc = ch_tx_commit(ch, e); /* sends commit-ok, now or once durable */
             if (rc) return rc;
@@ -229,7 +229,7 @@ int ch_misc_method(channel *ch, amq_method *m, ch_err *e) {
         }
         return 0;
     default:
-        return ch_fail(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
-                       amq_method_name(m->id) ? amq_method_name(m->id) : "unknown method");
+        return werr_set(e, AMQ_COMMAND_INVALID, "COMMAND_INVALID - %s is not a client method",
+                        amq_method_name(m->id) ? amq_method_name(m->id) : "unknown method");
     }
 }

@@ -18,15 +18,6 @@
 #include "util.h"
 #include "wconns.h"
 
-int ch_fail(ch_err *e, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->text, sizeof e->text, fmt, ap);
-    va_end(ap);
-    e->code = code;
-    return code;
-}
-
 void ch_send(channel *ch, uint32_t id, const void *fields) {
     amq_put_method_frame(&ch->conn->out, ch->id, id, fields);
     conn_output_added(ch->conn);
@@ -126,7 +117,7 @@ static void settle_range(channel *ch, long first, long last, int how) {
         for (size_t k = 0; k < ch->nconsumers; k++) queue_dispatch(ch->consumers[k]->q);
 }
 
-static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, long *last, ch_err *e) {
+static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, long *last, werr *e) {
     if (multiple && tag == 0) {
         *first = 0;
         *last = (long)ch->ua.n - 1;
@@ -134,8 +125,8 @@ static int select_tags(channel *ch, uint64_t tag, bool multiple, long *first, lo
     }
     long i = ua_find(ch, tag);
     if (i < 0)
-        return ch_fail(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown delivery tag %llu",
-                       (unsigned long long)tag);
+        return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - unknown delivery tag %llu",
+                        (unsigned long long)tag);
     *first = multiple ? 0 : i;
     *last = i;
     return 0;
@@ -152,7 +143,7 @@ static int tx_hold(channel *ch, tx_op op) {
 
 enum { TX_PUBLISH, TX_ACK, TX_REJECT };
 
-int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
+int ch_ack(channel *ch, uint64_t tag, bool multiple, werr *e) {
     long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_ACK, .tag = tag, .multiple = multiple});
@@ -160,7 +151,7 @@ int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e) {
     return 0;
 }
 
-int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e) {
+int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, werr *e) {
     long first = 0, last = -1;
     if (select_tags(ch, tag, multiple, &first, &last, e)) return e->code;
     if (ch->tx) return tx_hold(ch, (tx_op){.kind = TX_REJECT, .tag = tag, .multiple = multiple, .requeue = requeue});
@@ -304,7 +295,7 @@ static void send_acks(channel *ch) {
     ch->confirm_sent = ch->confirm_ready;
 }
 
-static void raise_error(channel *ch, uint32_t id, ch_err *e);
+static void raise_error(channel *ch, uint32_t id, werr *e);
 
 /* A commit some of whose messages did not become durable: as RabbitMQ fails a
  * commit some of whose publishes were nacked, channel.close 406 "partial tx
@@ -312,13 +303,14 @@ static void raise_error(channel *ch, uint32_t id, ch_err *e);
  * were lost are never served (store_lost); the channel is closed, so nothing
  * published after the commit on it can be reported durable. */
 static void commit_failed(channel *ch, size_t npos, size_t lost, size_t refused) {
-    ch_err e;
+    werr e;
     if (lost)
-        ch_fail(&e, AMQ_PRECONDITION_FAILED,
-                "PRECONDITION_FAILED - partial tx completion: the disk refused %zu of the transaction's %zu persistent "
-                "messages (a log write or sync failed)",
-                lost + refused, npos);
-    else ch_fail(&e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - partial tx completion");
+        werr_set(
+            &e, AMQ_PRECONDITION_FAILED,
+            "PRECONDITION_FAILED - partial tx completion: the disk refused %zu of the transaction's %zu persistent "
+            "messages (a log write or sync failed)",
+            lost + refused, npos);
+    else werr_set(&e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - partial tx completion");
     raise_error(ch, AMQ_TX_COMMIT, &e);
 }
 
@@ -372,16 +364,16 @@ static void content_complete(channel *ch) {
         vhost *v = ch->conn->vh;
         amq_bytes xn = msg_exchange(m);
         if (!vhost_exchange_exists(v, xn)) {
-            ch_err e;
-            ch_fail(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
-                    vhost_name(v));
+            werr e;
+            werr_set(&e, AMQ_NOT_FOUND, "NOT_FOUND - no exchange '%.*s' in vhost '%s'", (int)xn.len, xn.p,
+                     vhost_name(v));
             msg_unref(&m);
             return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
         }
         tx_hold(ch, (tx_op){.kind = TX_PUBLISH, .m = m, .mandatory = ch->pub_mandatory});
         return;
     }
-    ch_err e = {0};
+    werr e = {0};
     uint64_t wait;
     int rc = ch_publish_msg(ch, m, &ch->cur_props, ch->pub_mandatory, &wait, &e);
     msg_unref(&m);
@@ -389,7 +381,7 @@ static void content_complete(channel *ch) {
     confirm_one(ch, wait);
 }
 
-int ch_tx_commit(channel *ch, ch_err *e) {
+int ch_tx_commit(channel *ch, werr *e) {
     int rc = 0;
     size_t i, npos0 = ch->txpos.n;
     uint64_t last = 0; /* the last record to be durable before commit-ok */
@@ -438,10 +430,10 @@ void channel_on_header(channel *ch, amq_bytes payload) {
         return;
     }
     if (size > config.max_message_size) {
-        ch_err e;
-        ch_fail(&e, AMQ_PRECONDITION_FAILED,
-                "PRECONDITION_FAILED - message size %llu is larger than configured max size %llu",
-                (unsigned long long)size, (unsigned long long)config.max_message_size);
+        werr e;
+        werr_set(&e, AMQ_PRECONDITION_FAILED,
+                 "PRECONDITION_FAILED - message size %llu is larger than configured max size %llu",
+                 (unsigned long long)size, (unsigned long long)config.max_message_size);
         ch->cstate = CC_NONE;
         return raise_error(ch, AMQ_BASIC_PUBLISH, &e);
     }
@@ -514,9 +506,9 @@ void channel_on_body(channel *ch, amq_bytes payload) {
 
 /* ---- method dispatch ---- */
 
-void channel_raise(channel *ch, uint32_t id, ch_err *e) { raise_error(ch, id, e); }
+void channel_raise(channel *ch, uint32_t id, werr *e) { raise_error(ch, id, e); }
 
-static void raise_error(channel *ch, uint32_t id, ch_err *e) {
+static void raise_error(channel *ch, uint32_t id, werr *e) {
     conn *c = ch->conn;
     if (amq_reply_is_hard((uint16_t)e->code)) {
         conn_error(c, (uint16_t)e->code, id, "%s", e->text);
@@ -553,7 +545,7 @@ void channel_on_method(channel *ch, amq_method *m, uint32_t id) {
         conn_error(ch->conn, AMQ_UNEXPECTED_FRAME, id, "%s", bad);
         return;
     }
-    ch_err e = {0};
+    werr e = {0};
     int rc;
     switch (AMQ_CLASS_OF(id)) {
     case AMQ_CLASS_EXCHANGE: rc = ch_exchange_method(ch, m, &e); break;

@@ -8,6 +8,7 @@
 
 #include "amq/methods.h"
 #include "conn.h"
+#include "err.h"
 #include "fifo.h"
 #include "message.h"
 #include "queue.h"
@@ -86,12 +87,8 @@ typedef struct pend {
     size_t npos;       /* a commit: its positions, the next npos of the channel's txpos FIFO */
 } pend;
 
-/* Method handler result: 0, or an AMQP reply code (text in the channel's
- * error buffer). Soft codes close the channel, hard ones the connection. */
-typedef struct {
-    int code;
-    char text[320];
-} ch_err;
+/* Method handler result: 0, or an AMQP reply code with its text in a werr
+ * (core/err.h). Soft codes close the channel, hard ones the connection. */
 
 channel *channel_new(conn *c, uint16_t id);
 /* Free after cancelling consumers and requeueing unacked messages. */
@@ -106,7 +103,7 @@ void channel_deliver(channel *ch, consumer *cs, queue *q, msg *m, uint64_t seq, 
 void channel_consumer_cancelled(channel *ch, consumer *cs);
 /* Close the channel with this error (channel.close, or connection.close for
  * a hard code), as a failed method would; method_id 0 for none. */
-void channel_raise(channel *ch, uint32_t method_id, ch_err *e);
+void channel_raise(channel *ch, uint32_t method_id, werr *e);
 /* The oldest delivery still waiting for an ack, or NULL. */
 const unacked *channel_oldest_unacked(channel *ch);
 /* consumer_timeout (consumer_timeout.c): close the channel with 406 when its
@@ -119,31 +116,30 @@ void channel_flush_confirms(channel *ch);
 /* Handlers by class: exchange, queue and the rest (channel, confirm, tx) in
  * ch_exchange.c, basic in ch_basic.c.
  * Each returns 0 or fills e and returns its code. */
-int ch_exchange_method(channel *ch, amq_method *m, ch_err *e);
-int ch_queue_method(channel *ch, amq_method *m, ch_err *e);
-int ch_basic_method(channel *ch, amq_method *m, ch_err *e);
-int ch_misc_method(channel *ch, amq_method *m, ch_err *e); /* channel, confirm, tx */
+int ch_exchange_method(channel *ch, amq_method *m, werr *e);
+int ch_queue_method(channel *ch, amq_method *m, werr *e);
+int ch_basic_method(channel *ch, amq_method *m, werr *e);
+int ch_misc_method(channel *ch, amq_method *m, werr *e); /* channel, confirm, tx */
 
 /* Helpers shared by the handlers. */
-int ch_fail(ch_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ch_send(channel *ch, uint32_t id, const void *fields);
 /* An empty queue name stands for the queue last declared on the channel:
  * replaces *name with it, or 404 "no previously declared queue" in e. */
-int ch_queue_shortcut(channel *ch, amq_bytes *name, ch_err *e);
+int ch_queue_shortcut(channel *ch, amq_bytes *name, werr *e);
 /* Permission check (access.h PERM_*) on a "queue" or "exchange": 0 or 403 in e. */
-int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, ch_err *e);
+int ch_perm(channel *ch, int kind, const char *rtype, amq_bytes name, werr *e);
 /* Route and enqueue a complete message (publish or tx commit). */
 /* *wait gets the log position the confirm must wait for (0 = none). p: the
  * message's decoded properties, or NULL to decode them here. */
-int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *p, bool mandatory, uint64_t *wait, ch_err *e);
+int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *p, bool mandatory, uint64_t *wait, werr *e);
 /* Send what the durable log now allows (confirms, nacks, commit-ok). */
 void channel_advance(channel *ch);
 /* Acks: apply now (or hold in tx). */
-int ch_ack(channel *ch, uint64_t tag, bool multiple, ch_err *e);
-int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, ch_err *e);
+int ch_ack(channel *ch, uint64_t tag, bool multiple, werr *e);
+int ch_reject(channel *ch, uint64_t tag, bool multiple, bool requeue, werr *e);
 /* basic.recover requeue=true: every unacked delivery goes back (queue_return). */
 void ch_requeue_all(channel *ch);
-int ch_tx_commit(channel *ch, ch_err *e);
+int ch_tx_commit(channel *ch, werr *e);
 /* Track a basic.get delivery awaiting its ack (takes the q and m references). */
 void channel_track_get(channel *ch, uint64_t tag, queue *q, msg *m, uint64_t seq, uint64_t exp);
 #endif

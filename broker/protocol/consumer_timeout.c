@@ -13,10 +13,10 @@ void consumer_timeout_check(channel *ch, uint64_t now) {
     if (!t || ch->state != CH_OPEN) return;
     const unacked *u = channel_oldest_unacked(ch);
     if (!u || now < u->delivered_ms || now - u->delivered_ms <= t) return;
-    ch_err e;
-    ch_fail(&e, AMQ_PRECONDITION_FAILED,
-            "PRECONDITION_FAILED - delivery acknowledgement on channel %u timed out. Timeout value used: %llu ms. "
-            "This timeout value can be configured, see consumers doc guide to learn more",
-            ch->id, (unsigned long long)t);
+    werr e;
+    werr_set(&e, AMQ_PRECONDITION_FAILED,
+             "PRECONDITION_FAILED - delivery acknowledgement on channel %u timed out. Timeout value used: %llu ms. "
+             "This timeout value can be configured, see consumers doc guide to learn more",
+             ch->id, (unsigned long long)t);
     channel_raise(ch, 0, &e);
 }

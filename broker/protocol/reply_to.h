@@ -13,7 +13,7 @@
 #include "message.h"
 
 struct channel;
-struct ch_err;
+struct werr;
 struct conn;
 
 #define REPLY_TO_QUEUE "amq.rabbitmq.reply-to"

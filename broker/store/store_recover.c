@@ -100,7 +100,7 @@ static void apply_exchange(dec *d) {
         log_warn("recovery: exchange '%.*s' not restored: unknown type byte %u", (int)name.len, name.p, type);
         return;
     }
-    verr e;
+    werr e;
     if (vhost_exchange_restore(R.v, name, amq_cstr(tname), flags & 1, flags & 2, flags & 4, args, &e))
         log_warn("recovery: exchange '%.*s' not restored: %s", (int)name.len, name.p, e.text);
 }
@@ -111,7 +111,7 @@ static void apply_queue(dec *d) {
     uint8_t flags = (uint8_t)get_le(d, 1);
     amq_bytes args = get_blob(d);
     if (!d->ok) return;
-    verr e;
+    werr e;
     queue *q;
     store.replay_qid = qid;
     if (vhost_queue_restore(R.v, name, flags & 2, args, &q, &e)) {
@@ -128,7 +128,7 @@ static void apply_binding(dec *d, bool add) {
     bool to_queue = get_le(d, 1) != 0;
     amq_bytes dest = get_str8(d), key = get_str8(d), args = get_blob(d);
     if (!d->ok) return;
-    verr e;
+    werr e;
     int rc = to_queue ? vhost_queue_bind(R.v, dest, src, key, args, !add, 0, &e)
                       : vhost_exchange_bind(R.v, dest, src, key, args, !add, &e);
     if (rc && add)
@@ -223,7 +223,7 @@ static void apply_access(uint8_t type, dec *d) {
 }
 
 static void apply_def(uint8_t type, dec *d) {
-    verr e;
+    werr e;
     uint32_t cnt;
     if (type >= REC_USER) return apply_access(type, d);
     if (type >= REC_X_DECLARE + VSCOPED) {

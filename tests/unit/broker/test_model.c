@@ -98,7 +98,7 @@ static bool body_is(const msg *m, const char *body) {
 
 static queue *declare(const char *name, amq_bytes args) {
     queue *q = NULL;
-    verr e;
+    werr e;
     int rc = vhost_queue_declare(v, amq_cstr(name), false, false, false, false, args, 1, &q, &e);
     cr_assert_eq(rc, 0, "declare %s: %s", name, e.text);
     return q;
@@ -110,7 +110,7 @@ static size_t publish(const char *x, const char *rk, const char *body) {
     msg *m = mk(rk, body);
     route_set rs;
     route_set_init(&rs);
-    verr e;
+    werr e;
     pthread_rwlock_rdlock(&v->lock);
     amq_bytes key = amq_cstr(rk);
     int rc = vhost_route_keys(v, amq_cstr(x), &key, 1, (amq_bytes){0}, &rs, &e);
@@ -147,7 +147,7 @@ TestSuite(model, .init = setup, .fini = teardown);
 /* ---- declare, bind, route ---- */
 
 Test(model, declare_bind_route) {
-    verr e;
+    werr e;
     cr_assert_eq(
         vhost_exchange_declare(v, amq_cstr("logs"), amq_cstr("direct"), false, false, false, false, (amq_bytes){0}, &e),
         0, "%s", e.text);
@@ -187,7 +187,7 @@ Test(model, declare_bind_route) {
 Test(model, queue_types_and_their_arguments) {
     amq_wr t;
     queue *q = NULL;
-    verr e;
+    werr e;
     amq_bytes args = table(&t, "x-queue-type", str("quorum"), NULL, (amq_field){0});
     cr_assert_eq(vhost_queue_declare(v, amq_cstr("qq"), false, true, false, false, args, 1, &q, &e), 0, "%s", e.text);
     cr_assert_eq(q->type, &queue_type_quorum);
@@ -276,7 +276,7 @@ Test(model, stats_count_declares_routing_enqueues_and_deliveries) {
     cr_assert_eq(g1[STAT_Q_DECLARED] - g0[STAT_Q_DECLARED], 2);
     cr_assert_eq(g1[STAT_Q_CREATED] - g0[STAT_Q_CREATED], 1);
     cr_assert_eq(v1[STAT_Q_DECLARED] - v0[STAT_Q_DECLARED], 2);
-    verr e;
+    werr e;
     cr_assert_eq(
         vhost_exchange_declare(v, amq_cstr("sx"), amq_cstr("fanout"), false, false, false, false, (amq_bytes){0}, &e),
         0);
