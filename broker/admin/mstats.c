@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "channel.h"
+#include "conn_info.h"
 #include "conn.h"
 #include "strmap.h"
 #include "util.h"
@@ -68,82 +69,8 @@ void mstats_queue_totals(mstats_gauges *g) {
     free(rows);
 }
 
-/* ---- connections and channels, read on their workers ---- */
-
-typedef struct {
-    uint64_t conn;
-    uint32_t ch; /* 0: the connection's row (octets in v[0..3]) */
-    uint64_t v[CHST_N];
-} cc_row;
-
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs, pending;
-    cc_row *rows;
-    size_t n, cap;
-} cc_job;
-
-static void cc_job_unref(cc_job *j) {
-    pthread_mutex_lock(&j->mu);
-    bool last = --j->refs == 0;
-    pthread_mutex_unlock(&j->mu);
-    if (!last) return;
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-    free(j->rows);
-    free(j);
-}
-
-static void on_worker(worker *w, void *arg) {
-    cc_job *j = arg;
-    size_t n = 0, cap = 0;
-    cc_row *mine = NULL;
-    for (conn *c = wconns_list(w); c; c = c->next) {
-        if (c->state == CONN_DEAD) continue;
-        if (n + 1 + c->nchans > cap) mine = xrealloc(mine, (cap = (n + 1 + c->nchans) * 2) * sizeof *mine);
-        cc_row *r = &mine[n++];
-        memset(r, 0, sizeof *r);
-        r->conn = c->id;
-        r->v[0] = c->recv_oct, r->v[1] = c->recv_cnt, r->v[2] = c->send_oct, r->v[3] = c->send_cnt;
-        for (uint32_t i = 0; i < c->nchans; i++) {
-            r = &mine[n++];
-            r->conn = c->id;
-            r->ch = c->chans[i]->id;
-            memcpy(r->v, c->chans[i]->st, sizeof r->v);
-        }
-    }
-    pthread_mutex_lock(&j->mu);
-    if (n) {
-        if (j->n + n > j->cap) j->rows = xrealloc(j->rows, (j->cap = (j->n + n) * 2) * sizeof *j->rows);
-        memcpy(j->rows + j->n, mine, n * sizeof *mine);
-        j->n += n;
-    }
-    j->pending--;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    free(mine);
-    cc_job_unref(j);
-}
-
-/* Rows of every worker (1 s at most; a worker that does not answer in time is left out). */
-static cc_job *cc_gather(void) {
-    int n = workers_count();
-    cc_job *j = xcalloc(1, sizeof *j);
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    j->refs = n + 1;
-    j->pending = n;
-    for (int i = 0; i < n; i++) worker_call(worker_at(i), on_worker, j);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 1;
-    pthread_mutex_lock(&j->mu);
-    while (j->pending > 0)
-        if (pthread_cond_timedwait(&j->cv, &j->mu, &dl)) break;
-    pthread_mutex_unlock(&j->mu);
-    return j;
-}
+/* Connections and channels are read on their workers by conn_info.c's job
+ * (ci_snapshot_take), the one the API's lists use. */
 
 /* ---- the sampler's maps: per object, its last two samples ---- */
 
@@ -296,7 +223,8 @@ void mstats_sample_now(void) {
     vhost_foreach(walk_exchanges, &xr);
     vrows vr = {0};
     vhost_foreach(on_vhost, &vr);
-    cc_job *cj = workers_count() > 0 ? cc_gather() : NULL;
+    ci_snapshot cs;
+    bool have_cs = workers_count() > 0 && !ci_snapshot_take(&cs, CI_CHANNELS);
     uint64_t t = now_ms(), ts = wall_ms();
 
     pthread_mutex_lock(&mu);
@@ -333,17 +261,18 @@ void mstats_sample_now(void) {
     for (size_t i = 0; i < xr.n; i++)
         pm_put(&pm_exch, vkey(key, sizeof key, xr.v[i].vhost, xr.v[i].name), gen, t, xr.v[i].v);
     for (size_t i = 0; i < vr.n; i++) pm_put(&pm_vhost, amq_cstr(vr.v[i].name), gen, t, vr.v[i].v);
-    if (cj) {
-        pthread_mutex_lock(&cj->mu);
-        for (size_t i = 0; i < cj->n; i++) {
-            cc_row *r = &cj->rows[i];
-            uint8_t k[12];
-            memcpy(k, &r->conn, 8);
-            memcpy(k + 8, &r->ch, 4);
-            if (r->ch) pm_put(&pm_chan, (amq_bytes){k, 12}, gen, t, r->v);
-            else pm_put(&pm_conn, (amq_bytes){k, 8}, gen, t, r->v);
-        }
-        pthread_mutex_unlock(&cj->mu);
+    for (size_t i = 0; have_cs && i < cs.nconns; i++) {
+        const ci_conn *c = &cs.conns[i];
+        uint64_t v[4] = {c->recv_oct, c->recv_cnt, c->send_oct, c->send_cnt};
+        pm_put(&pm_conn, (amq_bytes){(const uint8_t *)&c->id, 8}, gen, t, v);
+    }
+    for (size_t i = 0; have_cs && i < cs.nchans; i++) {
+        const ci_chan *h = &cs.chans[i];
+        uint8_t k[12];
+        uint32_t ch = h->number;
+        memcpy(k, &cs.conns[h->conn].id, 8);
+        memcpy(k + 8, &ch, 4);
+        pm_put(&pm_chan, (amq_bytes){k, 12}, gen, t, h->st);
     }
     pm_sweep(&pm_queue, gen);
     pm_sweep(&pm_exch, gen);
@@ -351,7 +280,7 @@ void mstats_sample_now(void) {
     pm_sweep(&pm_conn, gen);
     pm_sweep(&pm_chan, gen);
     pthread_mutex_unlock(&mu);
-    if (cj) cc_job_unref(cj);
+    if (have_cs) ci_snapshot_free(&cs);
     free(qs);
     free(xr.v);
     free(vr.v);
