@@ -431,21 +431,9 @@ static int publish_msg(vhost *v, msg *m, const amq_basic_props *p, bool *routed,
         wait = delayed_hold(v, m, delay, durable_x && m->delivery_mode == 2);
     } else {
         msg *rewritten = NULL;
-        if (bcc) { /* BCC never reaches a consumer */
-            amq_wr w, hw;
-            amq_wr_init(&w);
-            amq_wr_init(&hw);
-            amq_basic_props q = *p;
-            ss_strip_bcc(headers, &hw);
-            q.headers = (amq_bytes){hw.data, hw.len};
-            amq_basic_props_encode(&w, &q);
-            rewritten = msg_with_props(m, (amq_bytes){w.data, w.len});
-            amq_wr_destroy(&w);
-            amq_wr_destroy(&hw);
-            if (!rewritten) {
-                ss_free(&keys);
-                return werr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
-            }
+        if (bcc && !(rewritten = ss_rewrite_props(m, p, true))) {
+            ss_free(&keys);
+            return werr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
         }
         route_set rs;
         route_set_init(&rs);

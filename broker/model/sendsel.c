@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amq/methods.h"
 #include "amq/table.h"
+#include "message.h"
 #include "qfeat.h"
 #include "util.h"
 
@@ -64,4 +66,20 @@ void ss_strip_bcc(amq_bytes headers, amq_wr *w) {
         amq_put_shortstr(w, key);
         amq_put_field(w, &f);
     }
+}
+
+msg *ss_rewrite_props(msg *m, const amq_basic_props *p, bool strip_bcc) {
+    amq_basic_props q = *p;
+    amq_wr w, hw;
+    amq_wr_init(&w);
+    amq_wr_init(&hw);
+    if (strip_bcc) { /* BCC never reaches a consumer */
+        ss_strip_bcc(p->headers, &hw);
+        q.headers = (amq_bytes){hw.data, hw.len};
+    }
+    amq_basic_props_encode(&w, &q);
+    msg *r = msg_with_props(m, (amq_bytes){w.data, w.len});
+    amq_wr_destroy(&w);
+    amq_wr_destroy(&hw);
+    return r;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "amq/buf.h"
+#include "amq/methods.h"
+#include "message.h"
 
 typedef struct ss_keys {
     amq_bytes *v; /* v[0] is the message's routing key */
@@ -22,4 +24,8 @@ void ss_free(ss_keys *k);
 int ss_collect(amq_bytes headers, ss_keys *k, bool *bcc, char *err, size_t errn);
 /* headers without its BCC entry, written into w (a field table body). */
 void ss_strip_bcc(amq_bytes headers, amq_wr *w);
+/* m with the properties p (its BCC header removed from p.headers when
+ * strip_bcc): a new message sharing m's body, or NULL when out of memory.
+ * Used by every publish path that must change a message's properties. */
+msg *ss_rewrite_props(msg *m, const amq_basic_props *p, bool strip_bcc);
 #endif

@@ -347,18 +347,7 @@ int ch_publish_msg(channel *ch, msg *m, const amq_basic_props *pp, bool mandator
             return werr_set(e, AMQ_PRECONDITION_FAILED, "PRECONDITION_FAILED - fast reply consumer does not exist");
         }
         if (reply) p.reply_to = amq_cstr(ch->reply_name);
-        amq_wr w, hw;
-        amq_wr_init(&w);
-        amq_wr_init(&hw);
-        if (bcc) { /* BCC never reaches a consumer */
-            ss_strip_bcc(headers, &hw);
-            p.headers = (amq_bytes){hw.data, hw.len};
-        }
-        amq_basic_props_encode(&w, &p);
-        rewritten = msg_with_props(m, (amq_bytes){w.data, w.len});
-        amq_wr_destroy(&w);
-        amq_wr_destroy(&hw);
-        if (!rewritten) {
+        if (!(rewritten = ss_rewrite_props(m, &p, bcc))) {
             ss_free(&keys);
             return werr_set(e, AMQ_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory");
         }
