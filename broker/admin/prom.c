@@ -237,7 +237,7 @@ char *prom_render(bool per_object, size_t *len) {
     /* node identity and versions (the Grafana dashboards join on identity_info) */
     head(&b, "rabbitmq_identity_info", "untyped", "RabbitMQ node & cluster identity info");
     sb_printf(&b, "rabbitmq_identity_info{rabbitmq_node=\"");
-    sb_label(&b, config.cluster_name);
+    sb_label(&b, node_name());
     sb_printf(&b, "\",rabbitmq_cluster=\"");
     sb_label(&b, config.cluster_name);
     sb_printf(&b, "\",rabbitmq_cluster_permanent_id=\"");

@@ -44,9 +44,8 @@ static void defaults(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     config.threads = n > 0 ? (int)n : 1;
     snprintf(config.loopback_users, sizeof config.loopback_users, "guest"); /* loopback_users.guest = true */
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    snprintf(config.cluster_name, sizeof config.cluster_name, "warren@%s", host);
+    /* as RabbitMQ's: the cluster is named after its (first) node, rabbit@HOST */
+    snprintf(config.cluster_name, sizeof config.cluster_name, "%s", node_name());
     config.ssl_depth = -1; /* unset: OpenSSL's default */
     /* Not key defaults: their setters mark a port as set explicitly (a busy
      * default port only warns, an explicit one is fatal: mgmt_http.c, prom.c). */
