@@ -748,22 +748,20 @@ void queue_classic_ack(queue *q, msg *m) {
     msg_unref(&m);
 }
 
+/* The classic queue's operations: the classic type's, and the stream type's
+ * until streams are written. */
+#define CLASSIC_QUEUE_OPS                                                                                              \
+    .enqueue = queue_classic_enqueue, .dispatch = queue_classic_dispatch, .ack = queue_classic_ack,                    \
+    .requeue = classic_requeue, .ret = classic_return, .get = queue_classic_get, .purge = queue_classic_purge,         \
+    .del = queue_classic_delete, .stats = queue_classic_stats, .restore = queue_classic_restore
+
 const queue_type queue_type_classic = {
     .name = "classic",
     .rabbit_name = "rabbit_classic_queue",
     .qt = QT_CLASSIC,
     .check_args = true,
     .positions_tail = true,
-    .enqueue = queue_classic_enqueue,
-    .dispatch = queue_classic_dispatch,
-    .ack = queue_classic_ack,
-    .requeue = classic_requeue,
-    .ret = classic_return,
-    .get = queue_classic_get,
-    .purge = queue_classic_purge,
-    .del = queue_classic_delete,
-    .stats = queue_classic_stats,
-    .restore = queue_classic_restore,
+    CLASSIC_QUEUE_OPS,
 };
 
 /* Accepted as RabbitMQ 3.10 accepts it (durable only, arguments not checked);
@@ -774,16 +772,7 @@ const queue_type queue_type_stream = {
     .qt = QT_STREAM,
     .durable_only = true,
     .positions_tail = true,
-    .enqueue = queue_classic_enqueue,
-    .dispatch = queue_classic_dispatch,
-    .ack = queue_classic_ack,
-    .requeue = classic_requeue,
-    .ret = classic_return,
-    .get = queue_classic_get,
-    .purge = queue_classic_purge,
-    .del = queue_classic_delete,
-    .stats = queue_classic_stats,
-    .restore = queue_classic_restore,
+    CLASSIC_QUEUE_OPS,
 };
 
 /* ---- a queue, whatever its type ---- */
